@@ -1,0 +1,54 @@
+"""TFMA EvalConfig for the Evaluator, derived from the feature config and the gate settings.
+
+Slices: overall, every feature marked ``slice = true``, and the config's ``cross_slices``.
+Metrics: example count, AUC, logloss (binary cross-entropy), calibration and mean label/prediction.
+Gate: AUC must clear ``auc_lower_bound`` (value threshold) and must not drop more than
+``max_auc_drop`` below the last blessed model (change threshold; the Resolver supplies that
+baseline, and on the first run there is none, so only the value threshold applies).
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from models.export import PREDICTION_KEYS
+from recsys.config import EvaluatorConfig
+from recsys.features import FeatureConfig
+
+
+def _overall(threshold: tfma.MetricThreshold) -> list:
+    """Gate on the overall slice only: a plain ``threshold`` would apply to every slice, and a
+    small slice's noisy AUC would then veto a model that is better overall."""
+    return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
+def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary"
+                ) -> tfma.EvalConfig:
+    label_key = features.label if label_mode == "binary" else features.rating
+    slicing = [tfma.SlicingSpec()]
+    slicing += [tfma.SlicingSpec(feature_keys=[name]) for name in features.slice_features]
+    slicing += [tfma.SlicingSpec(feature_keys=list(combo)) for combo in features.cross_slices]
+
+    count = tfma.MetricConfig(class_name="ExampleCount", per_slice_thresholds=_overall(
+        tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": gate.example_count_lower_bound}))))
+    if label_mode == "binary":
+        gated = tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_overall(tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.auc_lower_bound}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -gate.max_auc_drop}))))
+        others = ["BinaryCrossentropy", "Calibration", "MeanLabel", "MeanPrediction"]
+    else:
+        # RMSE gate: lower is better; the AUC bound is not meaningful for a rating regressor.
+        gated = tfma.MetricConfig(class_name="RootMeanSquaredError", per_slice_thresholds=_overall(
+            tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                absolute={"value": gate.max_auc_drop}))))
+        others = ["MeanLabel", "MeanPrediction"]
+    metrics = [count, gated] + [tfma.MetricConfig(class_name=c) for c in others]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
+                                    prediction_key=PREDICTION_KEYS[label_mode])],
+        slicing_specs=slicing,
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])

@@ -1,0 +1,105 @@
+"""The tf.Transform ``preprocessing_fn``, derived entirely from the feature config.
+
+Full-pass analyzers (vocabularies, quantiles, mean/variance) run once on Beam over the training
+split; the resulting graph is embedded in the pushed SavedModel so serving applies the very same
+mapping to raw ``tf.Example``s (no training/serving skew).
+
+Per kind (see ``recsys/features.py``):
+  categorical        vocabulary + OOV buckets                 -> int64 [B]
+  multi_categorical  vocabulary + OOV, first max_length, pad  -> int64 [B, max_length]
+  sequence           the ``vocab_from`` feature's vocabulary  -> int64 [B, max_length] (pad -1)
+  numeric            optional log1p, z-score                  -> float32 [B]
+                     with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
+Labels pass through as float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from recsys.features import PAD_ID, Feature, FeatureConfig
+
+BUCKET_SUFFIX = "_bucket"
+
+
+def _dense_scalar(x, default):
+    """[B], [B, 1] or a SparseTensor of at most one value per row -> dense [B]."""
+    if isinstance(x, tf.SparseTensor):
+        x = tf.sparse.to_dense(tf.sparse.reset_shape(x, [x.dense_shape[0], 1]), default_value=default)
+    if x.shape.rank == 2:
+        x = tf.squeeze(x, axis=1)
+    return x
+
+
+def _first_k(x: tf.SparseTensor, k: int) -> tf.SparseTensor:
+    """Keep the first ``k`` values of each row (history is stored most recent first)."""
+    if not isinstance(x, tf.SparseTensor):
+        x = tf.sparse.from_dense(x)
+    batch = x.dense_shape[0]
+    sliced = tf.sparse.slice(x, [0, 0], tf.stack([batch, tf.constant(k, tf.int64)]))
+    return tf.SparseTensor(sliced.indices, sliced.values, tf.stack([batch, tf.constant(k, tf.int64)]))
+
+
+def _pad(ids: tf.SparseTensor, k: int) -> tf.Tensor:
+    return tf.reshape(tf.sparse.to_dense(ids, default_value=PAD_ID), [-1, k])
+
+
+def _vocab_kwargs(f: Feature) -> dict[str, Any]:
+    return dict(top_k=f.top_k, frequency_threshold=f.frequency_threshold or None,
+                vocab_filename=f.vocab_name)
+
+
+def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[str, tf.Tensor]:
+    outputs: dict[str, tf.Tensor] = {}
+    vocab_files: dict[str, Any] = {}
+    # Owners first, so a ``vocab_from`` feature finds its vocabulary's deferred file name.
+    ordered = sorted(config.features, key=lambda f: f.vocab_from is not None)
+    for f in ordered:
+        if f.name not in inputs:
+            raise KeyError(f"feature {f.name!r} of the feature config is not in the data's schema; "
+                           f"schema has {sorted(inputs)}")
+        x = inputs[f.name]
+        if f.kind == "numeric":
+            x = tf.cast(_dense_scalar(x, 0), tf.float32)
+            if f.log1p:
+                x = tf.math.log1p(tf.maximum(x, 0.0))
+            outputs[f.name] = tft.scale_to_z_score(x)
+            if f.num_buckets:
+                outputs[f.name + BUCKET_SUFFIX] = tft.bucketize(x, f.num_buckets)
+            continue
+        if f.is_varlen:
+            x = _first_k(x, f.max_length)
+        else:
+            x = _dense_scalar(x, "" if f.dtype == "string" else 0)
+        if f.vocab_from:
+            owner = config[f.vocab_from]
+            ids = tft.apply_vocabulary(x, vocab_files[f.vocab_from], num_oov_buckets=owner.num_oov_buckets)
+        else:
+            vocab_files[f.name] = tft.vocabulary(x, **_vocab_kwargs(f))
+            ids = tft.apply_vocabulary(x, vocab_files[f.name], num_oov_buckets=f.num_oov_buckets)
+        outputs[f.name] = _pad(ids, f.max_length) if f.is_varlen else ids
+    outputs[config.label] = tf.cast(_dense_scalar(inputs[config.label], 0), tf.float32)
+    if config.rating:
+        outputs[config.rating] = tf.cast(_dense_scalar(inputs[config.rating], 0.0), tf.float32)
+    return outputs
+
+
+def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
+    """TFX Transform entry point; ``custom_config['features']`` is ``FeatureConfig.to_dict()``."""
+    return transform_features(inputs, FeatureConfig.from_dict(custom_config["features"]))
+
+
+def vocabulary_sizes(tf_transform_output, config: FeatureConfig) -> dict[str, int]:
+    """Embedding-table size per transformed id feature: vocabulary + its OOV buckets (+ buckets)."""
+    sizes = {}
+    for f in config.features:
+        if f.kind == "numeric":
+            if f.num_buckets:
+                sizes[f.name + BUCKET_SUFFIX] = f.num_buckets + 1
+            continue
+        owner = config[f.vocab_from] if f.vocab_from else f
+        sizes[f.name] = tf_transform_output.vocabulary_size_by_name(f.vocab_name) + owner.num_oov_buckets
+    return sizes

@@ -1,0 +1,76 @@
+"""Model inputs derived from the feature config: one embedding table per vocabulary.
+
+``FeatureEmbedding`` maps the Transform output to per-feature vectors:
+  categorical / numeric bucket  -> [B, d]
+  multi_categorical             -> [B, d]   (masked mean over the values)
+  sequence                      -> [B, L, d] plus a [B, L] mask (pooled by the model's
+                                   sequence block: mean for DCN, target attention for DIN)
+  numeric                       -> [B, 1]   (the z-score)
+A ``sequence`` with ``vocab_from`` shares the owner's table, so a history item and the candidate
+item live in one embedding space (what DIN's attention compares).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from components.transform import BUCKET_SUFFIX
+from recsys.features import FeatureConfig
+
+keras = tf.keras
+
+
+def masked_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Mean over axis 1 of ``values`` [B, L, d] where ``mask`` [B, L]; zeros for an empty row."""
+    m = tf.cast(mask, values.dtype)[..., None]
+    return tf.reduce_sum(values * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
+
+
+class FeatureEmbedding(keras.layers.Layer):
+    """Embeds every feature of ``config`` given the vocabulary sizes Transform computed."""
+
+    def __init__(self, config: FeatureConfig, vocab_sizes: dict[str, int], embedding_dim: int,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self._config = config
+        self._tables: dict[str, keras.layers.Embedding] = {}
+        for f in config.features:
+            dim = f.embedding_dim or embedding_dim
+            if f.kind == "numeric":
+                if f.num_buckets:
+                    key = f.name + BUCKET_SUFFIX
+                    self._tables[key] = keras.layers.Embedding(vocab_sizes[key], dim, name=f"emb_{key}")
+                continue
+            if f.vocab_from:
+                continue  # shares the owner's table, created with the owner
+            self._tables[f.name] = keras.layers.Embedding(vocab_sizes[f.name], dim, name=f"emb_{f.name}")
+        # Keras tracks layers assigned as attributes; a dict of them is tracked too.
+        self.tables = self._tables
+
+    def table(self, feature_name: str) -> keras.layers.Embedding:
+        f = self._config[feature_name]
+        return self._tables[f.vocab_from or f.name]
+
+    def call(self, inputs: dict[str, tf.Tensor]):
+        """Returns ``(vectors, sequences)``: name -> [B, d] (or [B, 1]) and
+        name -> ``{"values": [B, L, d], "mask": [B, L]}`` (plain dicts: Keras nests them)."""
+        vectors: dict[str, tf.Tensor] = {}
+        sequences: dict[str, dict[str, tf.Tensor]] = {}
+        for f in self._config.features:
+            if f.kind == "numeric":
+                vectors[f.name] = tf.reshape(tf.cast(inputs[f.name], tf.float32), [-1, 1])
+                if f.num_buckets:
+                    key = f.name + BUCKET_SUFFIX
+                    vectors[key] = self._tables[key](tf.reshape(inputs[key], [-1]))
+                continue
+            ids = inputs[f.name]
+            if f.kind == "categorical":
+                vectors[f.name] = self.table(f.name)(tf.reshape(ids, [-1]))
+                continue
+            mask = ids >= 0
+            emb = self.table(f.name)(tf.maximum(ids, 0))  # pads (-1) look up row 0, then masked
+            if f.kind == "sequence":
+                sequences[f.name] = {"values": emb, "mask": mask}
+            else:
+                vectors[f.name] = masked_mean(emb, mask)
+        return vectors, sequences

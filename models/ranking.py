@@ -1,0 +1,78 @@
+"""The ranking core: every ranker is ``embed -> pool sequences -> interact -> logit``.
+
+Variants (DCN-v2, Wide&Deep, DIN) differ only in the injected blocks, as TFRS's
+``experimental.models.Ranking(feature_interaction=...)`` does: the factory in ``models/factory.py``
+picks them. The loss and metrics live in a ``tfrs.tasks.Ranking`` task.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from models.inputs import FeatureEmbedding, masked_mean
+
+keras = tf.keras
+
+
+class MeanSequencePooling(keras.layers.Layer):
+    """Pools each behaviour sequence to one vector by a masked mean (DIN swaps in attention)."""
+
+    def call(self, sequences, vectors):
+        del vectors  # target-independent
+        return {name: masked_mean(s["values"], s["mask"]) for name, s in sequences.items()}
+
+
+def make_task(label_mode: str) -> tfrs.tasks.Ranking:
+    if label_mode == "binary":
+        return tfrs.tasks.Ranking(
+            loss=keras.losses.BinaryCrossentropy(from_logits=True),
+            metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                     keras.metrics.BinaryCrossentropy(from_logits=True, name="logloss")])
+    if label_mode == "regression":
+        return tfrs.tasks.Ranking(loss=keras.losses.MeanSquaredError(),
+                                  metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
+    raise ValueError(f"label_mode={label_mode!r}; expected 'binary' or 'regression'")
+
+
+class Ranker(tfrs.models.Model):
+    """Scores (user, item, context) feature dicts from Transform; returns logits [B, 1].
+
+    Args:
+      embedding: the feature config's embedding block.
+      interaction: maps the concatenated feature vector [B, D] to a hidden vector.
+      task: loss and metrics (``make_task``).
+      label_key: which transformed feature is the label.
+      sequence_pooling: pools ``(values, mask)`` sequences to vectors; may look at the other
+        vectors (DIN attends with the candidate item).
+      wide: optional block added to the logit (Wide&Deep's wide part).
+    """
+
+    def __init__(self, embedding: FeatureEmbedding, interaction: keras.layers.Layer,
+                 task: tfrs.tasks.Ranking, label_key: str,
+                 sequence_pooling: keras.layers.Layer | None = None,
+                 wide: keras.layers.Layer | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+        self.sequence_pooling = sequence_pooling or MeanSequencePooling()
+        self.interaction = interaction
+        # The head stays float32 under mixed precision so logits and the loss are stable.
+        self.head = keras.layers.Dense(1, dtype="float32", name="logit")
+        self.wide = wide
+        self.task = task
+        self.label_key = label_key
+
+    def call(self, features, training: bool = False) -> tf.Tensor:
+        vectors, sequences = self.embedding(features)
+        pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
+        parts = {**vectors, **pooled}
+        x = tf.concat([tf.cast(parts[k], self.compute_dtype) for k in sorted(parts)], axis=-1)
+        logit = self.head(self.interaction(x, training=training))
+        if self.wide is not None:
+            logit = logit + tf.cast(self.wide(features), tf.float32)
+        return logit
+
+    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+        features, labels = inputs
+        logits = self(features, training=training)
+        return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)

@@ -1,0 +1,111 @@
+"""``create_pipeline``: the TFX DAG as a pure factory (no paths invented here, no side effects).
+
+ExampleGen -> StatisticsGen -> SchemaGen (curated, imported) -> ExampleValidator -> AnomaliesGate
+-> Transform -> Trainer -> Evaluator (vs. the last blessed model) -> Pusher.
+Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from tfx import v1 as tfx
+
+from components.anomalies_gate import AnomaliesGate
+from components.evaluator import eval_config
+from recsys.config import Config
+from recsys.features import FeatureConfig
+
+PACKAGE_DIRS = ("components", "models", "recsys")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_fingerprint() -> str:
+    """Hash of the code that Transform and the Trainer import by name.
+
+    TFX keys its cache on component inputs and parameters; a ``preprocessing_fn``/``run_fn`` given
+    as a dotted path is just a string, so without this an edited model file would be served from
+    the cache. Passing the hash in ``custom_config`` makes any code change a cache miss.
+    """
+    h = hashlib.sha256()
+    for pkg in PACKAGE_DIRS:
+        root = os.path.join(REPO_ROOT, pkg)
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    with open(os.path.join(dirpath, name), "rb") as fh:
+                        h.update(name.encode() + fh.read())
+    return h.hexdigest()[:16]
+
+
+def example_gen_configs(split: str, eval_fraction: float, partition_key: str):
+    """(input_config, output_config) for ImportExampleGen.
+
+    hash: one input, split by a stable hash of ``partition_key`` (farmhash buckets, 1/20 each).
+    temporal: the data was written as train/ and eval/ by time (``data/prepare.py``).
+    """
+    if split == "hash":
+        eval_buckets = round(eval_fraction * 20)
+        if not 0 < eval_buckets < 20:
+            raise ValueError(f"data.eval_fraction={eval_fraction}; expected within (0.025, 0.975)")
+        output = tfx.proto.Output(split_config=tfx.proto.SplitConfig(
+            splits=[tfx.proto.SplitConfig.Split(name="train", hash_buckets=20 - eval_buckets),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets)],
+            partition_feature_name=partition_key))
+        return tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern="data/*")]), output
+    if split == "temporal":
+        return tfx.proto.Input(splits=[tfx.proto.Input.Split(name="train", pattern="train/*"),
+                                       tfx.proto.Input.Split(name="eval", pattern="eval/*")]), None
+    raise ValueError(f"data.split={split!r}; expected 'hash' or 'temporal'")
+
+
+def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, schema_path: str,
+                    serving_dir: str, features: FeatureConfig, config: Config,
+                    metadata_connection_config=None, beam_pipeline_args: list[str] | None = None,
+                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    input_config, output_config = example_gen_configs(
+        config.data.split, config.data.eval_fraction, features.example_id_key)
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=data_root, input_config=input_config, output_config=output_config)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+
+    user_config = {"features": features.to_dict(), "code_version": code_fingerprint()}
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn="components.transform.preprocessing_fn", custom_config=user_config)
+    transform.add_upstream_node(anomalies_gate)  # no training on data that failed validation
+
+    trainer = tfx.components.Trainer(
+        run_fn="components.trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        custom_config={**user_config, "train": config.to_dict()["train"]})
+
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config(features, config.eval, config.train.label_mode))
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=serving_dir)))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name, pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+                    transform, trainer, model_resolver, evaluator, pusher],
+        enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [])

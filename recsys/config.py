@@ -1,0 +1,151 @@
+"""Typed run configuration: one TOML file (``configs/default.toml``) plus ``--set a.b=value`` overrides.
+
+Sections map one-to-one to dataclasses; an unknown key or a badly typed value is an error that names
+the key, the value and what was expected (never silently ignored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Any
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass
+class DataConfig:
+    dataset: str = "synthetic"  # synthetic | movielens (ml-100k, ml-1m, ml-latest: auto-detected)
+    source: str = ""  # MovieLens directory; unused for synthetic
+    features: str = ""  # feature config TOML; "" -> configs/features/<dataset>.toml
+    split: str = "hash"  # hash (random, stable) | temporal (last eval_fraction of time is eval)
+    eval_fraction: float = 0.2
+    history_length: int = 20
+    num_shards: int = 4
+    skip_bad_rows: bool = False
+    # synthetic generator size (data/synthetic.py SyntheticConfig)
+    num_users: int = 2000
+    num_items: int = 800
+    num_events: int = 120_000
+    seed: int = 7
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = "dcn"  # ranking model (models/factory.py)
+    label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
+    epochs: int = 3
+    batch_size: int = 1024
+    learning_rate: float = 0.003
+    embedding_dim: int = 16  # default for features without their own embedding_dim
+    cross_layers: int = 2
+    projection_dim: int = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
+    cross_structure: str = "stacked"  # stacked | parallel
+    deep_layers: tuple[int, ...] = (256, 128)
+    dropout: float = 0.0
+    seed: int = 42
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    eval_steps: int = 0  # 0: whole eval split
+
+
+@dataclasses.dataclass
+class EvaluatorConfig:
+    auc_lower_bound: float = 0.6  # value threshold: below it the model is not blessed
+    max_auc_drop: float = 0.01  # change threshold against the last blessed model
+    example_count_lower_bound: int = 1
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    name: str = "recsys"
+    output_dir: str = "runs"  # pipeline root, MLMD SQLite and serving dir live under it
+    serving_dir: str = ""  # "" -> <output_dir>/serving
+    model_name: str = "ranker"
+    enable_cache: bool = True
+    beam_workers: int = 0  # 0: number of CPUs
+    beam_running_mode: str = "multi_processing"  # in_memory | multi_threading | multi_processing
+
+
+@dataclasses.dataclass
+class Config:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
+    pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
+
+    @property
+    def features_path(self) -> str:
+        if self.data.features:
+            return self.data.features
+        name = self.data.dataset
+        return os.path.join(REPO_ROOT, "configs", "features", f"{name}.toml")
+
+    @property
+    def serving_dir(self) -> str:
+        return self.pipeline.serving_dir or os.path.join(self.pipeline.output_dir, "serving")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        (inner, *_rest) = typing.get_args(typ)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config {key}: {value!r}; expected a list")
+        return tuple(_coerce(key, v, inner) for v in value)
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                return value.lower() in ("true", "1")
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if typ is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"config {key}: {value!r}; expected {getattr(typ, '__name__', typ)}") from None
+    return value
+
+
+def _apply(section_obj: Any, section: str, values: dict[str, Any]) -> None:
+    hints = typing.get_type_hints(type(section_obj))
+    for k, v in values.items():
+        if k not in hints:
+            raise ValueError(f"config [{section}]: unknown key {k!r}; expected one of {sorted(hints)}")
+        setattr(section_obj, k, _coerce(f"{section}.{k}", v, hints[k]))
+
+
+def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults <- TOML file <- ``section.key=value`` overrides."""
+    cfg = Config()
+    if path:
+        import tomli
+
+        with open(path, "rb") as fh:
+            doc = tomli.load(fh)
+        for section, values in doc.items():
+            if not hasattr(cfg, section) or not isinstance(values, dict):
+                raise ValueError(f"{path}: unknown section [{section}]; expected data, train, eval, pipeline")
+            _apply(getattr(cfg, section), section, values)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not hasattr(cfg, section):
+            raise ValueError(f"override {item!r}: expected section.key=value, section one of "
+                             "data, train, eval, pipeline")
+        _apply(getattr(cfg, section), section, {name: value.strip()})
+    return cfg

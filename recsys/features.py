@@ -1,0 +1,192 @@
+"""The declarative feature config: every feature is defined once, here, from a TOML file.
+
+Everything else is derived from a ``FeatureConfig``:
+
+* the raw ``tf.Example`` parsing spec (``raw_feature_spec``; serving restricts the Transform
+  output's own raw spec to these features),
+* the Transform ``preprocessing_fn`` (``components/transform.py``),
+* the model's inputs and embedding tables (``models/inputs.py``),
+* the label keys (training, TFMA) and the TFMA slices (``components/evaluator.py``).
+
+Adding a feature is one ``[[feature]]`` entry in ``configs/features/<dataset>.toml``::
+
+    [[feature]]
+    name = "item_brand"     # the raw tf.Example key
+    kind = "categorical"    # categorical | numeric | multi_categorical | sequence
+    dtype = "string"        # string | int64 | float
+    side = "item"           # user | item | context  (which tower in retrieval)
+    slice = true            # evaluate per value in TFMA
+
+Transformed feature names (the model's inputs): categorical/multi/sequence ``name`` -> int64 ids
+(``-1`` pads multi/sequence); numeric ``name`` -> float z-score and, with ``num_buckets``,
+``name + "_bucket"`` -> int64 quantile bucket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, Mapping
+
+KINDS = ("categorical", "numeric", "multi_categorical", "sequence")
+DTYPES = ("string", "int64", "float")
+SIDES = ("user", "item", "context")
+PAD_ID = -1  # padding id of multi_categorical / sequence outputs; never a vocabulary id
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: Literal["categorical", "numeric", "multi_categorical", "sequence"]
+    dtype: Literal["string", "int64", "float"] = "string"
+    side: Literal["user", "item", "context"] = "context"
+    # categorical / multi / sequence
+    num_oov_buckets: int = 1
+    top_k: int | None = None
+    frequency_threshold: int = 0
+    vocab_from: str | None = None  # share another feature's vocabulary (history -> item_id)
+    max_length: int = 0  # multi / sequence: keep the first max_length values
+    embedding_dim: int | None = None  # None: the model config's default
+    # numeric
+    log1p: bool = False
+    num_buckets: int = 0  # > 0: also emit quantile buckets (an embeddable view of the number)
+    # evaluation
+    slice: bool = False
+
+    def __post_init__(self):
+        def bad(field, value, expected):
+            raise ValueError(f"feature {self.name!r}: field {field!r} = {value!r}; expected {expected}")
+
+        if self.kind not in KINDS:
+            bad("kind", self.kind, f"one of {KINDS}")
+        if self.dtype not in DTYPES:
+            bad("dtype", self.dtype, f"one of {DTYPES}")
+        if self.side not in SIDES:
+            bad("side", self.side, f"one of {SIDES}")
+        if self.kind in ("multi_categorical", "sequence") and self.max_length <= 0:
+            bad("max_length", self.max_length, "a positive length for a multi-valued feature")
+        if self.kind == "numeric" and self.dtype == "string":
+            bad("dtype", self.dtype, "int64 or float for a numeric feature")
+        if self.kind != "numeric" and (self.log1p or self.num_buckets):
+            bad("kind", self.kind, "'numeric' when log1p/num_buckets are set")
+        if self.num_oov_buckets < 1:
+            bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
+        if self.slice and self.kind in ("multi_categorical", "sequence"):
+            bad("slice", self.slice, "false: TFMA slices single-valued features only")
+
+    @property
+    def is_varlen(self) -> bool:
+        return self.kind in ("multi_categorical", "sequence")
+
+    @property
+    def vocab_name(self) -> str:
+        """The Transform vocabulary file this feature's ids index into."""
+        return f"vocab_{self.vocab_from or self.name}"
+
+    @property
+    def has_vocabulary(self) -> bool:
+        return self.kind != "numeric"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    dataset: str
+    features: tuple[Feature, ...]
+    label: str = "label"  # binary label (click / rating >= 4)
+    rating: str | None = None  # regression label, when the data has one
+    user_key: str = "user_id"
+    item_key: str = "item_id"
+    example_id_key: str = "example_id"
+    timestamp_key: str = "timestamp"
+    # TFMA cross slices, e.g. [["user_gender", "item_category"]]
+    cross_slices: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self):
+        names = [f.name for f in self.features]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"feature config {self.dataset!r}: features defined twice: {dup}")
+        by_name = {f.name: f for f in self.features}
+        for f in self.features:
+            if f.vocab_from is not None:
+                src = by_name.get(f.vocab_from)
+                if src is None or src.kind != "categorical" or src.dtype != f.dtype:
+                    raise ValueError(f"feature {f.name!r}: vocab_from={f.vocab_from!r}; expected a "
+                                     f"categorical feature of dtype {f.dtype!r} in this config")
+        for key in (self.user_key, self.item_key):
+            if key not in by_name:
+                raise ValueError(f"feature config {self.dataset!r}: key {key!r} is not a feature")
+        for combo in self.cross_slices:
+            for n in combo:
+                if n not in by_name:
+                    raise ValueError(f"cross_slices: {n!r} is not a feature of {self.dataset!r}")
+        if self.label in by_name or (self.rating and self.rating in by_name):
+            raise ValueError(f"label {self.label!r}/{self.rating!r} must not also be a feature")
+
+    def __getitem__(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(f"{name!r} is not a feature of {self.dataset!r}; features: "
+                       f"{[f.name for f in self.features]}")
+
+    @property
+    def label_keys(self) -> tuple[str, ...]:
+        return (self.label,) + ((self.rating,) if self.rating else ())
+
+    @property
+    def slice_features(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features if f.slice)
+
+    @property
+    def vocabularies(self) -> tuple[str, ...]:
+        """Vocabulary files Transform computes (one per owning feature)."""
+        return tuple(f.vocab_name for f in self.features if f.has_vocabulary and not f.vocab_from)
+
+    def raw_feature_spec(self, *, with_labels: bool = False) -> dict[str, Any]:
+        """``tf.io.parse_example`` spec of the raw model features (and labels if asked)."""
+        import tensorflow as tf
+
+        dtypes = {"string": tf.string, "int64": tf.int64, "float": tf.float32}
+        spec: dict[str, Any] = {}
+        for f in self.features:
+            dt = dtypes[f.dtype]
+            spec[f.name] = tf.io.VarLenFeature(dt) if f.is_varlen else tf.io.FixedLenFeature([], dt)
+        if with_labels:
+            spec[self.label] = tf.io.FixedLenFeature([], tf.int64)
+            if self.rating:
+                spec[self.rating] = tf.io.FixedLenFeature([], tf.float32)
+        return spec
+
+    # --- serialisation: TFX custom_config must be JSON ---
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FeatureConfig":
+        d = dict(d)
+        feats = d.pop("features", d.pop("feature", None))
+        if not feats:
+            raise ValueError("feature config: no [[feature]] entries")
+        known = {f.name for f in dataclasses.fields(Feature)}
+        features = []
+        for i, fd in enumerate(feats):
+            extra = set(fd) - known
+            if extra:
+                raise ValueError(f"feature #{i} {fd.get('name', '?')!r}: unknown fields {sorted(extra)}; "
+                                 f"expected some of {sorted(known)}")
+            features.append(Feature(**fd))
+        cross = tuple(tuple(c) for c in d.pop("cross_slices", ()))
+        extra = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if extra:
+            raise ValueError(f"feature config: unknown top-level fields {sorted(extra)}")
+        return cls(features=tuple(features), cross_slices=cross, **d)
+
+    @classmethod
+    def load(cls, path: str) -> "FeatureConfig":
+        import tomli
+
+        with open(path, "rb") as fh:
+            try:
+                return cls.from_dict(tomli.load(fh))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}: {e}") from e

@@ -1,0 +1,76 @@
+"""Re-creates the curated schemas in configs/schemas/ (run after changing a data source).
+
+TFDV infers a first draft from a sample; the edits below are the curation, kept as code so they are
+reviewed like code: which features are required, which categorical domains are closed, which
+numeric ranges are valid. The pipeline imports the result with ImportSchemaGen and
+ExampleValidator checks every run's data against it.
+
+  python scripts/curate_schema.py synthetic
+  python scripts/curate_schema.py movielens --source ../shared/data/ml-100k
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import recsys  # noqa: E402,F401  (Keras 2 before TensorFlow)
+
+import tensorflow_data_validation as tfdv  # noqa: E402
+from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
+
+from data.prepare import prepare_data  # noqa: E402
+from recsys.config import REPO_ROOT, load_config  # noqa: E402
+from recsys.features import FeatureConfig  # noqa: E402
+
+# Domains that are closed by construction of the source; any other domain TFDV inferred is
+# dropped, since ids, brands and zips legitimately grow.
+CLOSED_DOMAINS = {"synthetic": {"user_gender", "user_region", "item_category"},
+                  "movielens": {"user_gender"}, "movielens_latest": set()}
+INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**40), "label": (0, 1), "purchase": (0, 1)}
+FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0)}
+
+
+def curate(schema: schema_pb2.Schema, features: FeatureConfig) -> schema_pb2.Schema:
+    closed = CLOSED_DOMAINS[features.dataset]
+    keep_domains = set()
+    for f in schema.feature:
+        if f.domain and f.name in closed:
+            keep_domains.add(f.domain)
+        elif f.domain:
+            f.ClearField("domain")
+        if f.name in INT_RANGES:
+            lo, hi = INT_RANGES[f.name]
+            f.int_domain.min, f.int_domain.max = lo, hi
+        if f.name in FLOAT_RANGES:
+            lo, hi = FLOAT_RANGES[f.name]
+            f.float_domain.min, f.float_domain.max = lo, hi
+        model_feature = f.name in {x.name for x in features.features} or f.name in features.label_keys
+        if model_feature and not (f.name in {x.name for x in features.features} and features[f.name].is_varlen):
+            f.presence.min_fraction = 1.0  # every example must carry every single-valued feature
+    kept = [d for d in schema.string_domain if d.name in keep_domains]
+    del schema.string_domain[:]
+    schema.string_domain.extend(kept)
+    return schema
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dataset")
+    ap.add_argument("--source", default="")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(None, [f"data.dataset={args.dataset}", f"data.source={args.source}",
+                                 f"pipeline.output_dir={tmp}", "data.num_events=60000"])
+        features = FeatureConfig.load(cfg.features_path)
+        root = prepare_data(cfg)
+        stats = tfdv.generate_statistics_from_tfrecord(os.path.join(root, "data", "*"))
+        schema = curate(tfdv.infer_schema(stats, infer_feature_shape=True), features)
+    path = os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
+    tfdv.write_schema_text(schema, path)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

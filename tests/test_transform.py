@@ -1,0 +1,77 @@
+"""preprocessing_fn through tft_beam on tiny in-memory data, with hand-checked outputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.transform import BUCKET_SUFFIX, vocabulary_sizes
+from recsys.features import PAD_ID
+from tests.tiny import CONFIG, analyze_and_transform
+
+
+@pytest.fixture(scope="module")
+def transformed():
+    return analyze_and_transform()
+
+
+def test_vocabulary_ids_by_frequency_and_oov(transformed):
+    data, _ = transformed
+    assert [r["item_id"] for r in data] == [0, 1, 0, 0, 1, 2]
+    # user u1 (3x) = 0, u2 (2x) = 1, u3 = 2
+    assert [r["user_id"] for r in data] == [0, 0, 1, 1, 0, 2]
+
+
+def test_history_shares_item_vocabulary_truncates_and_pads(transformed):
+    data, _ = transformed
+    h = [list(r["history"]) for r in data]
+    assert h[0] == [PAD_ID] * 3
+    assert h[1] == [0, PAD_ID, PAD_ID]
+    # first 3 of [b, a, zz, c]; 'zz' is unseen -> one of item_id's 3 OOV buckets (ids 3..5)
+    assert h[2][:2] == [1, 0] and 3 <= h[2][2] < 6
+
+
+def test_multi_categorical_truncated_to_max_length(transformed):
+    data, _ = transformed
+    genres = [list(r["item_genres"]) for r in data]
+    assert genres[0][1] != PAD_ID and len(genres[0]) == 2  # 3 values cut to 2
+    assert genres[2] == [PAD_ID, PAD_ID]  # empty list -> all padding
+
+
+def test_numeric_z_score_and_buckets(transformed):
+    data, _ = transformed
+    z = np.array([r["item_price"] for r in data])
+    assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
+    buckets = [r["item_price" + BUCKET_SUFFIX] for r in data]
+    assert buckets == sorted(buckets) and buckets[0] == 0 and buckets[-1] == 1
+
+
+def test_labels_pass_through(transformed):
+    data, _ = transformed
+    assert [r["label"] for r in data] == [1, 0, 1, 0, 1, 0]
+    assert [r["rating"] for r in data] == [5.0, 2.0, 4.0, 3.0, 4.5, 1.0]
+
+
+def test_vocabulary_sizes_include_oov(transformed):
+    _, out = transformed
+    sizes = vocabulary_sizes(out, CONFIG)
+    assert sizes["item_id"] == 3 + 3 and sizes["history"] == 6
+    assert sizes["user_id"] == 3 + 2
+    assert sizes["item_genres"] == 2 + 1  # x, y + 1 OOV: "z" only ever appears past max_length
+    assert sizes["item_price" + BUCKET_SUFFIX] == 3
+
+
+def test_embedded_layer_matches_beam_output_at_serving(transformed):
+    """The Transform graph applied to raw serving features gives the same ids (no skew)."""
+    data, out = transformed
+    layer = out.transform_features_layer()
+    raw = {
+        "user_id": tf.constant(["u2"]), "item_id": tf.constant(["a"]),
+        "item_price": tf.constant([3.0]),
+        "item_genres": tf.sparse.from_dense(tf.constant([[""]])),
+        "history": tf.sparse.from_dense(tf.constant([["b", "a", "zz", "c"]])),
+    }
+    got = layer(raw)
+    assert int(got["item_id"][0]) == data[2]["item_id"]
+    assert list(got["history"][0].numpy()) == list(data[2]["history"])
+    assert abs(float(got["item_price"][0]) - data[2]["item_price"]) < 1e-6
+    assert "label" not in got  # outputs that need labels are dropped when labels are absent

@@ -1,0 +1,64 @@
+"""A tiny feature config and data set shared by the transform, model and trainer tests."""
+
+import tempfile
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+
+from components.transform import preprocessing_fn
+from recsys.features import Feature, FeatureConfig
+
+CONFIG = FeatureConfig(
+    dataset="tiny",
+    features=(
+        Feature("user_id", "categorical", side="user", num_oov_buckets=2),
+        Feature("item_id", "categorical", side="item", num_oov_buckets=3),
+        Feature("item_price", "numeric", dtype="float", side="item", num_buckets=2),
+        Feature("item_genres", "multi_categorical", side="item", max_length=2),
+        Feature("history", "sequence", side="user", vocab_from="item_id", max_length=3),
+    ),
+    rating="rating")
+
+ROWS = [  # item 'a' x3, 'b' x2, 'c' x1 -> vocabulary ids a=0, b=1, c=2
+    dict(user_id="u1", item_id="a", item_price=1.0, item_genres=["x", "y", "z"], history=[], label=1, rating=5.0),
+    dict(user_id="u1", item_id="b", item_price=2.0, item_genres=["x"], history=["a"], label=0, rating=2.0),
+    dict(user_id="u2", item_id="a", item_price=3.0, item_genres=[], history=["b", "a", "zz", "c"], label=1, rating=4.0),
+    dict(user_id="u2", item_id="a", item_price=4.0, item_genres=["y"], history=["a"], label=0, rating=3.0),
+    dict(user_id="u1", item_id="b", item_price=5.0, item_genres=["x"], history=[], label=1, rating=4.5),
+    dict(user_id="u3", item_id="c", item_price=6.0, item_genres=["x"], history=["a", "b"], label=0, rating=1.0),
+]
+
+
+def analyze_and_transform(rows=ROWS, config=CONFIG):
+    """Runs preprocessing_fn on Beam; returns (transformed rows, TFTransformOutput)."""
+    metadata = tft.DatasetMetadata.from_feature_spec(config.raw_feature_spec(with_labels=True))
+    out_dir = tempfile.mkdtemp()
+    with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
+        (data, _), fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            lambda x: preprocessing_fn(x, {"features": config.to_dict()}), output_record_batches=False)
+        _ = fn | tft_beam.WriteTransformFn(out_dir)
+    return data, tft.TFTransformOutput(out_dir)
+
+
+def to_example(row) -> bytes:
+    """A raw or transformed row -> serialized tf.Example."""
+    feats = {}
+    for k, v in row.items():
+        vals = list(v) if hasattr(v, "__len__") and not isinstance(v, (str, bytes)) else [v]
+        if vals and isinstance(vals[0], (str, bytes)):
+            feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[x.encode() if isinstance(x, str) else x for x in vals]))
+        elif vals and isinstance(vals[0], float) or getattr(vals[0] if vals else 0, "dtype", None) in (
+                "float32", "float64"):
+            feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(x) for x in vals]))
+        elif vals:
+            feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(x) for x in vals]))
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+
+
+def write_gz(rows, path: str) -> str:
+    with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for r in rows:
+            w.write(to_example(r))
+    return path
