@@ -39,11 +39,16 @@ def describe_anomalies(anomalies_dir: str) -> list[str]:
     return lines
 
 
-@tfx.dsl.components.component
-def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies]):
-    """Fails if ``anomalies`` holds any anomaly."""
-    lines = describe_anomalies(anomalies.uri)
+def check_anomalies(anomalies_dir: str) -> None:
+    lines = describe_anomalies(anomalies_dir)
     if lines:
         raise DataAnomaliesError(
             "the data does not match the curated schema; fix the data or, if the change is "
-            "intended, update the schema in configs/schemas/:\n  " + "\n  ".join(lines))
+            "intended, update the schema (scripts/curate_schema.py, configs/schemas/):\n  "
+            + "\n  ".join(lines))
+
+
+@tfx.dsl.components.component
+def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies]):
+    """Fails if ``anomalies`` holds any anomaly."""
+    check_anomalies(anomalies.uri)

@@ -1,0 +1,88 @@
+"""The whole TFX pipeline on tiny synthetic data: runs, blesses, pushes, serves, and re-runs cached.
+
+Marked ``e2e`` (minutes, not seconds); the README test command runs it with the quick suite.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.local_runner import RunPaths, run, summarize
+from recsys.config import load_config
+
+pytestmark = pytest.mark.e2e
+
+COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+              "AnomaliesGate", "Transform", "Trainer", "Resolver", "Evaluator", "Pusher"}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("e2e"))
+    config = load_config(None, [f"pipeline.output_dir={out}", "data.num_events=20000",
+                                "data.num_users=500", "data.num_items=300", "train.epochs=2",
+                                "pipeline.beam_running_mode=multi_processing"])
+    return config, run(config)
+
+
+def test_every_component_executed_and_model_blessed(first_run):
+    _, report = first_run
+    assert set(report["components"]) == COMPONENTS
+    assert all(state == "COMPLETE" for state in report["components"].values()), report["components"]
+    assert report["blessed"] is True
+    assert report["metrics"]["example_count"] > 2000
+    assert report["metrics"]["auc"] > 0.6
+
+
+def test_pushed_model_is_in_tf_serving_layout_and_scores_both_signatures(first_run):
+    config, report = first_run
+    serving = RunPaths.from_config(config).serving_dir
+    assert len(report["pushed_versions"]) == 1
+    version = report["pushed_versions"][0]
+    assert version.isdigit()  # TF Serving loads <base>/<integer version>/saved_model.pb
+    assert os.path.exists(os.path.join(serving, version, "saved_model.pb"))
+
+    model = tf.saved_model.load(os.path.join(serving, version))
+    feats = {"user_id": "u000001", "user_age": 34, "user_gender": "F", "user_region": "r03",
+             "item_id": "i00010", "item_category": "c02", "item_brand": "b010", "item_price": 19.99,
+             "history": ["i00003", "i00007"]}
+    ex = tf.train.Example()
+    for k, v in feats.items():
+        f = ex.features.feature[k]
+        vals = v if isinstance(v, list) else [v]
+        if isinstance(vals[0], str):
+            f.bytes_list.value.extend(x.encode() for x in vals)
+        elif isinstance(vals[0], float):
+            f.float_list.value.extend(vals)
+        else:
+            f.int64_list.value.extend(vals)
+    by_example = model.signatures["serving_default"](examples=tf.constant([ex.SerializeToString()]))
+    raw_sig = model.signatures["serving_raw"]
+    spec = raw_sig.structured_input_signature[1]  # the dtypes TF Serving casts JSON values to
+    raw = {k: tf.constant([v], dtype=spec[k].dtype) for k, v in feats.items()}
+    by_raw = raw_sig(**raw)
+    p = float(by_example["probability"][0])
+    assert 0.0 < p < 1.0
+    np.testing.assert_allclose(p, float(by_raw["probability"][0]), rtol=1e-5)
+
+    # An unseen user and item (OOV buckets) still get a score.
+    cold = dict(raw, user_id=tf.constant(["never-seen"]), item_id=tf.constant(["new-item"]))
+    assert 0.0 < float(model.signatures["serving_raw"](**cold)["probability"][0]) < 1.0
+
+
+def test_rerun_hits_the_cache(first_run):
+    config, report = first_run
+    upstream = COMPONENTS - {"Resolver", "Evaluator", "Pusher"}
+    second = run(config)
+    cached = {c for c, s in second["components"].items() if s == "CACHED"}
+    # Data, statistics, schema, Transform and training are reused. The Evaluator runs once more
+    # because the Resolver now finds a blessed baseline (the first run's model) it did not have.
+    assert upstream <= cached, second["components"]
+    third = run(config)
+    assert set(third["components"].values()) <= {"CACHED", "COMPLETE"}
+    assert {c for c, s in third["components"].items() if s != "CACHED"} <= {"Resolver"}, \
+        third["components"]
+    assert third["pushed_versions"] == second["pushed_versions"]
+    assert summarize(RunPaths.from_config(config))["blessed"] is True
