@@ -13,13 +13,41 @@ import os
 import shutil
 import tempfile
 
-import recsys  # noqa: F401
+import recsys  # noqa: F401  (Keras 2 before TensorFlow)
 
 from benchmarks.machine import stamp
-from pipeline.local_runner import run
+import numpy as np
+import pandas as pd
+
+from data.canonical import read_tfrecords
+from pipeline.local_runner import RunPaths, run
 from recsys.config import REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "pipeline.json")
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Rank AUC with ties averaged (Mann-Whitney U)."""
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    pos = labels == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def popularity_auc(pipeline_root: str, item_key: str = "item_id", label_key: str = "label") -> float:
+    """The baseline a learned ranker must beat: each item's smoothed train-split positive rate,
+    scored on ExampleGen's eval split (the very examples the Evaluator scored)."""
+    def load(split):
+        pattern = os.path.join(pipeline_root, "ImportExampleGen", "examples", "*", f"Split-{split}", "*")
+        rows = [(r[item_key][0], r[label_key][0]) for r in read_tfrecords(pattern)]
+        return pd.DataFrame(rows, columns=["item", "label"])
+
+    train, test = load("train"), load("eval")
+    prior, k = train.label.mean(), 10.0
+    stats = train.groupby("item").label.agg(["sum", "count"])
+    rate = (stats["sum"] + k * prior) / (stats["count"] + k)
+    scores = test.item.map(rate).fillna(prior).to_numpy()
+    return auc(scores, test.label.to_numpy())
 
 
 def main():
@@ -34,6 +62,7 @@ def main():
     config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), overrides + args.set)
     try:
         report = run(config)
+        report["metrics"]["popularity_auc"] = popularity_auc(RunPaths.from_config(config).pipeline_root)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     name = os.path.basename(os.path.normpath(args.movielens)) if args.movielens else "synthetic-default"

@@ -18,7 +18,8 @@ LABELS = set(CONFIG.label_keys)
 
 @pytest.fixture(scope="module")
 def tiny():
-    return analyze_and_transform()
+    data, _, out = analyze_and_transform()
+    return data, out
 
 
 def _batch(rows):

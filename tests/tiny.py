@@ -1,10 +1,15 @@
 """A tiny feature config and data set shared by the transform, model and trainer tests."""
 
+import base64
+import os
+import pickle
 import tempfile
 
+import apache_beam as beam
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import metadata_io
 
 from components.transform import preprocessing_fn
 from recsys.features import Feature, FeatureConfig
@@ -31,14 +36,35 @@ ROWS = [  # item 'a' x3, 'b' x2, 'c' x1 -> vocabulary ids a=0, b=1, c=2
 
 
 def analyze_and_transform(rows=ROWS, config=CONFIG):
-    """Runs preprocessing_fn on Beam; returns (transformed rows, TFTransformOutput)."""
+    """Runs preprocessing_fn's analyzers and transform on Beam.
+
+    Returns (transformed rows in input order, Beam's transformed rows in any order,
+    TFTransformOutput). The ordered rows come from the saved Transform graph applied in TF --
+    what serving does -- so tests can compare them with the Beam output.
+    """
     metadata = tft.DatasetMetadata.from_feature_spec(config.raw_feature_spec(with_labels=True))
     out_dir = tempfile.mkdtemp()
-    with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
-        (data, _), fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda x: preprocessing_fn(x, {"features": config.to_dict()}), output_record_batches=False)
+    rows_path = os.path.join(out_dir, "beam_rows.txt")
+    # An explicit pipeline: everything, WriteTransformFn included, has run when the block exits.
+    # TFT's temp dir must outlive the pipeline: the written metadata can point into it.
+    with beam.Pipeline() as p, tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        (data, _), fn = ((p | beam.Create(rows, reshuffle=False), metadata)
+                         | tft_beam.AnalyzeAndTransformDataset(
+                             lambda x: preprocessing_fn(x, {"features": config.to_dict()}),
+                             output_record_batches=False))
         _ = fn | tft_beam.WriteTransformFn(out_dir)
-    return data, tft.TFTransformOutput(out_dir)
+        _ = (data | beam.Map(lambda r: base64.b64encode(pickle.dumps(r)).decode())
+             | beam.io.WriteToText(rows_path, shard_name_template=""))
+    # The TFX Transform component also saves the raw metadata; serving signatures read it.
+    metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+    with open(rows_path) as fh:
+        beam_rows = [pickle.loads(base64.b64decode(line)) for line in fh]
+    out = tft.TFTransformOutput(out_dir)
+    parsed = tf.io.parse_example(tf.constant([to_example(r) for r in rows]),
+                                 config.raw_feature_spec(with_labels=True))
+    batch = {k: v.numpy() for k, v in out.transform_features_layer()(parsed).items()}
+    ordered = [{k: v[i] for k, v in batch.items()} for i in range(len(rows))]
+    return ordered, beam_rows, out
 
 
 def to_example(row) -> bytes:
