@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 
 import tensorflow as tf
@@ -55,6 +56,19 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds per epoch (throughput is reported from these, not from a timed test)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def configure_precision(train: TrainConfig) -> None:
     """Mixed precision: float16 on GPU, bfloat16 on CPU (the CPU has no fast float16 path)."""
     if train.mixed_precision:
@@ -77,19 +91,18 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
 
     model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
     model.compile(optimizer=keras.optimizers.Adam(train.learning_rate), jit_compile=train.jit_compile)
-    callbacks = [keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else []
-    examples = 0
-    start = time.perf_counter()
+    timer = EpochTimer()
+    callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)
-    seconds = time.perf_counter() - start
-    for _, labels in train_ds:  # cached by now: counting is cheap
-        examples += int(tf.shape(labels)[0])
+    examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)  # cached: cheap
     metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
     export.save(model, tft_out, features, train.label_mode, serving_model_dir)
     result = {"eval": {k: float(v) for k, v in metrics.items()},
               "train_loss": [float(x) for x in history.history["loss"]],
               "train_examples_per_epoch": examples,
-              "train_examples_per_second": examples * train.epochs / seconds}
+              "epoch_seconds": [round(t, 3) for t in timer.seconds],
+              # Steady state: the first epoch also traces the graph and fills the input cache.
+              "train_examples_per_second": examples / statistics.median(timer.seconds[1:] or timer.seconds)}
     logging.info("training result: %s", json.dumps(result))
     return result
 

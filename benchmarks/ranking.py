@@ -1,0 +1,86 @@
+"""Ranking zoo benchmark on MovieLens-100K: every model x label mode x seed, through the Trainer.
+
+  .venv/bin/python -m benchmarks.ranking --movielens ../shared/data/ml-100k
+
+The TFX pipeline runs once (ExampleGen's stable hash split of example_id = "<user>-<movie>", i.e.
+of (user, item), 80/20; Transform on Beam); then the Trainer's own ``train_and_export`` trains each
+configuration on the transformed examples, so the throughput is the Trainer's input pipeline +
+model, measured per epoch after the first (which also traces the graph and fills the cache).
+Results: benchmarks/results/ranking_ml100k.json (mean and std over seeds).
+"""
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import statistics
+import tempfile
+
+import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+
+from benchmarks.machine import stamp
+from components.trainer import train_and_export
+from pipeline.local_runner import RunPaths, run
+from recsys.config import REPO_ROOT, TrainConfig, load_config
+from recsys.features import FeatureConfig
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_ml100k.json")
+METRICS = {"binary": ("auc", "logloss"), "regression": ("rmse",)}
+
+
+def transform_output(movielens: str, work: str) -> tuple[str, str, FeatureConfig]:
+    config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), [
+        f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
+        "train.epochs=1", "eval.auc_lower_bound=0"])
+    run(config)
+    root = os.path.join(RunPaths.from_config(config).pipeline_root, "Transform")
+    examples = max(glob.glob(os.path.join(root, "transformed_examples", "*")), key=os.path.getmtime)
+    graph = max(glob.glob(os.path.join(root, "transform_graph", "*")), key=os.path.getmtime)
+    return examples, graph, FeatureConfig.load(config.features_path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--movielens", required=True)
+    ap.add_argument("--models", default="dcn")
+    ap.add_argument("--label-modes", default="binary,regression")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
+    ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
+    args = ap.parse_args()
+    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
+    base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
+                       [f"train.{kv}" for kv in args.set]).train
+    results = {}
+    for model in args.models.split(","):
+        for mode in args.label_modes.split(","):
+            runs = []
+            for seed in range(args.seeds):
+                train = dataclasses.replace(base, model=model, label_mode=mode, seed=seed)
+                r = train_and_export(
+                    train_files=[os.path.join(examples, "Split-train", "*")],
+                    eval_files=[os.path.join(examples, "Split-eval", "*")],
+                    transform_output=graph, serving_model_dir=tempfile.mkdtemp(),
+                    features=features, train=train)
+                runs.append(r)
+                print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]))
+            entry = {"train_config": dataclasses.asdict(dataclasses.replace(base, model=model, label_mode=mode))}
+            for m in METRICS[mode] + ("train_examples_per_second",):
+                vals = [r["eval"][m] if m in r["eval"] else r[m] for r in runs]
+                entry[m] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
+            results.setdefault(model, {})[mode] = entry
+    out = {}
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as fh:
+            out = json.load(fh)
+    out.setdefault("models", {}).update(results)
+    out.update({"data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)",
+                "seeds": args.seeds, **stamp()})
+    with open(RESULTS, "w") as fh:
+        json.dump(out, fh, indent=2, sort_keys=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
