@@ -10,6 +10,7 @@ Per kind (see ``recsys/features.py``):
   sequence           the ``vocab_from`` feature's vocabulary  -> int64 [B, max_length] (pad -1)
   numeric            optional log1p, z-score                  -> float32 [B]
                      with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
+  [[cross]]          hashed cross of single-valued features   -> int64 [B] as ``cross_a_x_b``
 Labels pass through as float32.
 """
 
@@ -55,6 +56,7 @@ def _vocab_kwargs(f: Feature) -> dict[str, Any]:
 def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[str, tf.Tensor]:
     outputs: dict[str, tf.Tensor] = {}
     vocab_files: dict[str, Any] = {}
+    cross_parts: dict[str, tf.Tensor] = {}  # single-valued features as strings, for crosses
     # Owners first, so a ``vocab_from`` feature finds its vocabulary's deferred file name.
     ordered = sorted(config.features, key=lambda f: f.vocab_from is not None)
     for f in ordered:
@@ -69,11 +71,13 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
             outputs[f.name] = tft.scale_to_z_score(x)
             if f.num_buckets:
                 outputs[f.name + BUCKET_SUFFIX] = tft.bucketize(x, f.num_buckets)
+                cross_parts[f.name] = tf.strings.as_string(outputs[f.name + BUCKET_SUFFIX])
             continue
         if f.is_varlen:
             x = _first_k(x, f.max_length)
         else:
             x = _dense_scalar(x, "" if f.dtype == "string" else 0)
+            cross_parts[f.name] = x if f.dtype == "string" else tf.strings.as_string(x)
         if f.vocab_from:
             owner = config[f.vocab_from]
             ids = tft.apply_vocabulary(x, vocab_files[f.vocab_from], num_oov_buckets=owner.num_oov_buckets)
@@ -81,6 +85,10 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
             vocab_files[f.name] = tft.vocabulary(x, **_vocab_kwargs(f))
             ids = tft.apply_vocabulary(x, vocab_files[f.name], num_oov_buckets=f.num_oov_buckets)
         outputs[f.name] = _pad(ids, f.max_length) if f.is_varlen else ids
+    for cross in config.crosses:
+        # Stateless hashing: no vocabulary pass, and unseen combinations still get a bucket.
+        joined = tf.strings.join([cross_parts[n] for n in cross.features], separator="\x1f")
+        outputs[cross.name] = tf.strings.to_hash_bucket_fast(joined, cross.hash_buckets)
     outputs[config.label] = tf.cast(_dense_scalar(inputs[config.label], 0), tf.float32)
     if config.rating:
         outputs[config.rating] = tf.cast(_dense_scalar(inputs[config.rating], 0.0), tf.float32)
@@ -102,4 +110,6 @@ def vocabulary_sizes(tf_transform_output, config: FeatureConfig) -> dict[str, in
             continue
         owner = config[f.vocab_from] if f.vocab_from else f
         sizes[f.name] = tf_transform_output.vocabulary_size_by_name(f.vocab_name) + owner.num_oov_buckets
+    for cross in config.crosses:
+        sizes[cross.name] = cross.hash_buckets
     return sizes

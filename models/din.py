@@ -154,15 +154,13 @@ class TargetAttention(keras.layers.Layer):
         logits = tf.squeeze(self.score(z), axis=-1)  # [B, L]
         zeros = tf.zeros_like(logits)
         if self.normalize is None:
-            return logits
-        # -inf on pads gives them exactly 0 weight. A row with no valid position would be
-        # softmax(-inf, ..., -inf) = NaN (in the forward pass *and* the gradient), so such rows
-        # get finite logits and are zeroed after the softmax.
-        has_any = tf.reduce_any(mask, axis=1, keepdims=True)
-        logits = tf.where(mask, logits, tf.fill(tf.shape(logits), tf.constant(-float("inf"),
-                                                                              logits.dtype)))
-        logits = tf.where(has_any, logits, zeros)
-        return tf.where(mask, tf.nn.softmax(logits, axis=-1), zeros)
+            return tf.where(mask, logits, zeros)
+        # -inf on pads gives them exactly 0 weight. A row with no valid position is
+        # softmax(-inf, ..., -inf) = NaN; both tf.where *select* (never multiply), so that NaN
+        # reaches neither the output (zeros) nor the gradient (its upstream is selected to 0).
+        neg_inf = tf.fill(tf.shape(logits), tf.constant(-float("inf"), logits.dtype))
+        weights = tf.nn.softmax(tf.where(mask, logits, neg_inf), axis=-1)
+        return tf.where(mask, weights, zeros)
 
     def get_config(self):
         return {**super().get_config(), "hidden_units": self.hidden_units,

@@ -88,6 +88,22 @@ class Feature:
 
 
 @dataclasses.dataclass(frozen=True)
+class FeatureCross:
+    """A hashed cross of single-valued features: the wide part of Wide&Deep memorises these.
+
+    TOML: ``[[cross]]`` with ``features = ["user_gender", "item_category"]`` and ``hash_buckets``.
+    Numeric features take part through their quantile bucket (they need ``num_buckets``).
+    """
+
+    features: tuple[str, ...]
+    hash_buckets: int = 1000
+
+    @property
+    def name(self) -> str:
+        return "cross_" + "_x_".join(self.features)
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureConfig:
     dataset: str
     features: tuple[Feature, ...]
@@ -99,6 +115,7 @@ class FeatureConfig:
     timestamp_key: str = "timestamp"
     # TFMA cross slices, e.g. [["user_gender", "item_category"]]
     cross_slices: tuple[tuple[str, ...], ...] = ()
+    crosses: tuple[FeatureCross, ...] = ()
 
     def __post_init__(self):
         names = [f.name for f in self.features]
@@ -115,6 +132,14 @@ class FeatureConfig:
         for key in (self.user_key, self.item_key):
             if key not in by_name:
                 raise ValueError(f"feature config {self.dataset!r}: key {key!r} is not a feature")
+        for cross in self.crosses:
+            if len(cross.features) < 2 or cross.hash_buckets < 1:
+                raise ValueError(f"cross {cross.features}: expected >= 2 features and hash_buckets >= 1")
+            for n in cross.features:
+                f = by_name.get(n)
+                if f is None or f.is_varlen or (f.kind == "numeric" and not f.num_buckets):
+                    raise ValueError(f"cross {cross.name!r}: {n!r} must be a single-valued feature of "
+                                     f"{self.dataset!r} (numeric ones need num_buckets)")
         for combo in self.cross_slices:
             for n in combo:
                 if n not in by_name:
@@ -175,11 +200,15 @@ class FeatureConfig:
                 raise ValueError(f"feature #{i} {fd.get('name', '?')!r}: unknown fields {sorted(extra)}; "
                                  f"expected some of {sorted(known)}")
             features.append(Feature(**fd))
-        cross = tuple(tuple(c) for c in d.pop("cross_slices", ()))
+        cross_slices = tuple(tuple(c) for c in d.pop("cross_slices", ()))
+        crosses = []
+        for c in d.pop("cross", d.pop("crosses", ())):
+            c = dict(c)
+            crosses.append(FeatureCross(features=tuple(c.pop("features", ())), **c))
         extra = set(d) - {f.name for f in dataclasses.fields(cls)}
         if extra:
             raise ValueError(f"feature config: unknown top-level fields {sorted(extra)}")
-        return cls(features=tuple(features), cross_slices=cross, **d)
+        return cls(features=tuple(features), cross_slices=cross_slices, crosses=tuple(crosses), **d)
 
     @classmethod
     def load(cls, path: str) -> "FeatureConfig":

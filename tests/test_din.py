@@ -179,6 +179,17 @@ def test_softmax_normalises_over_the_valid_positions_only():
     np.testing.assert_allclose(w[0, mask[0]], np.exp(valid) / np.exp(valid).sum(), rtol=1e-5)
 
 
+def test_attention_weights_pass_training_to_dice():
+    target, history, mask = _batch()
+    layer = TargetAttention()
+    moving_mean = lambda: np.abs(layer.dice[0].bn.moving_mean.numpy()).sum()  # noqa: E731
+    # Called directly (outside Keras' __call__, so no call context carries `training`).
+    layer.attention_weights(target, history, mask, training=False)
+    assert moving_mean() == 0.0
+    layer.attention_weights(target, history, mask, training=True)
+    assert moving_mean() > 0.0
+
+
 def test_attention_rejects_bad_arguments():
     with pytest.raises(ValueError, match="normalize"):
         TargetAttention(normalize="sparsemax")

@@ -45,6 +45,15 @@ def test_numeric_z_score_and_buckets(transformed):
     assert buckets == sorted(buckets) and buckets[0] == 0 and buckets[-1] == 1
 
 
+def test_crosses_hash_the_joined_values_into_buckets(transformed):
+    data, _, out = transformed
+    cross = [int(r["cross_user_id_x_item_price"]) for r in data]
+    assert all(0 <= c < 7 for c in cross)
+    # rows 0 and 1 share user u1 and the lowest price bucket; the graph reproduces the ids
+    assert cross[0] == cross[1] == int(tf.strings.to_hash_bucket_fast(["u1\x1f0"], 7)[0])
+    assert vocabulary_sizes(out, CONFIG)["cross_user_id_x_item_price"] == 7
+
+
 def test_labels_pass_through(transformed):
     data, _, _ = transformed
     assert [r["label"] for r in data] == [1, 0, 1, 0, 1, 0]

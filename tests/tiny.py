@@ -12,7 +12,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import metadata_io
 
 from components.transform import preprocessing_fn
-from recsys.features import Feature, FeatureConfig
+from recsys.features import Feature, FeatureConfig, FeatureCross
 
 CONFIG = FeatureConfig(
     dataset="tiny",
@@ -23,7 +23,8 @@ CONFIG = FeatureConfig(
         Feature("item_genres", "multi_categorical", side="item", max_length=2),
         Feature("history", "sequence", side="user", vocab_from="item_id", max_length=3),
     ),
-    rating="rating")
+    rating="rating",
+    crosses=(FeatureCross(("user_id", "item_price"), hash_buckets=7),))
 
 ROWS = [  # item 'a' x3, 'b' x2, 'c' x1 -> vocabulary ids a=0, b=1, c=2
     dict(user_id="u1", item_id="a", item_price=1.0, item_genres=["x", "y", "z"], history=[], label=1, rating=5.0),

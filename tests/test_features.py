@@ -1,0 +1,75 @@
+"""The feature configs in the repo load, agree with the curated schemas, and reject bad entries."""
+
+import glob
+import os
+
+import pytest
+import tensorflow_data_validation as tfdv
+
+from recsys.config import REPO_ROOT, load_config
+from recsys.features import FeatureConfig
+
+CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "features", "*.toml")))
+SCHEMA_TYPES = {"string": 1, "int64": 2, "float": 3}  # schema_pb2.FeatureType: BYTES, INT, FLOAT
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_every_feature_is_in_the_curated_schema_with_its_type(path):
+    features = FeatureConfig.load(path)
+    schema_file = os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
+    if not os.path.exists(schema_file):
+        pytest.skip(f"no curated schema for {features.dataset} yet")
+    schema = {f.name: f for f in tfdv.load_schema_text(schema_file).feature}
+    for f in features.features:
+        assert f.name in schema, f"{f.name} missing from {schema_file}"
+        assert schema[f.name].type == SCHEMA_TYPES[f.dtype], f.name
+    for key in features.label_keys:
+        assert key in schema
+
+
+def _config(**overrides):
+    base = {"dataset": "t", "feature": [{"name": "user_id", "kind": "categorical"},
+                                       {"name": "item_id", "kind": "categorical"}]}
+    base.update(overrides)
+    return FeatureConfig.from_dict(base)
+
+
+def test_unknown_feature_field_is_named():
+    with pytest.raises(ValueError, match="embeding_dim"):
+        _config(feature=[{"name": "user_id", "kind": "categorical", "embeding_dim": 8},
+                         {"name": "item_id", "kind": "categorical"}])
+
+
+def test_bad_kind_names_feature_field_and_choices():
+    with pytest.raises(ValueError, match=r"feature 'item_id': field 'kind' = 'categoric'"):
+        _config(feature=[{"name": "user_id", "kind": "categorical"},
+                         {"name": "item_id", "kind": "categoric"}])
+
+
+def test_duplicate_feature_rejected():
+    with pytest.raises(ValueError, match="defined twice"):
+        _config(feature=[{"name": "user_id", "kind": "categorical"}] * 2 + [{"name": "item_id", "kind": "categorical"}])
+
+
+def test_cross_of_unknown_or_multi_valued_feature_rejected():
+    with pytest.raises(ValueError, match="'nope' must be a single-valued feature"):
+        _config(cross=[{"features": ["user_id", "nope"]}])
+    ok = _config(cross=[{"features": ["user_id", "item_id"], "hash_buckets": 50}])
+    assert ok.crosses[0].name == "cross_user_id_x_item_id" and ok.crosses[0].hash_buckets == 50
+
+
+def test_round_trip_through_custom_config_json():
+    import json
+
+    for path in CONFIGS:
+        cfg = FeatureConfig.load(path)
+        assert FeatureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_run_config_overrides_are_typed_and_checked():
+    cfg = load_config(None, ["train.epochs=5", "train.deep_layers=64,32", "data.split=temporal"])
+    assert cfg.train.epochs == 5 and cfg.train.deep_layers == (64, 32) and cfg.data.split == "temporal"
+    with pytest.raises(ValueError, match=r"train.epochs: 'five'; expected int"):
+        load_config(None, ["train.epochs=five"])
+    with pytest.raises(ValueError, match="unknown key 'epoch'"):
+        load_config(None, ["train.epoch=5"])
