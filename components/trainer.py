@@ -17,7 +17,7 @@ from absl import logging
 
 from components.transform import vocabulary_sizes
 from models import export
-from models.factory import build_ranker
+from models.factory import build_optimizer, build_ranker
 from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
@@ -90,7 +90,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         eval_ds = eval_ds.take(train.eval_steps)
 
     model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
-    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate), jit_compile=train.jit_compile)
+    model.compile(optimizer=build_optimizer(model, train), jit_compile=train.jit_compile)
     timer = EpochTimer()
     callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)
@@ -111,7 +111,7 @@ def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor)."""
     cc = fn_args.custom_config
     features = FeatureConfig.from_dict(cc["features"])
-    train = TrainConfig(**{**cc["train"], "deep_layers": tuple(cc["train"]["deep_layers"])})
+    train = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cc["train"].items()})
     result = train_and_export(
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,

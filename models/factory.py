@@ -2,20 +2,70 @@
 
 from __future__ import annotations
 
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from components.transform import BUCKET_SUFFIX
 from models.dcn import DCNInteraction
+from models.din import DINSequencePooling
 from models.inputs import FeatureEmbedding
 from models.ranking import Ranker, make_task
+from models.wide_deep import DeepMLP, WideLinear
 from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
 
-def _dcn(train: TrainConfig, embedding: FeatureEmbedding) -> dict:
+def _dcn(train: TrainConfig, embedding: FeatureEmbedding, features: FeatureConfig,
+         vocab_sizes: dict[str, int]) -> dict:
+    """Cross network + deep network (Wang et al. 2021)."""
     return dict(interaction=DCNInteraction(
         num_cross_layers=train.cross_layers, projection_dim=train.projection_dim or None,
         deep_layers=tuple(train.deep_layers), structure=train.cross_structure, dropout=train.dropout))
 
 
-BUILDERS = {"dcn": _dcn}
+def _wide_deep(train: TrainConfig, embedding: FeatureEmbedding, features: FeatureConfig,
+               vocab_sizes: dict[str, int]) -> dict:
+    """Wide: a linear model over every id feature and the config's hashed crosses (memorisation);
+    deep: an MLP over the embeddings (generalisation). Trained jointly (Cheng et al. 2016)."""
+    wide_ids = [f.name for f in features.features if f.kind in ("categorical", "multi_categorical")]
+    wide_ids += [f.name + BUCKET_SUFFIX for f in features.features if f.kind == "numeric" and f.num_buckets]
+    wide_ids += [c.name for c in features.crosses]
+    return dict(interaction=DeepMLP(tuple(train.deep_layers), train.dropout, name="deep"),
+                wide=WideLinear({n: vocab_sizes[n] for n in wide_ids}, name="wide_linear"))
+
+
+def _din(train: TrainConfig, embedding: FeatureEmbedding, features: FeatureConfig,
+         vocab_sizes: dict[str, int]) -> dict:
+    """Target attention of the candidate item over each behaviour sequence (Zhou et al. 2018)."""
+    sequences = [f.name for f in features.features if f.kind == "sequence"]
+    if not sequences:
+        raise ValueError(f"train.model='din' needs a 'sequence' feature (behaviour history); "
+                         f"data set {features.dataset!r} has none")
+    for name in sequences:
+        if features[name].vocab_from != features.item_key:
+            raise ValueError(f"din: sequence {name!r} must share the candidate's vocabulary "
+                             f"(vocab_from = {features.item_key!r}) to be compared with it")
+    return dict(sequence_pooling=DINSequencePooling(
+                    target_key=features.item_key, sequence_names=sequences,
+                    hidden_units=tuple(train.attention_units), activation=train.attention_activation),
+                interaction=DeepMLP(tuple(train.deep_layers), train.dropout, name="deep"))
+
+
+BUILDERS = {"dcn": _dcn, "wide_deep": _wide_deep, "din": _din}
+
+
+def build_optimizer(model: Ranker, train: TrainConfig):
+    """Adam everywhere, except Wide&Deep's wide part, which gets FTRL as in the paper (sparse,
+    per-coordinate rates suit one weight per id)."""
+    adam = tf.keras.optimizers.Adam(train.learning_rate)
+    if model.wide is None:
+        return adam
+    wide_ids = {id(v) for v in model.wide.trainable_variables}
+    ftrl = tf.keras.optimizers.Ftrl(train.wide_learning_rate)
+    return tfrs.experimental.optimizers.CompositeOptimizer([
+        (ftrl, lambda: model.wide.trainable_variables),
+        (adam, lambda: [v for v in model.trainable_variables if id(v) not in wide_ids]),
+    ])
 
 
 def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> Ranker:
@@ -27,4 +77,4 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
                          f"{features.dataset!r} has none (its feature config sets no 'rating')")
     embedding = FeatureEmbedding(features, vocab_sizes, train.embedding_dim, name="features")
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
-                  **BUILDERS[train.model](train, embedding))
+                  **BUILDERS[train.model](train, embedding, features, vocab_sizes))

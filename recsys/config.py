@@ -33,7 +33,7 @@ class DataConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    model: str = "dcn"  # ranking model (models/factory.py)
+    model: str = "dcn"  # ranking model: dcn | wide_deep | din (models/factory.py)
     label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
     epochs: int = 3
     batch_size: int = 1024
@@ -44,6 +44,9 @@ class TrainConfig:
     cross_structure: str = "stacked"  # stacked | parallel
     deep_layers: tuple[int, ...] = (256, 128)
     dropout: float = 0.0
+    wide_learning_rate: float = 0.01  # wide_deep: FTRL rate of the wide part
+    attention_units: tuple[int, ...] = (36,)  # din: the local activation unit's MLP
+    attention_activation: str = "dice"  # din: dice | sigmoid | relu
     seed: int = 42
     mixed_precision: bool = False
     jit_compile: bool = False

@@ -9,7 +9,7 @@ import tensorflow as tf
 from components.trainer import train_and_export
 from components.transform import vocabulary_sizes
 from models.export import PREDICTION_KEYS
-from models.factory import build_ranker
+from models.factory import build_optimizer, build_ranker
 from recsys.config import TrainConfig
 from tests.tiny import CONFIG, ROWS, analyze_and_transform, to_example, write_gz
 
@@ -29,12 +29,28 @@ def _batch(rows):
     return {k: tf.constant(arr(k)) for k in rows[0] if k not in LABELS}
 
 
-def test_ranker_outputs_one_logit_per_example(tiny):
+@pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
+def test_ranker_outputs_one_logit_per_example(tiny, model):
     data, out = tiny
-    model = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,)), CONFIG,
+    model = build_ranker(TrainConfig(model=model, embedding_dim=4, deep_layers=(8,)), CONFIG,
                          vocabulary_sizes(out, CONFIG))
     logits = model(_batch(data))
     assert logits.shape == (len(data), 1) and logits.dtype == tf.float32
+
+
+def test_wide_deep_trains_its_wide_part_with_ftrl(tiny):
+    _, out = tiny
+    model = build_ranker(TrainConfig(model="wide_deep", embedding_dim=4, deep_layers=(8,)), CONFIG,
+                         vocabulary_sizes(out, CONFIG))
+    assert "cross_user_id_x_item_price" in model.wide.sizes
+    opt = build_optimizer(model, TrainConfig())
+    kinds = sorted(type(o).__name__ for o, _ in opt._optimizers_and_vars)
+    assert kinds == ["Adam", "Ftrl"]
+
+
+def test_unknown_model_name_lists_choices():
+    with pytest.raises(ValueError, match=r"train.model='dlrm'; expected one of \['dcn', 'din', 'wide_deep'\]"):
+        build_ranker(TrainConfig(model="dlrm"), CONFIG, {})
 
 
 def test_regression_mode_needs_a_rating():
@@ -43,12 +59,13 @@ def test_regression_mode_needs_a_rating():
         build_ranker(TrainConfig(label_mode="regression"), cfg, {})
 
 
+@pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
 @pytest.mark.parametrize("label_mode", ["binary", "regression"])
-def test_trainer_trains_exports_and_reloads_identically(tiny, tmp_path, label_mode):
+def test_trainer_trains_exports_and_reloads_identically(tiny, tmp_path, model, label_mode):
     data, out = tiny
     files = write_gz(data * 20, str(tmp_path / "train.gz"))
-    train = TrainConfig(label_mode=label_mode, epochs=4, batch_size=16, embedding_dim=4,
-                        deep_layers=(8,), learning_rate=0.01)
+    train = TrainConfig(model=model, label_mode=label_mode, epochs=4, batch_size=16, embedding_dim=4,
+                        deep_layers=(8,), learning_rate=0.01, wide_learning_rate=0.1)
     export_dir = str(tmp_path / "model")
     result = train_and_export(train_files=[files], eval_files=[files], transform_output=out._transform_output_dir,
                               serving_model_dir=export_dir, features=CONFIG, train=train)
