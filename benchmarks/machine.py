@@ -1,6 +1,8 @@
-"""Who measured what, where and when: stamped into every benchmarks/results/*.json."""
+"""Who measured what, where and when, stamped into every benchmarks/results/*.json, and the
+writer that merges a benchmark's figures into its results file."""
 
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -32,3 +34,15 @@ def stamp() -> dict:
     return {"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "commit": commit, "machine": machine()}
+
+
+def record(path: str, update: dict) -> None:
+    """Merge ``update`` into the results file at ``path`` (other entries are kept)."""
+    results = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            results = json.load(fh)
+    results.update(update)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(results, fh, indent=2, sort_keys=True)

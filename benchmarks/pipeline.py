@@ -13,25 +13,16 @@ import os
 import shutil
 import tempfile
 
-import recsys  # noqa: F401  (Keras 2 before TensorFlow)
-
-from benchmarks.machine import stamp
-import numpy as np
 import pandas as pd
 
+import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+from benchmarks.machine import record, stamp
 from data.canonical import read_tfrecords
 from pipeline.local_runner import RunPaths, run
 from recsys.config import REPO_ROOT, load_config
+from recsys.metrics import auc
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "pipeline.json")
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Rank AUC with ties averaged (Mann-Whitney U)."""
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    pos = labels == 1
-    n_pos, n_neg = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def popularity_auc(pipeline_root: str, item_key: str = "item_id", label_key: str = "label") -> float:
@@ -47,7 +38,7 @@ def popularity_auc(pipeline_root: str, item_key: str = "item_id", label_key: str
     stats = train.groupby("item").label.agg(["sum", "count"])
     rate = (stats["sum"] + k * prior) / (stats["count"] + k)
     scores = test.item.map(rate).fillna(prior).to_numpy()
-    return auc(scores, test.label.to_numpy())
+    return auc(test.label.to_numpy(), scores)
 
 
 def main():
@@ -70,14 +61,7 @@ def main():
              "metrics": report.get("metrics", {}), "config": {"data": config.to_dict()["data"],
                                                              "train": config.to_dict()["train"]},
              **stamp()}
-    results = {}
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as fh:
-            results = json.load(fh)
-    results[name] = entry
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as fh:
-        json.dump(results, fh, indent=2, sort_keys=True)
+    record(RESULTS, {name: entry})
     print(json.dumps({name: entry}, indent=2))
 
 

@@ -19,10 +19,10 @@ import tempfile
 
 import recsys  # noqa: F401  (Keras 2 before TensorFlow)
 
-from benchmarks.machine import stamp
+from benchmarks.machine import record, stamp
 from components.trainer import train_and_export
 from pipeline.local_runner import RunPaths, run
-from recsys.config import REPO_ROOT, TrainConfig, load_config
+from recsys.config import REPO_ROOT, load_config
 from recsys.features import FeatureConfig
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_ml100k.json")
@@ -70,15 +70,12 @@ def main():
                 vals = [r["eval"][m] if m in r["eval"] else r[m] for r in runs]
                 entry[m] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
             results.setdefault(model, {})[mode] = entry
-    out = {}
-    if os.path.exists(RESULTS):
+    models = {}
+    if os.path.exists(RESULTS):  # keep the models this run did not measure
         with open(RESULTS) as fh:
-            out = json.load(fh)
-    out.setdefault("models", {}).update(results)
-    out.update({"data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)",
-                "seeds": args.seeds, **stamp()})
-    with open(RESULTS, "w") as fh:
-        json.dump(out, fh, indent=2, sort_keys=True)
+            models = json.load(fh).get("models", {})
+    record(RESULTS, {"models": {**models, **results}, "seeds": args.seeds, **stamp(),
+                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
     print(json.dumps(results, indent=2))
 
 

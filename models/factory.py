@@ -15,16 +15,14 @@ from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
 
-def _dcn(train: TrainConfig, embedding: FeatureEmbedding, features: FeatureConfig,
-         vocab_sizes: dict[str, int]) -> dict:
+def _dcn(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
     """Cross network + deep network (Wang et al. 2021)."""
     return dict(interaction=DCNInteraction(
         num_cross_layers=train.cross_layers, projection_dim=train.projection_dim or None,
         deep_layers=tuple(train.deep_layers), structure=train.cross_structure, dropout=train.dropout))
 
 
-def _wide_deep(train: TrainConfig, embedding: FeatureEmbedding, features: FeatureConfig,
-               vocab_sizes: dict[str, int]) -> dict:
+def _wide_deep(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
     """Wide: a linear model over every id feature and the config's hashed crosses (memorisation);
     deep: an MLP over the embeddings (generalisation). Trained jointly (Cheng et al. 2016)."""
     wide_ids = [f.name for f in features.features if f.kind in ("categorical", "multi_categorical")]
@@ -34,8 +32,7 @@ def _wide_deep(train: TrainConfig, embedding: FeatureEmbedding, features: Featur
                 wide=WideLinear({n: vocab_sizes[n] for n in wide_ids}, name="wide_linear"))
 
 
-def _din(train: TrainConfig, embedding: FeatureEmbedding, features: FeatureConfig,
-         vocab_sizes: dict[str, int]) -> dict:
+def _din(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
     """Target attention of the candidate item over each behaviour sequence (Zhou et al. 2018)."""
     sequences = [f.name for f in features.features if f.kind == "sequence"]
     if not sequences:
@@ -60,10 +57,10 @@ def build_optimizer(model: Ranker, train: TrainConfig):
     adam = tf.keras.optimizers.Adam(train.learning_rate)
     if model.wide is None:
         return adam
-    wide_ids = {id(v) for v in model.wide.trainable_variables}
+    wide_ids = {id(v) for v in model.wide.wide_variables}
     ftrl = tf.keras.optimizers.Ftrl(train.wide_learning_rate)
     return tfrs.experimental.optimizers.CompositeOptimizer([
-        (ftrl, lambda: model.wide.trainable_variables),
+        (ftrl, lambda: model.wide.wide_variables),
         (adam, lambda: [v for v in model.trainable_variables if id(v) not in wide_ids]),
     ])
 
@@ -77,4 +74,4 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
                          f"{features.dataset!r} has none (its feature config sets no 'rating')")
     embedding = FeatureEmbedding(features, vocab_sizes, train.embedding_dim, name="features")
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
-                  **BUILDERS[train.model](train, embedding, features, vocab_sizes))
+                  **BUILDERS[train.model](train, features, vocab_sizes))

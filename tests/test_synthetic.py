@@ -12,23 +12,11 @@ import numpy as np
 import pytest
 
 from data.synthetic import SyntheticConfig, World, generate, temporal_cutoff
+from recsys.metrics import auc
 
 KEYS = {"example_id": str, "user_id": str, "item_id": str, "timestamp": int, "label": int,
         "purchase": int, "user_age": int, "user_gender": str, "user_region": str,
         "item_category": str, "item_brand": str, "item_price": float, "history": list}
-
-
-def auc(labels, scores) -> float:
-    """Rank-based ROC AUC (Mann-Whitney U), tied scores get their average rank."""
-    y = np.asarray(labels, bool)
-    s = np.asarray(scores, float)
-    order = np.argsort(s, kind="mergesort")
-    _, inverse, counts = np.unique(s[order], return_inverse=True, return_counts=True)
-    avg_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each tie group
-    ranks = np.empty(s.size)
-    ranks[order] = avg_rank[inverse]
-    pos, neg = y.sum(), (~y).sum()
-    return float((ranks[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
 def test_auc_helper():
