@@ -1,7 +1,8 @@
 """``create_pipeline``: the TFX DAG as a pure factory (no paths invented here, no side effects).
 
 ExampleGen -> StatisticsGen -> SchemaGen (curated, imported) -> ExampleValidator -> AnomaliesGate
--> Transform -> Trainer -> Evaluator (vs. the last blessed model) -> Pusher.
+-> Transform -> Trainer -> Evaluator (vs. the last blessed model) -> Pusher (never twice the same
+model: ``components/pusher.py``).
 Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
 """
 
@@ -11,9 +12,11 @@ import hashlib
 import os
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from components.anomalies_gate import AnomaliesGate
 from components.evaluator import eval_config
+from components.pusher import IdempotentPusherExecutor
 from recsys.config import Config
 from recsys.features import FeatureConfig
 
@@ -100,6 +103,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
 
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        custom_executor_spec=executor_spec.ExecutorClassSpec(IdempotentPusherExecutor),
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=serving_dir)))
 

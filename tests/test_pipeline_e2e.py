@@ -78,8 +78,10 @@ def test_rerun_hits_the_cache(first_run):
     second = run(config)
     cached = {c for c, s in second["components"].items() if s == "CACHED"}
     # Data, statistics, schema, Transform and training are reused. The Evaluator runs once more
-    # because the Resolver now finds a blessed baseline (the first run's model) it did not have.
+    # because the Resolver now finds a blessed baseline (the first run's model) it did not have;
+    # the Pusher then finds that very model already served and publishes no copy.
     assert upstream <= cached, second["components"]
+    assert second["pushed_versions"] == report["pushed_versions"]
     third = run(config)
     assert set(third["components"].values()) <= {"CACHED", "COMPLETE"}
     assert {c for c, s in third["components"].items() if s != "CACHED"} <= {"Resolver"}, \
