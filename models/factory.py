@@ -72,6 +72,7 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
     if label_key is None:
         raise ValueError(f"train.label_mode='regression' needs a rating label; data set "
                          f"{features.dataset!r} has none (its feature config sets no 'rating')")
-    embedding = FeatureEmbedding(features, vocab_sizes, train.embedding_dim, name="features")
+    embedding = FeatureEmbedding(features, vocab_sizes, train.embedding_dim, l2=train.embedding_l2,
+                                 name="features")
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
                   **BUILDERS[train.model](train, features, vocab_sizes))

@@ -30,7 +30,7 @@ class FeatureEmbedding(keras.layers.Layer):
     """Embeds every feature of ``config`` given the vocabulary sizes Transform computed."""
 
     def __init__(self, config: FeatureConfig, vocab_sizes: dict[str, int], embedding_dim: int,
-                 **kwargs):
+                 l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self._config = config
         self._tables: dict[str, keras.layers.Embedding] = {}
@@ -39,13 +39,19 @@ class FeatureEmbedding(keras.layers.Layer):
             if f.kind == "numeric":
                 if f.num_buckets:
                     key = f.name + BUCKET_SUFFIX
-                    self._tables[key] = keras.layers.Embedding(vocab_sizes[key], dim, name=f"emb_{key}")
+                    self._tables[key] = self._embedding(vocab_sizes[key], dim, l2, key)
                 continue
             if f.vocab_from:
                 continue  # shares the owner's table, created with the owner
-            self._tables[f.name] = keras.layers.Embedding(vocab_sizes[f.name], dim, name=f"emb_{f.name}")
+            self._tables[f.name] = self._embedding(vocab_sizes[f.name], dim, l2, f.name)
         # Keras tracks layers assigned as attributes; a dict of them is tracked too.
         self.tables = self._tables
+
+    @staticmethod
+    def _embedding(rows: int, dim: int, l2: float, name: str) -> keras.layers.Embedding:
+        # Id tables memorise fast (one row per user/item); L2 is what keeps them from overfitting.
+        reg = keras.regularizers.L2(l2) if l2 else None
+        return keras.layers.Embedding(rows, dim, embeddings_regularizer=reg, name=f"emb_{name}")
 
     def table(self, feature_name: str) -> keras.layers.Embedding:
         f = self._config[feature_name]

@@ -39,6 +39,7 @@ class TrainConfig:
     batch_size: int = 1024
     learning_rate: float = 0.003
     embedding_dim: int = 16  # default for features without their own embedding_dim
+    embedding_l2: float = 0.0  # L2 penalty on the embedding tables
     cross_layers: int = 2
     projection_dim: int = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
     cross_structure: str = "stacked"  # stacked | parallel
