@@ -38,6 +38,20 @@ def test_ranker_outputs_one_logit_per_example(tiny, model):
     assert logits.shape == (len(data), 1) and logits.dtype == tf.float32
 
 
+def test_embedding_l2_penalises_every_table(tiny):
+    data, out = tiny
+    sizes = vocabulary_sizes(out, CONFIG)
+    plain = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,)), CONFIG, sizes)
+    plain(_batch(data))
+    assert plain.losses == []
+    model = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), embedding_l2=0.5), CONFIG, sizes)
+    model(_batch(data))
+    tables = [v for v in model.embedding.trainable_variables if "emb_" in v.name]
+    expected = sum(0.5 * float(tf.reduce_sum(tf.square(t))) for t in tables)
+    assert len(tables) == len(model.losses) > 0
+    np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-5)
+
+
 def test_wide_deep_trains_its_wide_part_with_ftrl(tiny):
     _, out = tiny
     model = build_ranker(TrainConfig(model="wide_deep", embedding_dim=4, deep_layers=(8,)), CONFIG,
