@@ -1,4 +1,4 @@
-"""A Pusher that never pushes the same model twice.
+"""A Pusher that never pushes the same model twice, and versions pushes by pipeline run.
 
 Stock TFX Pusher writes every blessed model to a new ``<base>/<unix-ts>/`` directory. A pipeline
 re-run with nothing changed re-evaluates the (cached) model once -- the Resolver now finds a
@@ -6,19 +6,34 @@ blessed baseline it did not have before -- blesses it again, and the stock Pushe
 identical copy as a new version, making TF Serving reload for nothing. This executor first looks
 for a version under the destination whose files are byte-identical to the candidate; if one
 exists, it records that version as the push and writes nothing new.
+
+Versions are the pipeline run's start time (unix seconds) rather than the push time, so the ranker
+and the retriever pushed by one run share a version number: a serving stack pins both models to
+the newest version present under both (``serving/stack.py``) and always serves a pair trained on
+the same data and Transform.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
+import time
 
 from absl import logging
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import io_utils, proto_utils
+
+
+def run_version(pipeline_run_id: str | None) -> str:
+    """Unix seconds of the run's start (LocalDagRunner's run id is an ISO timestamp); now otherwise."""
+    try:
+        return str(int(datetime.datetime.fromisoformat(pipeline_run_id or "").timestamp()))
+    except ValueError:
+        return str(int(time.time()))
 
 
 def tree_digest(path: str) -> str:
@@ -56,11 +71,22 @@ class IdempotentPusherExecutor(pusher_executor.Executor):
             return super().Do(input_dict, output_dict, exec_properties)
         model_path = self.GetModelPath(input_dict)
         base = destination.filesystem.base_directory
-        version = find_identical_version(model_path, base)
-        if version is None:
-            return super().Do(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
-        logging.info("model already served as version %s; not pushing a copy", version)
+        version = find_identical_version(model_path, base)
+        if version is not None:
+            logging.info("model already served as version %s; not pushing a copy", version)
+        else:
+            # The stock executor names the version by time.time() at push; this is its filesystem
+            # push with the run's version instead. saved_model.pb goes last: TF Serving takes its
+            # presence as "the version is complete".
+            version = run_version(self._context.pipeline_run_id if self._context else None)
+            serving_path = os.path.join(base, version)
+            if not fileio.exists(serving_path):
+                io_utils.copy_dir(model_path, serving_path, deny_regex_patterns=[r"saved_model\.pb"])
+                io_utils.copy_file(os.path.join(model_path, "saved_model.pb"),
+                                   os.path.join(serving_path, "saved_model.pb"))
+            io_utils.copy_dir(model_path, model_push.uri)
+            logging.info("model pushed to %s", serving_path)
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, version),
                          pushed_version=version)

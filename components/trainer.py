@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from components.transform import vocabulary_sizes
+from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
 from models import export
 from models.factory import build_optimizer, build_ranker
 from recsys.config import TrainConfig
@@ -39,7 +39,7 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
     spec = tf_transform_output.transformed_feature_spec()
     label_key = features.label if train.label_mode == "binary" else features.rating
-    label_keys = set(features.label_keys)
+    label_keys = set(features.label_keys) | {CATALOG_ITEM_KEY}  # not model inputs
     ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP",
                                  num_parallel_reads=min(len(files), 4))
     ds = ds.cache()

@@ -11,7 +11,10 @@ Per kind (see ``recsys/features.py``):
   numeric            optional log1p, z-score                  -> float32 [B]
                      with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
   [[cross]]          hashed cross of single-valued features   -> int64 [B] as ``cross_a_x_b``
-Labels pass through as float32.
+Labels pass through as float32. For retrieval, the raw item key also passes through (as
+``CATALOG_ITEM_KEY``: the exported index names items by it, including items that are only in the
+eval split), and a second vocabulary of the item key stores each item's interaction count
+(``ITEM_COUNTS_VOCAB``: the logQ correction's sampling probabilities).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import tensorflow_transform as tft
 from recsys.features import PAD_ID, Feature, FeatureConfig
 
 BUCKET_SUFFIX = "_bucket"
+CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
+ITEM_COUNTS_VOCAB = "item_interaction_counts"  # "<count> <item>" lines over training interactions
 
 
 def _dense_scalar(x, default):
@@ -90,6 +95,13 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
         joined = tf.strings.join([cross_parts[n] for n in cross.features], separator="\x1f")
         outputs[cross.name] = tf.strings.to_hash_bucket_fast(joined, cross.hash_buckets)
     outputs[config.label] = tf.cast(_dense_scalar(inputs[config.label], 0), tf.float32)
+    item = _dense_scalar(inputs[config.item_key], "" if config[config.item_key].dtype == "string" else 0)
+    item = item if item.dtype == tf.string else tf.strings.as_string(item)
+    outputs[CATALOG_ITEM_KEY] = item
+    # Weighted by the label when only positives are interactions: q(item) over what retrieval
+    # trains on, not over impressions.
+    weights = outputs[config.label] if config.interactions == "label" else None
+    tft.vocabulary(item, vocab_filename=ITEM_COUNTS_VOCAB, store_frequency=True, weights=weights)
     if config.rating:
         outputs[config.rating] = tf.cast(_dense_scalar(inputs[config.rating], 0.0), tf.float32)
     return outputs

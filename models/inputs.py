@@ -57,12 +57,17 @@ class FeatureEmbedding(keras.layers.Layer):
         f = self._config[feature_name]
         return self._tables[f.vocab_from or f.name]
 
-    def call(self, inputs: dict[str, tf.Tensor]):
+    def call(self, inputs: dict[str, tf.Tensor], names: tuple[str, ...] | None = None):
         """Returns ``(vectors, sequences)``: name -> [B, d] (or [B, 1]) and
-        name -> ``{"values": [B, L, d], "mask": [B, L]}`` (plain dicts: Keras nests them)."""
+        name -> ``{"values": [B, L, d], "mask": [B, L]}`` (plain dicts: Keras nests them).
+
+        ``names`` restricts to those features (a retrieval tower embeds only its own side, while
+        both towers share the tables: a history item and a candidate item are one vector)."""
         vectors: dict[str, tf.Tensor] = {}
         sequences: dict[str, dict[str, tf.Tensor]] = {}
         for f in self._config.features:
+            if names is not None and f.name not in names:
+                continue
             if f.kind == "numeric":
                 vectors[f.name] = tf.reshape(tf.cast(inputs[f.name], tf.float32), [-1, 1])
                 if f.num_buckets:

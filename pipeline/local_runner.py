@@ -20,6 +20,7 @@ class RunPaths:
     pipeline_root: str
     metadata_path: str
     serving_dir: str  # <serving_dir>/<model_name>; versions are its sub-directories
+    retrieval_serving_dir: str  # <serving_dir>/<retrieval.model_name>
 
     @classmethod
     def from_config(cls, config: Config) -> "RunPaths":
@@ -27,7 +28,9 @@ class RunPaths:
         name = config.pipeline.name
         return cls(pipeline_root=os.path.join(out, "pipeline", name),
                    metadata_path=os.path.join(out, "metadata", name, "metadata.db"),
-                   serving_dir=os.path.join(os.path.abspath(config.serving_dir), config.pipeline.model_name))
+                   serving_dir=os.path.join(os.path.abspath(config.serving_dir), config.pipeline.model_name),
+                   retrieval_serving_dir=os.path.join(os.path.abspath(config.serving_dir),
+                                                      config.retrieval.model_name))
 
 
 def schema_path(features: FeatureConfig) -> str:
@@ -50,7 +53,8 @@ def build(config: Config, data_root: str):
     os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
     return create_pipeline(
         pipeline_name=config.pipeline.name, pipeline_root=paths.pipeline_root, data_root=data_root,
-        schema_path=schema_path(features), serving_dir=paths.serving_dir, features=features,
+        schema_path=schema_path(features), serving_dir=paths.serving_dir,
+        retrieval_serving_dir=paths.retrieval_serving_dir, features=features,
         config=config,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             paths.metadata_path),
@@ -89,17 +93,46 @@ def summarize(paths: RunPaths) -> dict:
             latest[node] = (ex.id, states[ex.last_known_state])
     report: dict = {"components": {k: v[1] for k, v in sorted(latest.items())}}
 
-    blessings = store.get_artifacts_by_type("ModelBlessing")
-    if blessings:
-        b = max(blessings, key=lambda a: a.id)
-        report["blessed"] = bool(b.custom_properties["blessed"].int_value)
-        report["evaluation_uri"] = max(store.get_artifacts_by_type("ModelEvaluation"),
-                                       key=lambda a: a.id).uri
+    ranker = _outputs(store, latest.get("Evaluator"))
+    if "ModelBlessing" in ranker:
+        report["blessed"] = bool(ranker["ModelBlessing"].custom_properties["blessed"].int_value)
+        report["evaluation_uri"] = ranker["ModelEvaluation"].uri
         report["metrics"] = overall_metrics(report["evaluation_uri"])
-    versions = sorted(os.listdir(paths.serving_dir)) if os.path.isdir(paths.serving_dir) else []
-    report["pushed_versions"] = versions
+    report["pushed_versions"] = _versions(paths.serving_dir)
     report["serving_dir"] = paths.serving_dir
+
+    retriever = _outputs(store, latest.get("RetrievalEvaluator"))
+    if "ModelBlessing" in retriever:
+        from components.retrieval_evaluator import METRICS_FILE
+
+        uri = retriever["ModelEvaluation"].uri
+        with open(os.path.join(uri, METRICS_FILE)) as fh:
+            result = json.load(fh)
+        report["retrieval"] = {
+            "blessed": bool(retriever["ModelBlessing"].custom_properties["blessed"].int_value),
+            "evaluation_uri": uri, "metrics": result["overall"],
+            "popularity_baseline": result["baseline"]["overall"], "failures": result["failures"],
+            "pushed_versions": _versions(paths.retrieval_serving_dir),
+            "serving_dir": paths.retrieval_serving_dir}
     return report
+
+
+def _outputs(store, execution: tuple[int, str] | None) -> dict:
+    """Output artifacts of one execution by type name (a cached execution points at the reused
+    artifacts, so this is right for cache hits too)."""
+    if execution is None:
+        return {}
+    from ml_metadata.proto import metadata_store_pb2
+
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution[0]])
+           if e.type == metadata_store_pb2.Event.OUTPUT]
+    arts = store.get_artifacts_by_id(ids)
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in arts}))}
+    return {types[a.type_id]: a for a in arts}
+
+
+def _versions(path: str) -> list[str]:
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:

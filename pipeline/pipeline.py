@@ -2,13 +2,16 @@
 
 ExampleGen -> StatisticsGen -> SchemaGen (curated, imported) -> ExampleValidator -> AnomaliesGate
 -> Transform -> Trainer -> Evaluator (vs. the last blessed model) -> Pusher (never twice the same
-model: ``components/pusher.py``).
+model: ``components/pusher.py``), and from the same Transform: RetrievalTrainer (two towers) ->
+RetrievalEvaluator (full-catalogue recall vs. popularity, its own gate) -> RetrievalPusher.
+Both pushers version by pipeline run, so one run's ranker and retriever share a version.
 Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 from tfx import v1 as tfx
@@ -17,6 +20,7 @@ from tfx.dsl.components.base import executor_spec
 from components.anomalies_gate import AnomaliesGate
 from components.evaluator import eval_config
 from components.pusher import IdempotentPusherExecutor
+from components.retrieval_evaluator import RetrievalEvaluator
 from recsys.config import Config
 from recsys.features import FeatureConfig
 
@@ -63,8 +67,17 @@ def example_gen_configs(split: str, eval_fraction: float, partition_key: str):
     raise ValueError(f"data.split={split!r}; expected 'hash' or 'temporal'")
 
 
+def _pusher(model, blessing, serving_dir: str):
+    return tfx.components.Pusher(
+        model=model, model_blessing=blessing,
+        custom_executor_spec=executor_spec.ExecutorClassSpec(IdempotentPusherExecutor),
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=serving_dir)))
+
+
 def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, schema_path: str,
                     serving_dir: str, features: FeatureConfig, config: Config,
+                    retrieval_serving_dir: str | None = None,
                     metadata_connection_config=None, beam_pipeline_args: list[str] | None = None,
                     enable_cache: bool = True) -> tfx.dsl.Pipeline:
     input_config, output_config = example_gen_configs(
@@ -101,15 +114,31 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(features, config.eval, config.train.label_mode))
 
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        custom_executor_spec=executor_spec.ExecutorClassSpec(IdempotentPusherExecutor),
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=serving_dir)))
+    pusher = _pusher(trainer.outputs["model"], evaluator.outputs["blessing"], serving_dir)
+    components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+                  transform, trainer, model_resolver, evaluator, pusher]
+
+    if config.retrieval.enabled:
+        if not retrieval_serving_dir:
+            raise ValueError("retrieval.enabled: create_pipeline needs retrieval_serving_dir")
+        retrieval_trainer = tfx.components.Trainer(
+            run_fn="components.retrieval_trainer.run_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            custom_config={**user_config, "retrieval": config.to_dict()["retrieval"]},
+        ).with_id("RetrievalTrainer")
+        retrieval_evaluator = RetrievalEvaluator(
+            examples=example_gen.outputs["examples"], model=retrieval_trainer.outputs["model"],
+            config=json.dumps({"features": features.to_dict(),
+                               "gate": config.to_dict()["retrieval_eval"]}, sort_keys=True))
+        retrieval_pusher = _pusher(retrieval_trainer.outputs["model"],
+                                   retrieval_evaluator.outputs["blessing"],
+                                   retrieval_serving_dir).with_id("RetrievalPusher")
+        components += [retrieval_trainer, retrieval_evaluator, retrieval_pusher]
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name, pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                    transform, trainer, model_resolver, evaluator, pusher],
+        components=components,
         enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

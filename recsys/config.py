@@ -55,6 +55,39 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
+class RetrievalConfig:
+    """The two-tower retrieval model (``models/retrieval.py``) trained beside the ranker."""
+
+    enabled: bool = True
+    model_name: str = "retriever"  # serving directory name: <serving_dir>/<model_name>/<version>
+    epochs: int = 10
+    batch_size: int = 1024
+    learning_rate: float = 0.003
+    embedding_dim: int = 32
+    embedding_l2: float = 0.0
+    tower_layers: tuple[int, ...] = (128,)  # hidden layers of both towers
+    output_dim: int = 64  # query/candidate embedding size
+    temperature: float = 0.05  # softmax temperature over L2-normalised embeddings
+    logq_correction: bool = True  # subtract log(sampling probability) from the logits
+    uniform_negatives: int = 0  # extra negatives per batch drawn uniformly from the catalogue
+    remove_accidental_hits: bool = True
+    top_k: int = 100  # how many items the exported index returns
+    seed: int = 42
+
+
+@dataclasses.dataclass
+class RetrievalEvalConfig:
+    """Gate of the retrieval model (``components/retrieval_evaluator.py``)."""
+
+    recall_at_100_lower_bound: float = 0.0  # absolute threshold on Recall@100
+    recall_at_10_lower_bound: float = 0.0
+    min_lift_over_popularity: float = 0.0  # Recall@100 must beat the popularity baseline by this
+    active_user_min_interactions: int = 30  # users with fewer training interactions are "new"
+    head_item_fraction: float = 0.2  # the most popular 20% of the catalogue are "head" items
+    batch_size: int = 512
+
+
+@dataclasses.dataclass
 class EvaluatorConfig:
     auc_lower_bound: float = 0.6  # value threshold: below it the model is not blessed
     max_auc_drop: float = 0.01  # change threshold against the last blessed model
@@ -77,6 +110,8 @@ class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
+    retrieval: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
+    retrieval_eval: RetrievalEvalConfig = dataclasses.field(default_factory=RetrievalEvalConfig)
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
 
     @property
@@ -92,6 +127,9 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline"
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
@@ -143,13 +181,13 @@ def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] 
             doc = tomli.load(fh)
         for section, values in doc.items():
             if not hasattr(cfg, section) or not isinstance(values, dict):
-                raise ValueError(f"{path}: unknown section [{section}]; expected data, train, eval, pipeline")
+                raise ValueError(f"{path}: unknown section [{section}]; expected {SECTIONS}")
             _apply(getattr(cfg, section), section, values)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or not hasattr(cfg, section):
             raise ValueError(f"override {item!r}: expected section.key=value, section one of "
-                             "data, train, eval, pipeline")
+                             f"{SECTIONS}")
         _apply(getattr(cfg, section), section, {name: value.strip()})
     return cfg

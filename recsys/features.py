@@ -116,8 +116,14 @@ class FeatureConfig:
     # TFMA cross slices, e.g. [["user_gender", "item_category"]]
     cross_slices: tuple[tuple[str, ...], ...] = ()
     crosses: tuple[FeatureCross, ...] = ()
+    # Which examples are interactions (retrieval positives): "label" = those with label 1 (a
+    # click), "all" = every example (every MovieLens rating, as in the TFRS retrieval tutorial).
+    interactions: Literal["label", "all"] = "label"
 
     def __post_init__(self):
+        if self.interactions not in ("label", "all"):
+            raise ValueError(f"feature config {self.dataset!r}: interactions={self.interactions!r}; "
+                             "expected 'label' or 'all'")
         names = [f.name for f in self.features]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -153,6 +159,11 @@ class FeatureConfig:
                 return f
         raise KeyError(f"{name!r} is not a feature of {self.dataset!r}; features: "
                        f"{[f.name for f in self.features]}")
+
+    def side_features(self, *sides: str) -> tuple[Feature, ...]:
+        """Features of the given sides: the query tower takes user + context, the candidate
+        tower item."""
+        return tuple(f for f in self.features if f.side in sides)
 
     @property
     def label_keys(self) -> tuple[str, ...]:

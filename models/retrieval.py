@@ -1,0 +1,135 @@
+"""Two-tower retrieval on TensorFlow Recommenders, both towers derived from the feature config.
+
+* Query tower: the user and context features (``side = "user" | "context"``); the behaviour
+  history is a masked mean of item embeddings from the *same* table the candidate tower uses.
+* Candidate tower: the item features (id, genres/category, brand, price...). An item unseen in
+  training gets an OOV id but still its attribute vectors, so cold items land near similar ones.
+* Loss: TFRS ``Retrieval`` task -- in-batch sampled softmax over L2-normalised embeddings with a
+  temperature, accidental-hit removal, and the **logQ correction** (Yi et al. 2019): in-batch
+  negatives are drawn in proportion to item frequency, so popular items are over-sampled as
+  negatives; subtracting ``log q(item)`` from each logit makes the softmax estimate unbiased.
+* Mixed negatives (Yang et al. 2020), optional: ``uniform_negatives`` catalogue items drawn
+  uniformly per batch are appended as extra candidates; an item then arrives as a negative with
+  expected count ``B q_j + M / N``, which is the probability the correction subtracts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from components.transform import BUCKET_SUFFIX
+from models.inputs import FeatureEmbedding, masked_mean
+from recsys.config import RetrievalConfig
+from recsys.features import FeatureConfig
+
+keras = tf.keras
+
+QUERY_SIDES = ("user", "context")
+CANDIDATE_SIDES = ("item",)
+
+
+def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[str, ...]:
+    """The Transform outputs that a tower of ``sides`` reads (numeric buckets included)."""
+    keys = []
+    for f in features.side_features(*sides):
+        keys.append(f.name)
+        if f.kind == "numeric" and f.num_buckets:
+            keys.append(f.name + BUCKET_SUFFIX)
+    return tuple(keys)
+
+
+class Tower(keras.layers.Layer):
+    """Embeds its side's features (shared tables), concatenates, MLP, L2-normalises."""
+
+    def __init__(self, embedding: FeatureEmbedding, names: tuple[str, ...], hidden: tuple[int, ...],
+                 output_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        if not names:
+            raise ValueError(f"tower {self.name!r}: no features of its side in the feature config")
+        self.embedding = embedding
+        self.names = tuple(names)
+        self.mlp = keras.Sequential([keras.layers.Dense(u, activation="relu") for u in hidden]
+                                    + [keras.layers.Dense(output_dim)])
+
+    def call(self, features, training: bool = False) -> tf.Tensor:
+        vectors, sequences = self.embedding(features, names=self.names)
+        parts = {**vectors, **{k: masked_mean(s["values"], s["mask"]) for k, s in sequences.items()}}
+        x = tf.concat([tf.cast(parts[k], tf.float32) for k in sorted(parts)], axis=-1)
+        return tf.math.l2_normalize(self.mlp(x, training=training), axis=-1)
+
+
+def sampling_probability(item_ids: tf.Tensor, item_probability: tf.Tensor, batch_size: tf.Tensor,
+                         uniform_negatives: int, catalog_size: int) -> tf.Tensor:
+    """How likely each candidate is to be drawn as a negative; TFRS subtracts its log (logQ).
+
+    In-batch only: ``q_j``, the item's share of training interactions. Mixed: the per-slot
+    probability of the mixture of B frequency-sampled and M uniform slots,
+    ``(B q_j + M / N) / (B + M)``; both groups must be on one scale, and TFRS clips the
+    probability to [1e-6, 1], so it is kept a probability rather than an expected count.
+    """
+    q = tf.gather(item_probability, item_ids)
+    if uniform_negatives:
+        b = tf.cast(batch_size, tf.float32)
+        q = (b * q + uniform_negatives / catalog_size) / (b + uniform_negatives)
+    return q
+
+
+class TwoTowerModel(tfrs.models.Model):
+    """Query and candidate towers trained with a TFRS Retrieval task.
+
+    Args:
+      item_probability: [vocabulary rows] sampling probability of each transformed item id
+        (from Transform's interaction counts); None disables the logQ correction.
+      catalog: transformed item features of every catalogue item (name -> [N, ...]); needed for
+        uniform negatives, and what the exported index embeds.
+    """
+
+    def __init__(self, features: FeatureConfig, vocab_sizes: dict[str, int], config: RetrievalConfig,
+                 item_probability: np.ndarray | None = None,
+                 catalog: dict[str, np.ndarray] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.features = features
+        self.config = config
+        self.embedding = FeatureEmbedding(features, vocab_sizes, config.embedding_dim,
+                                          l2=config.embedding_l2)
+        query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
+        candidate_names = tuple(f.name for f in features.side_features(*CANDIDATE_SIDES))
+        self.candidate_keys = transformed_keys(features, CANDIDATE_SIDES)
+        self.query_tower = Tower(self.embedding, query_names, config.tower_layers, config.output_dim,
+                                 name="query_tower")
+        self.candidate_tower = Tower(self.embedding, candidate_names, config.tower_layers,
+                                     config.output_dim, name="candidate_tower")
+        self.task = tfrs.tasks.Retrieval(temperature=config.temperature,
+                                         remove_accidental_hits=config.remove_accidental_hits,
+                                         metrics=None)
+        self.item_probability = (None if item_probability is None or not config.logq_correction
+                                 else tf.constant(item_probability, tf.float32))
+        if config.uniform_negatives and not catalog:
+            raise ValueError("retrieval.uniform_negatives > 0 needs the catalogue's item features")
+        self.catalog = ({k: tf.constant(v) for k, v in catalog.items() if k in self.candidate_keys}
+                        if catalog else None)
+
+    def _catalog_size(self) -> int:
+        return int(next(iter(self.catalog.values())).shape[0]) if self.catalog else 0
+
+    def compute_loss(self, features, training: bool = False) -> tf.Tensor:
+        query = self.query_tower(features, training=training)
+        ids = tf.reshape(features[self.features.item_key], [-1])
+        candidate_features = {k: features[k] for k in self.candidate_keys}
+        m = self.config.uniform_negatives
+        if m:
+            rows = tf.random.uniform([m], 0, self._catalog_size(), dtype=tf.int32)
+            sampled = {k: tf.gather(v, rows) for k, v in self.catalog.items()}
+            candidate_features = {
+                k: tf.concat([v, tf.cast(sampled[k], v.dtype)], 0) for k, v in candidate_features.items()}
+            ids = tf.concat([ids, tf.cast(tf.reshape(sampled[self.features.item_key], [-1]), ids.dtype)], 0)
+        candidates = self.candidate_tower(candidate_features, training=training)
+        probability = None
+        if self.item_probability is not None:
+            probability = sampling_probability(ids, self.item_probability, tf.shape(query)[0], m,
+                                               self._catalog_size())
+        return self.task(query, candidates, compute_metrics=False,
+                         candidate_sampling_probability=probability,
+                         candidate_ids=ids if self.config.remove_accidental_hits else None)
