@@ -15,7 +15,8 @@ from recsys.config import load_config
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-              "AnomaliesGate", "Transform", "Trainer", "Resolver", "Evaluator", "Pusher"}
+              "AnomaliesGate", "Transform", "Trainer", "Resolver", "Evaluator", "Pusher",
+              "RetrievalTrainer", "RetrievalEvaluator", "RetrievalPusher"}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,9 @@ def first_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("e2e"))
     config = load_config(None, [f"pipeline.output_dir={out}", "data.num_events=20000",
                                 "data.num_users=500", "data.num_items=300", "train.epochs=2",
-                                "pipeline.beam_running_mode=multi_processing"])
+                                "pipeline.beam_running_mode=multi_processing", "retrieval.epochs=3",
+                                # The gate's lift over popularity is not what this test is about.
+                                "retrieval_eval.min_lift_over_popularity=-1"])
     return config, run(config)
 
 
@@ -70,6 +73,39 @@ def test_pushed_model_is_in_tf_serving_layout_and_scores_both_signatures(first_r
     # An unseen user and item (OOV buckets) still get a score.
     cold = dict(raw, user_id=tf.constant(["never-seen"]), item_id=tf.constant(["new-item"]))
     assert 0.0 < float(model.signatures["serving_raw"](**cold)["probability"][0]) < 1.0
+
+
+def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run):
+    import tensorflow_model_analysis as tfma
+
+    config, report = first_run
+    retrieval = report["retrieval"]
+    assert retrieval["blessed"] is True and retrieval["failures"] == []
+    assert 0.0 < retrieval["metrics"]["recall@100"] <= 1.0
+    assert retrieval["metrics"]["count"] == retrieval["popularity_baseline"]["count"] > 100
+    # One run, one version: the serving stack finds the ranker and retriever as a pair.
+    assert retrieval["pushed_versions"] == report["pushed_versions"]
+    # TFMA's own loader reads the retrieval evaluation (overall + slices, baseline as a model).
+    result = tfma.load_eval_result(retrieval["evaluation_uri"])
+    overall = dict(result.slicing_metrics)[()]
+    assert overall[""][""]["recall@100"]["doubleValue"] == pytest.approx(retrieval["metrics"]["recall@100"])
+    assert (("user_activity", "new"),) in dict(result.slicing_metrics) or \
+        (("user_activity", "active"),) in dict(result.slicing_metrics)
+
+    version = retrieval["pushed_versions"][0]
+    model = tf.saved_model.load(os.path.join(retrieval["serving_dir"], version))
+    ex = tf.train.Example()
+    ex.features.feature["user_id"].bytes_list.value.append(b"never-seen")
+    ex.features.feature["user_gender"].bytes_list.value.append(b"F")
+    ex.features.feature["user_age"].int64_list.value.append(30)
+    ex.features.feature["user_region"].bytes_list.value.append(b"r01")
+    ex.features.feature["history"].bytes_list.value.extend([b"i00003"])
+    popular = model.signatures["serving_default"](examples=tf.constant([ex.SerializeToString()]))
+    top = [i.decode() for i in popular["item_ids"].numpy()[0]]
+    assert len(top) == config.retrieval.top_k and len(set(top)) == len(top)
+    out = model.signatures["serving_exclude"](examples=tf.constant([ex.SerializeToString()]),
+                                              exclude=tf.constant([top[:5]]))
+    assert not set(top[:5]) & {i.decode() for i in out["item_ids"].numpy()[0]}
 
 
 def test_rerun_hits_the_cache(first_run):

@@ -1,0 +1,104 @@
+"""Two-tower retrieval benchmark on MovieLens-100K, through the Trainer and the RetrievalEvaluator.
+
+  .venv/bin/python -m benchmarks.retrieval --movielens ../shared/data/ml-100k
+
+The TFX pipeline runs once (ExampleGen's stable hash split of example_id = "<user>-<movie>", i.e.
+of (user, item), 80/20; Transform on Beam). Then per seed: ``components/retrieval_trainer``
+trains and exports the retrieval SavedModel, and ``components/retrieval_evaluator.evaluate``
+scores it exactly as the pipeline's gate does: every held-out rating is a test case, all movies
+are candidates, the user's training movies are excluded; the popularity baseline likewise.
+Also: training examples/s (steady-state epochs) and the exported index's query latency (one user,
+top-100, ``serving_exclude`` called from Python, median of 200 calls).
+Results: benchmarks/results/retrieval_ml100k.json.
+"""
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+
+from benchmarks.machine import record, stamp
+from components.retrieval_evaluator import _read_split, evaluate
+from components.retrieval_trainer import train_and_export
+from pipeline.local_runner import RunPaths, run
+from recsys.config import REPO_ROOT, load_config
+from recsys.features import FeatureConfig
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "retrieval_ml100k.json")
+REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@10", "coverage@100")
+
+
+def pipeline_outputs(movielens: str, work: str):
+    config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), [
+        f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
+        "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
+    run(config)
+    root = RunPaths.from_config(config).pipeline_root
+
+    def newest(*parts):
+        return max(glob.glob(os.path.join(root, *parts, "*")), key=os.path.getmtime)
+
+    return (newest("ImportExampleGen", "examples"), newest("Transform", "transformed_examples"),
+            newest("Transform", "transform_graph"), FeatureConfig.load(config.features_path), config)
+
+
+def query_latency_ms(model_dir: str, examples_uri: str, features: FeatureConfig, calls: int = 200) -> float:
+    import tensorflow as tf
+
+    _, _, queries = _read_split(examples_uri, "eval", features, keep_bytes=True)
+    serve = tf.saved_model.load(model_dir).signatures["serving_exclude"]
+    times = []
+    for q in queries[:calls]:
+        start = time.perf_counter()
+        serve(examples=tf.constant([q]), exclude=tf.constant([[""]]))["item_ids"].numpy()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times[5:])  # the first calls trace and warm up
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--movielens", required=True)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-retrieval"))
+    ap.add_argument("--set", action="append", default=[], help="RetrievalConfig field=value")
+    args = ap.parse_args()
+    raw, transformed, graph, features, config = pipeline_outputs(os.path.abspath(args.movielens), args.work)
+    base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
+                       [f"retrieval.{kv}" for kv in args.set]).retrieval
+    runs, baseline = [], None
+    for seed in range(args.seeds):
+        retrieval = dataclasses.replace(base, seed=seed)
+        model_dir = tempfile.mkdtemp()
+        r = train_and_export(train_files=[os.path.join(transformed, "Split-train", "*")],
+                             eval_files=[os.path.join(transformed, "Split-eval", "*")],
+                             transform_output=graph, serving_model_dir=model_dir,
+                             features=features, config=retrieval)
+        result = evaluate(raw, model_dir, features, config.retrieval_eval)
+        r.update(result["overall"], slices=result["slices"], latency_ms=query_latency_ms(model_dir, raw, features))
+        baseline = result["baseline"]
+        runs.append(r)
+        print(seed, json.dumps({k: round(r[k], 4) for k in REPORTED}), round(r["train_examples_per_second"]),
+              f"{r['latency_ms']:.2f} ms")
+    summary = {m: {"mean": statistics.mean(r[m] for r in runs), "std": statistics.pstdev(r[m] for r in runs),
+                   "runs": [r[m] for r in runs]}
+               for m in REPORTED + ("train_examples_per_second", "latency_ms")}
+    summary["slices"] = {name: {m: statistics.mean(r["slices"][name][m] for r in runs)
+                                for m in ("count", "recall@10", "recall@100")}
+                         for name in runs[0]["slices"]}
+    record(RESULTS, {"two_tower": summary, "popularity": {**baseline["overall"], "slices": baseline["slices"]},
+                     "retrieval_config": dataclasses.asdict(base), "seeds": args.seeds,
+                     "test_cases": runs[0]["count"], "catalog_size": runs[0]["catalog_size"], **stamp(),
+                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen); every "
+                             "rating an interaction; user's training items excluded"})
+    print(json.dumps({"two_tower": {m: round(summary[m]["mean"], 4) for m in REPORTED},
+                      "popularity": {m: round(baseline["overall"][m], 4) for m in REPORTED}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
