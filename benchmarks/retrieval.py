@@ -34,10 +34,10 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "retrieval_ml100k.jso
 REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@10", "coverage@100")
 
 
-def pipeline_outputs(movielens: str, work: str):
+def pipeline_outputs(movielens: str, work: str, features: str = ""):
     config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
-        "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
+        f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
     run(config)
     root = RunPaths.from_config(config).pipeline_root
 
@@ -67,8 +67,11 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-retrieval"))
     ap.add_argument("--set", action="append", default=[], help="RetrievalConfig field=value")
+    ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
+    ap.add_argument("--record-as", default="two_tower", help="result key in the JSON")
     args = ap.parse_args()
-    raw, transformed, graph, features, config = pipeline_outputs(os.path.abspath(args.movielens), args.work)
+    raw, transformed, graph, features, config = pipeline_outputs(
+        os.path.abspath(args.movielens), args.work, args.features)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
                        [f"retrieval.{kv}" for kv in args.set]).retrieval
     runs, baseline = [], None
@@ -91,12 +94,18 @@ def main():
     summary["slices"] = {name: {m: statistics.mean(r["slices"][name][m] for r in runs)
                                 for m in ("count", "recall@10", "recall@100")}
                          for name in runs[0]["slices"]}
-    record(RESULTS, {"two_tower": summary, "popularity": {**baseline["overall"], "slices": baseline["slices"]},
-                     "retrieval_config": dataclasses.asdict(base), "seeds": args.seeds,
+    previous = {}
+    if os.path.exists(RESULTS):  # keep the other variants' figures
+        with open(RESULTS) as fh:
+            previous = {k: v for k, v in json.load(fh).get("variants", {}).items() if k != args.record_as}
+    variant = {**summary, "features": args.features or "configs/features/movielens.toml",
+               "retrieval_config": dataclasses.asdict(base), "seeds": args.seeds}
+    record(RESULTS, {"variants": {**previous, args.record_as: variant},
+                     "popularity": {**baseline["overall"], "slices": baseline["slices"]},
                      "test_cases": runs[0]["count"], "catalog_size": runs[0]["catalog_size"], **stamp(),
                      "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen); every "
                              "rating an interaction; user's training items excluded"})
-    print(json.dumps({"two_tower": {m: round(summary[m]["mean"], 4) for m in REPORTED},
+    print(json.dumps({args.record_as: {m: round(summary[m]["mean"], 4) for m in REPORTED},
                       "popularity": {m: round(baseline["overall"][m], 4) for m in REPORTED}}, indent=2))
 
 

@@ -25,10 +25,16 @@ def cmd_run(args) -> int:
     from pipeline.local_runner import main
 
     report = main(_config(args))
+    status = 0
     if not report.get("blessed"):
-        print("the model was NOT blessed (see metrics above); nothing was pushed", file=sys.stderr)
-        return 1
-    return 0
+        print("the ranker was NOT blessed (see metrics above); it was not pushed", file=sys.stderr)
+        status = 1
+    retrieval = report.get("retrieval")
+    if retrieval is not None and not retrieval["blessed"]:
+        print("the retriever was NOT blessed: " + "; ".join(retrieval["failures"])
+              + "; it was not pushed", file=sys.stderr)
+        status = 1
+    return status
 
 
 def cmd_prepare(args) -> int:
