@@ -67,7 +67,7 @@ class RetrievalConfig:
     embedding_l2: float = 0.0
     tower_layers: tuple[int, ...] = (128,)  # hidden layers of both towers
     output_dim: int = 64  # query/candidate embedding size
-    temperature: float = 0.05  # softmax temperature over L2-normalised embeddings
+    temperature: float = 0.2  # softmax temperature over L2-normalised embeddings (0.05-0.3 tried)
     logq_correction: bool = True  # subtract log(sampling probability) from the logits
     uniform_negatives: int = 0  # extra negatives per batch drawn uniformly from the catalogue
     remove_accidental_hits: bool = True

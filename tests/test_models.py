@@ -7,13 +7,14 @@ import pytest
 import tensorflow as tf
 
 from components.trainer import train_and_export
-from components.transform import vocabulary_sizes
+from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
 from models.export import PREDICTION_KEYS
 from models.factory import build_optimizer, build_ranker
 from recsys.config import TrainConfig
 from tests.tiny import CONFIG, ROWS, analyze_and_transform, to_example, write_gz
 
 LABELS = set(CONFIG.label_keys)
+NOT_INPUTS = LABELS | {CATALOG_ITEM_KEY}  # Transform outputs the ranker does not read
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def _batch(rows):
     def arr(k):
         a = np.stack([r[k] for r in rows])
         return a.astype(np.float32) if a.dtype.kind == "f" else a
-    return {k: tf.constant(arr(k)) for k in rows[0] if k not in LABELS}
+    return {k: tf.constant(arr(k)) for k in rows[0] if k not in NOT_INPUTS}
 
 
 @pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])

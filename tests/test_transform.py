@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.transform import BUCKET_SUFFIX, vocabulary_sizes
+from components.transform import BUCKET_SUFFIX, CATALOG_ITEM_KEY, vocabulary_sizes
 from recsys.features import PAD_ID
-from tests.tiny import CONFIG, analyze_and_transform
+from tests.tiny import CONFIG, ROWS, analyze_and_transform
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,15 @@ def test_vocabulary_sizes_include_oov(transformed):
 
 
 def _key(row):
-    return tuple((k, tuple(np.ravel(v).astype(np.float64).round(5).tolist())) for k, v in sorted(row.items()))
+    def values(v):
+        v = np.ravel(v)
+        return tuple(v.tolist() if v.dtype.kind in "OSU" else v.astype(np.float64).round(5).tolist())
+    return tuple((k, values(v)) for k, v in sorted(row.items()))
+
+
+def test_raw_item_key_passes_through_for_the_retrieval_catalogue(transformed):
+    data, _, _ = transformed
+    assert [r[CATALOG_ITEM_KEY] for r in data] == [r["item_id"].encode() for r in ROWS]
 
 
 def test_beam_output_equals_the_embedded_transform_graph(transformed):
