@@ -1,4 +1,5 @@
-"""Pipeline benchmark: wall time of a cold (uncached) TFX run and the DCN-v2 ranker's TFMA metrics.
+"""Pipeline benchmark: wall time of a cold (uncached) TFX run (ranker + retriever), the DCN-v2
+ranker's TFMA metrics and the retriever's gate figures.
 
   .venv/bin/python -m benchmarks.pipeline                       # default synthetic data
   .venv/bin/python -m benchmarks.pipeline --movielens ../shared/data/ml-100k
@@ -58,8 +59,9 @@ def main():
         shutil.rmtree(out, ignore_errors=True)
     name = os.path.basename(os.path.normpath(args.movielens)) if args.movielens else "synthetic-default"
     entry = {"wall_seconds": report["wall_seconds"], "blessed": report["blessed"],
-             "metrics": report.get("metrics", {}), "config": {"data": config.to_dict()["data"],
-                                                             "train": config.to_dict()["train"]},
+             "metrics": report.get("metrics", {}), "retrieval": {k: v for k, v in report.get("retrieval", {}).items()
+                           if k in ("blessed", "metrics", "popularity_baseline")},
+             "config": {k: config.to_dict()[k] for k in ("data", "train", "retrieval")},
              **stamp()}
     record(RESULTS, {name: entry})
     print(json.dumps({name: entry}, indent=2))
