@@ -12,7 +12,7 @@ exclusions. Slices: ``user_activity`` new/active (training interactions below/ab
 
 Outputs: ``evaluation`` holds ``retrieval_metrics.json`` and the same figures as TFMA
 ``MetricsForSlice`` records + ``eval_config.json`` (``tfma.load_eval_result`` and TFMA's viewer
-read it; the baseline is the model named "popularity"); ``blessing`` carries ``blessed`` = 1/0,
+read it; the models are named "candidate" and "popularity"); ``blessing`` carries ``blessed`` = 1/0,
 which the Pusher checks.
 """
 
@@ -31,6 +31,7 @@ from recsys.config import RetrievalEvalConfig
 from recsys.features import FeatureConfig
 
 METRICS_FILE = "retrieval_metrics.json"
+CANDIDATE = "candidate"  # TFMA model names of the evaluated retriever and the baseline
 BASELINE = "popularity"
 
 
@@ -134,15 +135,15 @@ def write_tfma(result: dict, output_dir: str, model_dir: str, data_location: str
             yield m
 
     with tf.io.TFRecordWriter(os.path.join(output_dir, "metrics-00000-of-00001.tfrecord")) as w:
-        for m in list(records(result, "")) + list(records(result["baseline"], BASELINE)):
+        for m in list(records(result, CANDIDATE)) + list(records(result["baseline"], BASELINE)):
             w.write(m.SerializeToString())
     config = tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(name=""), tfma.ModelSpec(name=BASELINE, is_baseline=True)],
+        model_specs=[tfma.ModelSpec(name=CANDIDATE), tfma.ModelSpec(name=BASELINE, is_baseline=True)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["user_activity"]),
                        tfma.SlicingSpec(feature_keys=["item_popularity"])])
     run = config_pb2.EvalRun(eval_config=config, version=tfma.version.VERSION,
                              data_location=data_location, file_format="tfrecord",
-                             model_locations={"": model_dir})
+                             model_locations={CANDIDATE: model_dir, BASELINE: ""})
     with tf.io.gfile.GFile(os.path.join(output_dir, "eval_config.json"), "w") as fh:
         fh.write(json_format.MessageToJson(run))
 

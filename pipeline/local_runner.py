@@ -85,12 +85,13 @@ def summarize(paths: RunPaths) -> dict:
     store = mlmd.MetadataStore(cfg)
     states = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
     latest: dict[str, tuple[int, str]] = {}
-    for ex in store.get_executions():
-        node = ex.custom_properties["component_id"].string_value if "component_id" in \
-            ex.custom_properties else store.get_execution_types_by_id([ex.type_id])[0].name
-        node = node.rsplit(".", 1)[-1]
-        if node not in latest or ex.id > latest[node][0]:
-            latest[node] = (ex.id, states[ex.last_known_state])
+    # Node ids come from MLMD's per-node contexts ("<pipeline>.<node id>"): two Trainers are two
+    # nodes of one execution type.
+    for ctx in store.get_contexts_by_type("node"):
+        node = ctx.name.rsplit(".", 1)[-1]
+        for ex in store.get_executions_by_context(ctx.id):
+            if node not in latest or ex.id > latest[node][0]:
+                latest[node] = (ex.id, states[ex.last_known_state])
     report: dict = {"components": {k: v[1] for k, v in sorted(latest.items())}}
 
     ranker = _outputs(store, latest.get("Evaluator"))

@@ -14,8 +14,9 @@ from recsys.config import load_config
 
 pytestmark = pytest.mark.e2e
 
+RESOLVER = "latest_blessed_model_resolver"  # node ids, as MLMD records them
 COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-              "AnomaliesGate", "Transform", "Trainer", "Resolver", "Evaluator", "Pusher",
+              "AnomaliesGate", "Transform", "Trainer", RESOLVER, "Evaluator", "Pusher",
               "RetrievalTrainer", "RetrievalEvaluator", "RetrievalPusher"}
 
 
@@ -86,7 +87,7 @@ def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run)
     # One run, one version: the serving stack finds the ranker and retriever as a pair.
     assert retrieval["pushed_versions"] == report["pushed_versions"]
     # TFMA's own loader reads the retrieval evaluation (overall + slices, baseline as a model).
-    result = tfma.load_eval_result(retrieval["evaluation_uri"])
+    result = tfma.load_eval_result(retrieval["evaluation_uri"], model_name="candidate")
     overall = dict(result.slicing_metrics)[()]
     assert overall[""][""]["recall@100"]["doubleValue"] == pytest.approx(retrieval["metrics"]["recall@100"])
     assert (("user_activity", "new"),) in dict(result.slicing_metrics) or \
@@ -110,7 +111,7 @@ def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run)
 
 def test_rerun_hits_the_cache(first_run):
     config, report = first_run
-    upstream = COMPONENTS - {"Resolver", "Evaluator", "Pusher"}
+    upstream = COMPONENTS - {RESOLVER, "Evaluator", "Pusher"}
     second = run(config)
     cached = {c for c, s in second["components"].items() if s == "CACHED"}
     # Data, statistics, schema, Transform and training are reused. The Evaluator runs once more
@@ -120,7 +121,7 @@ def test_rerun_hits_the_cache(first_run):
     assert second["pushed_versions"] == report["pushed_versions"]
     third = run(config)
     assert set(third["components"].values()) <= {"CACHED", "COMPLETE"}
-    assert {c for c, s in third["components"].items() if s != "CACHED"} <= {"Resolver"}, \
+    assert {c for c, s in third["components"].items() if s != "CACHED"} <= {RESOLVER}, \
         third["components"]
     assert third["pushed_versions"] == second["pushed_versions"]
     assert summarize(RunPaths.from_config(config))["blessed"] is True
