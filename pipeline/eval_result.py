@@ -119,7 +119,7 @@ def _calibration(result) -> list[CalibrationBucket]:
     for slice_key, plots in result.plots:
         if slice_key != ():
             continue
-        data = _first_output(next(iter(plots.values()))).get("", {})
+        data = _first_output(plots).get("", {})  # {output: {sub_key: plot}}, no sub key
         buckets = data.get("calibrationHistogramBuckets", {}).get("buckets", [])
         out = []
         for b in buckets:
