@@ -17,7 +17,7 @@ import html
 import io
 import math
 
-from pipeline.eval_result import OVERALL, Evaluation, is_number
+from pipeline.eval_result import OVERALL, Evaluation
 
 # Columns shown first (and the only ones in the terminal table); every other scalar metric
 # follows in the HTML slice table.
@@ -84,8 +84,9 @@ th{background:#f3f3f3;position:sticky;top:0}
 
 def _cell(x, **data) -> str:
     attrs = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in data.items())
-    if not is_number(x):
-        return f'<td class="n"{attrs}>{html.escape(fmt(x) if isinstance(x, float) else str(x))}</td>'
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return f'<td{attrs}>{html.escape(str(x))}</td>'
+    # repr: the exact double (NaN as "nan"), so a parse-back compares bit for bit
     return f'<td class="n" data-value="{float(x)!r}"{attrs}>{fmt(float(x))}</td>'
 
 
@@ -138,6 +139,9 @@ def auc_by_slice_png(evaluation: Evaluation, metric: str = "auc") -> str:
     if overall is not None:
         ax.axvline(overall, color="#b00020", lw=1, label=f"overall {overall:.4f}")
         ax.legend(loc="lower right", fontsize=8)
+    values = [s.metrics[metric] for s in rows]
+    if values:  # zoom in: slice differences of a few points are what matters
+        ax.set_xlim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.02))
     ax.set(xlabel=metric, title=f"{metric} per slice")
     ax.tick_params(axis="y", labelsize=7)
     return _png(fig)

@@ -15,7 +15,7 @@ Adding a feature is one ``[[feature]]`` entry in ``configs/features/<dataset>.to
     kind = "categorical"    # categorical | numeric | multi_categorical | sequence
     dtype = "string"        # string | int64 | float
     side = "item"           # user | item | context  (which tower in retrieval)
-    slice = true            # evaluate per value in TFMA
+    slice = true            # evaluate per value in TFMA (multi_categorical: per each value)
 
 Evaluation-only slices (``[[count_slice]]``) are *not* model features: ``data/prepare.py`` counts
 the prepared log per ``key`` (user, item) and writes the key's frequency bucket as an extra string
@@ -80,8 +80,10 @@ class Feature:
             bad("kind", self.kind, "'numeric' when log1p/num_buckets are set")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
-        if self.slice and self.kind in ("multi_categorical", "sequence"):
-            bad("slice", self.slice, "false: TFMA slices single-valued features only")
+        if self.slice and self.kind == "sequence":
+            # A multi_categorical feature slices fine (an example counts in each of its values'
+            # slices: per genre); a behaviour history would make one slice per item ever seen.
+            bad("slice", self.slice, "false: a sequence feature is no slice")
 
     @property
     def is_varlen(self) -> bool:
