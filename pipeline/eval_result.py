@@ -45,7 +45,7 @@ class Verdict:
 class Evaluation:
     uri: str
     candidate: str  # TFMA model name ("" when evaluated without a baseline)
-    slices: list[SliceMetrics]  # "Overall" first, then by slice name
+    slices: list[SliceMetrics]  # "Overall", single-feature slices, crosses; by name within each
     baseline: dict[str, float] | None  # the baseline model's overall metrics, if there was one
     calibration: list[CalibrationBucket]  # overall slice, non-empty buckets
     verdict: Verdict | None  # None when the evaluation had no thresholds to validate
@@ -143,7 +143,7 @@ def _verdict(uri: str) -> Verdict | None:
     failures = []
     for per_slice in v.metric_validations_per_slice:
         key = per_slice.slice_key
-        name = slice_name([(c.column, c.bytes_value or c.int64_value or c.float_value)
+        name = slice_name([(c.column, getattr(c, c.WhichOneof("kind")))
                            for c in key.single_slice_keys])
         for f in per_slice.failures:
             metric = f.metric_key.name + (" (change vs baseline)" if f.metric_key.is_diff else "")
@@ -153,7 +153,7 @@ def _verdict(uri: str) -> Verdict | None:
 
 
 def _threshold_text(threshold) -> str:
-    """A MetricThreshold in words, e.g. ">= 0.6" or "change >= -0.01 vs baseline"."""
+    """A MetricThreshold in words, e.g. ">= 0.6 and absolute change >= -0.01 vs baseline"."""
     parts = []
     if threshold.HasField("value_threshold"):
         t = threshold.value_threshold
@@ -184,7 +184,8 @@ def load(uri: str) -> Evaluation:
     for slice_key, by_output in result.slicing_metrics:
         metrics, diffs = flatten(_first_output(by_output))
         slices.append(SliceMetrics(slice_name(slice_key), metrics, diffs))
-    slices.sort(key=lambda s: (s.slice != OVERALL, s.slice))
+    # Overall, then single-feature slices, then crosses; by name within each.
+    slices.sort(key=lambda s: (s.slice != OVERALL, s.slice.count(" & "), s.slice))
     baseline = None
     if baseline_name is not None:
         base = tfma.load_eval_result(uri, model_name=baseline_name)

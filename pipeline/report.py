@@ -132,7 +132,8 @@ def auc_by_slice_png(evaluation: Evaluation, metric: str = "auc") -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [s for s in evaluation.slices if metric in s.metrics][:60]
+    # Single-feature slices only: crosses multiply the rows and are in the table.
+    rows = [s for s in evaluation.slices if metric in s.metrics and " & " not in s.slice]
     fig, ax = plt.subplots(figsize=(6.5, 0.25 * len(rows) + 1))
     ax.barh([s.slice for s in rows][::-1], [s.metrics[metric] for s in rows][::-1], color="#4c78a8")
     overall = evaluation.overall.get(metric)
