@@ -196,14 +196,32 @@ def load(uri: str) -> Evaluation:
                       calibration=_calibration(result), verdict=_verdict(uri))
 
 
-def latest_evaluation_uri(metadata_path: str) -> str:
-    """The newest ModelEvaluation artifact in an MLMD SQLite store (what the last run evaluated)."""
+def latest_evaluation_uri(metadata_path: str, component_id: str = "Evaluator") -> str:
+    """The ModelEvaluation output of the newest ``component_id`` execution in an MLMD store.
+
+    By execution, not by newest ModelEvaluation artifact: other evaluators (retrieval) write
+    ModelEvaluation artifacts too, and a cached Evaluator execution points at the reused one.
+    """
+    from ml_metadata.proto import metadata_store_pb2
+
     store = _store(metadata_path)
-    evaluations = store.get_artifacts_by_type("ModelEvaluation")
-    if not evaluations:
-        raise FileNotFoundError(f"no ModelEvaluation artifact in the MLMD store {metadata_path}; "
-                                "run `recsys run` first or pass --eval-dir")
-    return max(evaluations, key=lambda a: a.id).uri
+    type_names = {t.id: t.name for t in store.get_execution_types()}
+
+    def node(e) -> str:  # as local_runner.summarize names executions
+        name = e.custom_properties["component_id"].string_value if "component_id" in \
+            e.custom_properties else type_names[e.type_id]
+        return name.rsplit(".", 1)[-1]
+
+    runs = [e for e in store.get_executions() if node(e) == component_id]
+    for execution in sorted(runs, key=lambda e: -e.id):
+        ids = [ev.artifact_id for ev in store.get_events_by_execution_ids([execution.id])
+               if ev.type == metadata_store_pb2.Event.OUTPUT]
+        uris = [a.uri for a in store.get_artifacts_by_id(ids)
+                if a.type_id == store.get_artifact_type("ModelEvaluation").id]
+        if uris:
+            return uris[0]
+    raise FileNotFoundError(f"no ModelEvaluation from an {component_id!r} execution in the MLMD "
+                            f"store {metadata_path}; run `recsys run` first or pass --eval-dir")
 
 
 def find_retrieval_metrics(metadata_path: str) -> str | None:

@@ -177,21 +177,33 @@ def _comparison(evaluation: Evaluation) -> str:
             'blessed)</th><th>candidate − baseline</th></tr>' + "".join(rows) + "</table>")
 
 
+def _numbers(d) -> bool:
+    return isinstance(d, dict) and all(isinstance(v, (int, float)) for v in d.values())
+
+
+def _retrieval_block(path: list[str], value) -> str:
+    """Generic over the JSON's keys: a dict of numbers is a one-row table, a dict of such dicts a
+    grid (e.g. slices x metrics), any other dict a sub-section, a list a bullet list."""
+    name = html.escape(path[-1])
+    table_id = "retrieval-" + "-".join(path)
+    if _numbers(value):
+        return f"<h3>{name}</h3>" + _metric_table([(path[-1], value)], list(value), table_id)
+    if isinstance(value, dict) and value and all(_numbers(v) for v in value.values()):
+        cols = list(dict.fromkeys(c for v in value.values() for c in v))
+        return f"<h3>{name}</h3>" + _metric_table(list(value.items()), cols, table_id)
+    if isinstance(value, dict):
+        return f"<h3>{name}</h3><div style=\"margin-left:1.5em\">" + "".join(
+            _retrieval_block(path + [str(k)], v) for k, v in value.items()) + "</div>"
+    if isinstance(value, list):
+        items = "".join(f"<li>{html.escape(str(v))}</li>" for v in value) or "<li>(none)</li>"
+        return f"<p><b>{name}</b></p><ul>{items}</ul>"
+    return f"<p><b>{name}</b>: {html.escape(str(value))}</p>"
+
+
 def _retrieval(retrieval: dict | None) -> str:
-    """Generic over the JSON: numbers become rows, dicts of numbers tables, dicts of dicts grids."""
     if retrieval is None:
         return "<p>No retrieval model evaluated.</p>"
-    parts = []
-    for key, value in retrieval.items():
-        title = f"<h3>{html.escape(str(key))}</h3>"
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            cols = sorted({c for v in value.values() for c in v})
-            parts.append(title + _metric_table(sorted(value.items()), cols, f"retrieval-{key}"))
-        elif isinstance(value, dict):
-            parts.append(title + _metric_table([(str(key), value)], sorted(value), f"retrieval-{key}"))
-        else:
-            parts.append(f"<p><b>{html.escape(str(key))}</b>: {html.escape(str(value))}</p>")
-    return "".join(parts)
+    return "".join(_retrieval_block([str(k)], v) for k, v in retrieval.items())
 
 
 def render_html(evaluation: Evaluation, retrieval: dict | None = None, title: str = "Evaluation") -> str:

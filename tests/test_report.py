@@ -116,18 +116,28 @@ def test_failed_gate_lists_the_failing_threshold(tmp_path):
 
 
 def test_retrieval_section_renders_any_metric_names(evaluated, tmp_path):
-    retrieval = {"overall": {"recall@10": 0.25, "recall@100": 0.6},
-                 "slices": {"user_activity=heavy": {"recall@10": 0.3}}, "blessed": True}
+    # The shape the RetrievalEvaluator writes; the renderer knows none of these names.
+    retrieval = {"overall": {"count": 596, "recall@10": 0.25, "mrr": 0.06},
+                 "slices": {"user_activity:new": {"count": 557, "recall@10": 0.3}},
+                 "baseline": {"overall": {"recall@10": 0.15}, "slices": {"item_popularity:head":
+                                                                        {"recall@10": 0.2}}},
+                 "blessed": True, "failures": ["recall@100 lift over popularity = 0.0033 < 0.01"]}
     path = tmp_path / "retrieval_metrics.json"
     path.write_text(json.dumps(retrieval))
     out = tmp_path / "r.html"
     assert main(["report", "--eval-dir", evaluated, "--retrieval", str(path), "--out", str(out),
                  "--set", f"pipeline.output_dir={tmp_path}"]) == 0
+    text = out.read_text()
     cells = {(c["table"], c["data-slice"], c["data-metric"]): float(c["data-value"])
-             for c in _parse(out.read_text()).cells if c["table"].startswith("retrieval")}
-    assert cells == {("retrieval-overall", "overall", "recall@10"): 0.25,
-                     ("retrieval-overall", "overall", "recall@100"): 0.6,
-                     ("retrieval-slices", "user_activity=heavy", "recall@10"): 0.3}
+             for c in _parse(text).cells if c["table"].startswith("retrieval")}
+    assert cells == {("retrieval-overall", "overall", "count"): 596,
+                     ("retrieval-overall", "overall", "recall@10"): 0.25,
+                     ("retrieval-overall", "overall", "mrr"): 0.06,
+                     ("retrieval-slices", "user_activity:new", "count"): 557,
+                     ("retrieval-slices", "user_activity:new", "recall@10"): 0.3,
+                     ("retrieval-baseline-overall", "overall", "recall@10"): 0.15,
+                     ("retrieval-baseline-slices", "item_popularity:head", "recall@10"): 0.2}
+    assert "lift over popularity = 0.0033 &lt; 0.01" in text and "<b>blessed</b>: True" in text
     path.write_text(json.dumps({"recall": 1}))
     with pytest.raises(ValueError, match="'overall'"):
         eval_result.load_retrieval(str(path))
