@@ -1,13 +1,19 @@
 """TFMA EvalConfig for the Evaluator, derived from the feature config and the gate settings.
 
-Slices: overall, every feature marked ``slice = true``, and the config's ``cross_slices``.
-Metrics: example count, AUC, logloss (binary cross-entropy), calibration and mean label/prediction.
+Slices: overall, every feature marked ``slice = true``, every ``[[count_slice]]`` (user activity and
+item popularity buckets) and the config's ``cross_slices``.
+Metrics (binary label): example count, AUC, AUC-PR, logloss (binary cross-entropy), calibration
+(mean prediction / mean label) and its plot, mean label/prediction; and per user (TFMA groups the
+examples by ``query_key`` = the user key): NDCG@5/10 with the label as gain, the rank of the first
+positive (MinLabelPosition), users/examples per user, and GAUC (``components/gauc.py``).
 Gate: AUC must clear ``auc_lower_bound`` (value threshold) and must not drop more than
 ``max_auc_drop`` below the last blessed model (change threshold; the Resolver supplies that
 baseline, and on the first run there is none, so only the value threshold applies).
 """
 
 from __future__ import annotations
+
+import json
 
 import tensorflow_model_analysis as tfma
 
@@ -20,6 +26,19 @@ def _overall(threshold: tfma.MetricThreshold) -> list:
     """Gate on the overall slice only: a plain ``threshold`` would apply to every slice, and a
     small slice's noisy AUC would then veto a model that is better overall."""
     return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
+NDCG_TOP_K = [5, 10]
+
+
+def _per_user(features: FeatureConfig, gain_key: str) -> tfma.MetricsSpec:
+    """Metrics over each user's list of examples, averaged over users (a ranker ranks per user)."""
+    ndcg = json.dumps({"gain_key": gain_key, "top_k_list": NDCG_TOP_K})
+    return tfma.MetricsSpec(query_key=features.user_key, metrics=[
+        tfma.MetricConfig(class_name="NDCG", config=ndcg),
+        tfma.MetricConfig(class_name="MinLabelPosition"),
+        tfma.MetricConfig(class_name="UserQueryStatistics", module="components.query_statistics"),
+        tfma.MetricConfig(class_name="GAUC", module="components.gauc")])
 
 
 def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary"
@@ -38,7 +57,8 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
             change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                 absolute={"value": -gate.max_auc_drop}))))
-        others = ["BinaryCrossentropy", "Calibration", "MeanLabel", "MeanPrediction"]
+        others = ["AUCPrecisionRecall", "BinaryCrossentropy", "Calibration", "CalibrationPlot",
+                  "MeanLabel", "MeanPrediction"]
     else:
         # RMSE gate: lower is better; the AUC bound is not meaningful for a rating regressor.
         gated = tfma.MetricConfig(class_name="RootMeanSquaredError", per_slice_thresholds=_overall(
@@ -51,4 +71,5 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
                                     prediction_key=PREDICTION_KEYS[label_mode])],
         slicing_specs=slicing,
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)]
+        + ([_per_user(features, label_key)] if label_mode == "binary" else []))

@@ -50,6 +50,9 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, spec)
         label = parsed[label_key]
+        if training and train.shuffle_labels:
+            # Labels permuted within the batch: the base rate is kept, the signal is destroyed.
+            label = tf.random.shuffle(label, seed=train.seed)
         return {k: v for k, v in parsed.items() if k not in label_keys}, label
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)

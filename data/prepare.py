@@ -3,17 +3,25 @@
 The output directory is keyed by everything that shapes the data (source, size, seed, split), and a
 finished directory carries a manifest: a second run with the same settings reuses it untouched, so
 ExampleGen sees identical files and the whole TFX pipeline is served from its cache.
+
+Besides the source's own fields, every record gets the feature config's evaluation-only count
+slices (user activity, item popularity buckets; ``data/count_slices.py``), counted over the whole
+log in a first pass. The count slice definitions are part of the directory key, so editing them
+writes new data rather than reusing stale files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 
+from data import count_slices
 from data.canonical import write_tfrecords
 from recsys.config import Config
+from recsys.features import FeatureConfig
 
 MANIFEST = "manifest.json"
 
@@ -26,6 +34,8 @@ def _settings(config: Config) -> dict:
         s.update(num_users=d.num_users, num_items=d.num_items, num_events=d.num_events, seed=d.seed)
     else:
         s.update(source=os.path.abspath(d.source), skip_bad_rows=d.skip_bad_rows)
+    features = FeatureConfig.load(config.features_path)
+    s["count_slices"] = [dataclasses.asdict(cs) for cs in features.count_slices]
     return s
 
 
@@ -36,7 +46,8 @@ def data_root_for(config: Config) -> str:
 
 
 def _records_and_cutoff(config: Config):
-    """(record iterator, timestamp cutoff for the temporal split, report dict)."""
+    """(function returning a fresh record iterator, timestamp cutoff for the temporal split, report
+    dict). A function, since the count slices need a counting pass before the writing pass."""
     d = config.data
     if d.dataset == "synthetic":
         from data import synthetic
@@ -44,7 +55,8 @@ def _records_and_cutoff(config: Config):
         sc = synthetic.SyntheticConfig(num_users=d.num_users, num_items=d.num_items,
                                        num_events=d.num_events, history_length=d.history_length,
                                        seed=d.seed)
-        return synthetic.generate(sc), synthetic.temporal_cutoff(sc, 1 - d.eval_fraction), {}
+        # Seeded: the second pass regenerates the very same records (cheaper than holding them).
+        return (lambda: synthetic.generate(sc)), synthetic.temporal_cutoff(sc, 1 - d.eval_fraction), {}
     if d.dataset.startswith("movielens"):
         from data import movielens
 
@@ -55,7 +67,7 @@ def _records_and_cutoff(config: Config):
                                                    skip_bad_rows=d.skip_bad_rows)
         records = list(records)  # the reader holds the ratings in memory anyway; sorted by time
         cutoff = records[int(len(records) * (1 - d.eval_fraction))]["timestamp"] if records else 0
-        return iter(records), cutoff, {"skipped": dict(report.skipped), "layout": report.layout}
+        return (lambda: iter(records)), cutoff, {"skipped": dict(report.skipped), "layout": report.layout}
     raise ValueError(f"data.dataset={d.dataset!r}; expected 'synthetic', 'movielens' or 'movielens_latest'")
 
 
@@ -67,7 +79,11 @@ def prepare_data(config: Config, *, force: bool = False) -> str:
         return root
     if os.path.exists(root):
         shutil.rmtree(root)  # an interrupted earlier write: never mix its shards with new ones
-    records, cutoff, report = _records_and_cutoff(config)
+    make_records, cutoff, report = _records_and_cutoff(config)
+    slices = FeatureConfig.load(config.features_path).count_slices
+    records = make_records()
+    if slices:
+        records = count_slices.annotate(records, slices, count_slices.count(make_records(), slices))
     split_fn = None
     if config.data.split == "temporal":
         split_fn = lambda r: "train" if r["timestamp"] < cutoff else "eval"  # noqa: E731

@@ -137,23 +137,10 @@ def _versions(path: str) -> list[str]:
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    import tensorflow_model_analysis as tfma
+    """The candidate's overall-slice metrics, flat names (``auc``, ``gauc``, ``ndcg@10``, ...)."""
+    from pipeline.eval_result import load
 
-    result = tfma.load_eval_result(evaluation_uri)
-    for slice_key, metrics in result.slicing_metrics:
-        if slice_key == ():
-            values = next(iter(next(iter(metrics.values())).values()))
-            return {k: _scalar(v) for k, v in values.items() if _scalar(v) is not None}
-    return {}
-
-
-def _scalar(v):
-    for key in ("doubleValue", "value"):
-        if isinstance(v, dict) and key in v and isinstance(v[key], (int, float)):
-            return float(v[key])
-    if isinstance(v, dict) and "boundedValue" in v:
-        return float(v["boundedValue"]["value"])
-    return None
+    return load(evaluation_uri).overall
 
 
 def main(config: Config) -> dict:

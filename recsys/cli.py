@@ -1,4 +1,5 @@
-"""``recsys`` command line: ``run`` (the pipeline), ``prepare`` (data only), ``summary``, ``score``.
+"""``recsys`` command line: ``run`` (the pipeline), ``prepare`` (data only), ``summary``, ``score``,
+``report`` (the evaluation as a terminal table and a self-contained HTML file).
 
 Every subcommand takes ``--config FILE`` (default ``configs/default.toml``) and any number of
 ``--set section.key=value`` overrides; no flag is required.
@@ -78,6 +79,30 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Prints the per-slice table and writes the HTML report of the latest (or given) evaluation."""
+    from pipeline import eval_result, report
+    from pipeline.local_runner import RunPaths
+
+    config = _config(args)
+    metadata = RunPaths.from_config(config).metadata_path
+    uri = args.eval_dir or eval_result.latest_evaluation_uri(metadata)
+    evaluation = eval_result.load(uri)
+    retrieval_path = args.retrieval or (None if args.eval_dir else
+                                        eval_result.find_retrieval_metrics(metadata))
+    retrieval = eval_result.load_retrieval(retrieval_path) if retrieval_path else None
+    out = args.out or os.path.join(config.pipeline.output_dir, "evaluation_report.html")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as fh:
+        fh.write(report.render_html(evaluation, retrieval))
+    print(f"evaluation: {uri}")
+    print(report.terminal_table(evaluation))
+    print(report.verdict_text(evaluation))
+    print("retrieval:", retrieval_path or "no retrieval model evaluated")
+    print(f"wrote {os.path.abspath(out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="recsys", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn, help_ in [("run", cmd_run, "prepare data and run the TFX pipeline"),
                             ("prepare", cmd_prepare, "write the input tf.Examples only"),
                             ("summary", cmd_summary, "what the last run did (from MLMD)"),
-                            ("score", cmd_score, "score a few examples with the pushed model")]:
+                            ("score", cmd_score, "score a few examples with the pushed model"),
+                            ("report", cmd_report, "per-slice metrics table + offline HTML report")]:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", default=DEFAULT_CONFIG, help="TOML run config")
         p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -95,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--force", action="store_true", help="rewrite even if present")
         if name == "score":
             p.add_argument("-n", type=int, default=5, help="how many examples")
+        if name == "report":
+            p.add_argument("--eval-dir", default="", help="a TFMA output directory (default: the "
+                           "newest ModelEvaluation in the run's MLMD store)")
+            p.add_argument("--retrieval", default="", help="retrieval_metrics.json to include "
+                           "(default: the newest one found in MLMD)")
+            p.add_argument("--out", default="", help="HTML file (default: "
+                           "<pipeline.output_dir>/evaluation_report.html)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # google-cloud client libraries (pulled in by TFX) warn about Python 3.10 on every import.

@@ -52,6 +52,9 @@ class TrainConfig:
     mixed_precision: bool = False
     jit_compile: bool = False
     eval_steps: int = 0  # 0: whole eval split
+    # Diagnostic/test knob: train on randomly permuted labels (a deliberately useless model, to
+    # show that the Evaluator's gate refuses it). Never set it for a real run.
+    shuffle_labels: bool = False
 
 
 @dataclasses.dataclass

@@ -15,7 +15,17 @@ Adding a feature is one ``[[feature]]`` entry in ``configs/features/<dataset>.to
     kind = "categorical"    # categorical | numeric | multi_categorical | sequence
     dtype = "string"        # string | int64 | float
     side = "item"           # user | item | context  (which tower in retrieval)
-    slice = true            # evaluate per value in TFMA
+    slice = true            # evaluate per value in TFMA (multi_categorical: per each value)
+
+Evaluation-only slices (``[[count_slice]]``) are *not* model features: ``data/prepare.py`` counts
+the prepared log per ``key`` (user, item) and writes the key's frequency bucket as an extra string
+feature, so TFMA can report per user-activity or item-popularity bucket; the model, Transform and
+serving signatures never read it::
+
+    [[count_slice]]
+    name = "user_activity"                 # the raw tf.Example key data/prepare.py writes
+    key = "user_id"                        # count examples per user over the whole log
+    labels = ["heavy", "medium", "light"]  # most to least frequent; one bucket per label
 
 Transformed feature names (the model's inputs): categorical/multi/sequence ``name`` -> int64 ids
 (``-1`` pads multi/sequence); numeric ``name`` -> float z-score and, with ``num_buckets``,
@@ -70,8 +80,10 @@ class Feature:
             bad("kind", self.kind, "'numeric' when log1p/num_buckets are set")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
-        if self.slice and self.kind in ("multi_categorical", "sequence"):
-            bad("slice", self.slice, "false: TFMA slices single-valued features only")
+        if self.slice and self.kind == "sequence":
+            # A multi_categorical feature slices fine (an example counts in each of its values'
+            # slices: per genre); a behaviour history would make one slice per item ever seen.
+            bad("slice", self.slice, "false: a sequence feature is no slice")
 
     @property
     def is_varlen(self) -> bool:
@@ -104,6 +116,26 @@ class FeatureCross:
 
 
 @dataclasses.dataclass(frozen=True)
+class CountSlice:
+    """An evaluation slice by how often ``key``'s value occurs in the log (e.g. user activity).
+
+    Values of ``key`` are sorted from most to least frequent and cut where the running share of
+    examples crosses 1/n, 2/n, ... for n = ``len(labels)``: every bucket holds about the same
+    number of *examples* (not of users/items), so each slice's metrics are equally precise. With
+    the default labels, "head" is the few most frequent items that make up a third of the log.
+    """
+
+    name: str
+    key: str
+    labels: tuple[str, ...] = ("head", "torso", "tail")
+
+    def __post_init__(self):
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"count_slice {self.name!r}: labels = {list(self.labels)}; expected at "
+                             "least two distinct bucket names")
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureConfig:
     dataset: str
     features: tuple[Feature, ...]
@@ -119,6 +151,7 @@ class FeatureConfig:
     # Which examples are interactions (retrieval positives): "label" = those with label 1 (a
     # click), "all" = every example (every MovieLens rating, as in the TFRS retrieval tutorial).
     interactions: Literal["label", "all"] = "label"
+    count_slices: tuple[CountSlice, ...] = ()  # evaluation-only; written by data/prepare.py
 
     def __post_init__(self):
         if self.interactions not in ("label", "all"):
@@ -148,8 +181,14 @@ class FeatureConfig:
                                      f"{self.dataset!r} (numeric ones need num_buckets)")
         for combo in self.cross_slices:
             for n in combo:
-                if n not in by_name:
+                if n not in by_name and n not in {cs.name for cs in self.count_slices}:
                     raise ValueError(f"cross_slices: {n!r} is not a feature of {self.dataset!r}")
+        for cs in self.count_slices:
+            if cs.key not in by_name or by_name[cs.key].is_varlen:
+                raise ValueError(f"count_slice {cs.name!r}: key = {cs.key!r}; expected a "
+                                 f"single-valued feature of {self.dataset!r}")
+            if cs.name in by_name or cs.name in self.label_keys:
+                raise ValueError(f"count_slice {cs.name!r}: the name is already a feature or label")
         if self.label in by_name or (self.rating and self.rating in by_name):
             raise ValueError(f"label {self.label!r}/{self.rating!r} must not also be a feature")
 
@@ -171,7 +210,8 @@ class FeatureConfig:
 
     @property
     def slice_features(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.features if f.slice)
+        """TFMA's single-feature slices: features with ``slice = true`` and every count slice."""
+        return tuple(f.name for f in self.features if f.slice) + tuple(c.name for c in self.count_slices)
 
     @property
     def vocabularies(self) -> tuple[str, ...]:
@@ -216,10 +256,18 @@ class FeatureConfig:
         for c in d.pop("cross", d.pop("crosses", ())):
             c = dict(c)
             crosses.append(FeatureCross(features=tuple(c.pop("features", ())), **c))
+        count_slices = []
+        for c in d.pop("count_slice", d.pop("count_slices", ())):
+            c = dict(c)
+            extra = set(c) - {f.name for f in dataclasses.fields(CountSlice)}
+            if extra:
+                raise ValueError(f"count_slice {c.get('name', '?')!r}: unknown fields {sorted(extra)}")
+            count_slices.append(CountSlice(labels=tuple(c.pop("labels", CountSlice.labels)), **c))
         extra = set(d) - {f.name for f in dataclasses.fields(cls)}
         if extra:
             raise ValueError(f"feature config: unknown top-level fields {sorted(extra)}")
-        return cls(features=tuple(features), cross_slices=cross_slices, crosses=tuple(crosses), **d)
+        return cls(features=tuple(features), cross_slices=cross_slices, crosses=tuple(crosses),
+                   count_slices=tuple(count_slices), **d)
 
     @classmethod
     def load(cls, path: str) -> "FeatureConfig":

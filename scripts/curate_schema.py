@@ -33,7 +33,9 @@ FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0)}
 
 
 def curate(schema: schema_pb2.Schema, features: FeatureConfig) -> schema_pb2.Schema:
-    closed = CLOSED_DOMAINS[features.dataset]
+    # Count-slice buckets (data/prepare.py) take exactly their configured labels.
+    count_slices = {cs.name for cs in features.count_slices}
+    closed = CLOSED_DOMAINS[features.dataset] | count_slices
     keep_domains = set()
     for f in schema.feature:
         if f.domain and f.name in closed:
@@ -46,7 +48,8 @@ def curate(schema: schema_pb2.Schema, features: FeatureConfig) -> schema_pb2.Sch
         if f.name in FLOAT_RANGES:
             lo, hi = FLOAT_RANGES[f.name]
             f.float_domain.min, f.float_domain.max = lo, hi
-        model_feature = f.name in {x.name for x in features.features} or f.name in features.label_keys
+        model_feature = (f.name in {x.name for x in features.features} or f.name in features.label_keys
+                         or f.name in count_slices)
         if model_feature and not (f.name in {x.name for x in features.features} and features[f.name].is_varlen):
             f.presence.min_fraction = 1.0  # every example must carry every single-valued feature
     kept = [d for d in schema.string_domain if d.name in keep_domains]

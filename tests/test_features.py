@@ -25,6 +25,9 @@ def test_every_feature_is_in_the_curated_schema_with_its_type(path):
         assert schema[f.name].type == SCHEMA_TYPES[f.dtype], f.name
     for key in features.label_keys:
         assert key in schema
+    for cs in features.count_slices:  # written by data/prepare.py, read by TFMA only
+        assert schema[cs.name].type == SCHEMA_TYPES["string"], cs.name
+        assert schema[cs.name].presence.min_fraction == 1.0, cs.name
 
 
 def _config(**overrides):

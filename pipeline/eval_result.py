@@ -1,0 +1,258 @@
+"""One Evaluator output, read back into plain typed values: what ``recsys report`` and the notebook show.
+
+TFMA stores metrics as nested ``{model: {output: {sub_key: {name: {"doubleValue": x}}}}}`` dicts
+per slice; this module flattens them once (``ndcg`` at ``topK:5`` becomes ``ndcg@5``), so the
+terminal table, the HTML report and its tests all read the same numbers.
+
+Where the evaluation comes from: ``--eval-dir`` (an Evaluator ``ModelEvaluation`` artifact
+directory, or any ``tfma.run_model_analysis`` output), else the newest ``ModelEvaluation`` in the
+run's MLMD store (``latest_evaluation_uri``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+OVERALL = "Overall"
+RETRIEVAL_FILE = "retrieval_metrics.json"
+
+
+@dataclasses.dataclass
+class SliceMetrics:
+    slice: str  # "Overall", "user_gender=F", "user_gender=F & item_category=c02"
+    metrics: dict[str, float]  # candidate's metrics, flattened names
+    diffs: dict[str, float]  # candidate minus baseline, same names (empty without a baseline)
+
+
+@dataclasses.dataclass
+class CalibrationBucket:
+    lower: float
+    upper: float
+    examples: float
+    mean_prediction: float
+    mean_label: float
+
+
+@dataclasses.dataclass
+class Verdict:
+    passed: bool
+    failures: list[str]  # one line per failed threshold: slice, metric, value, threshold
+
+
+@dataclasses.dataclass
+class Evaluation:
+    uri: str
+    candidate: str  # TFMA model name ("" when evaluated without a baseline)
+    slices: list[SliceMetrics]  # "Overall", single-feature slices, crosses; by name within each
+    baseline: dict[str, float] | None  # the baseline model's overall metrics, if there was one
+    calibration: list[CalibrationBucket]  # overall slice, non-empty buckets
+    verdict: Verdict | None  # None when the evaluation had no thresholds to validate
+
+    @property
+    def overall(self) -> dict[str, float]:
+        return self.slices[0].metrics if self.slices and self.slices[0].slice == OVERALL else {}
+
+
+def slice_name(slice_key) -> str:
+    if not slice_key:
+        return OVERALL
+    return " & ".join(f"{_text(k)}={_text(v)}" for k, v in slice_key)
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def scalar(value) -> float | None:
+    """A TFMA metric value (JSON dict) -> float; None for plots/matrices that are no number."""
+    if isinstance(value, dict):
+        for key in ("doubleValue", "value"):
+            if isinstance(value.get(key), (int, float)):
+                return float(value[key])
+            if isinstance(value.get(key), str):  # JSON keeps NaN/Infinity as strings
+                try:
+                    return float(value[key])
+                except ValueError:
+                    return None
+        if "boundedValue" in value:
+            return scalar(value["boundedValue"])
+    return None
+
+
+def flatten(by_sub_key: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """``{sub_key: {name: value}}`` of one model/output -> (metrics, diffs), flat names."""
+    metrics: dict[str, float] = {}
+    diffs: dict[str, float] = {}
+    for sub_key, values in by_sub_key.items():
+        suffix = "@" + sub_key.split(":", 1)[1] if sub_key.startswith("topK:") else (
+            f"[{sub_key}]" if sub_key else "")
+        for name, value in values.items():
+            x = scalar(value)
+            if x is None:
+                continue
+            if name.endswith("_diff"):
+                diffs[name[:-len("_diff")] + suffix] = x
+            else:
+                metrics[name + suffix] = x
+    return metrics, diffs
+
+
+def _model_names(uri: str) -> tuple[str, str | None]:
+    """(candidate, baseline or None) from the evaluation's stored EvalConfig."""
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    config = eval_config_writer.load_eval_run(uri)[0]
+    candidate = next((m.name for m in config.model_specs if not m.is_baseline), "")
+    baseline = next((m.name for m in config.model_specs if m.is_baseline), None)
+    return candidate, baseline
+
+
+def _first_output(metrics_by_output: dict) -> dict:
+    """``{output: {sub_key: ...}}`` -> the single-output model's ``{sub_key: ...}``."""
+    return next(iter(metrics_by_output.values())) if metrics_by_output else {}
+
+
+def _calibration(result) -> list[CalibrationBucket]:
+    for slice_key, plots in result.plots:
+        if slice_key != ():
+            continue
+        data = _first_output(plots).get("", {})  # {output: {sub_key: plot}}, no sub key
+        buckets = data.get("calibrationHistogramBuckets", {}).get("buckets", [])
+        out = []
+        for b in buckets:
+            n = float(b.get("numWeightedExamples", 0.0))
+            if n <= 0:
+                continue
+            out.append(CalibrationBucket(
+                lower=float(b.get("lowerThresholdInclusive", "-inf")),
+                upper=float(b.get("upperThresholdExclusive", "inf")), examples=n,
+                mean_prediction=float(b.get("totalWeightedRefinedPrediction", 0.0)) / n,
+                mean_label=float(b.get("totalWeightedLabel", 0.0)) / n))
+        return out
+    return []
+
+
+def _verdict(uri: str) -> Verdict | None:
+    import tensorflow_model_analysis as tfma
+
+    if not any(f.startswith("validations") for f in os.listdir(uri)):
+        return None
+    v = tfma.load_validation_result(uri)
+    failures = []
+    for per_slice in v.metric_validations_per_slice:
+        key = per_slice.slice_key
+        name = slice_name([(c.column, getattr(c, c.WhichOneof("kind")))
+                           for c in key.single_slice_keys])
+        for f in per_slice.failures:
+            metric = f.metric_key.name + (" (change vs baseline)" if f.metric_key.is_diff else "")
+            value = f.metric_value.double_value.value
+            failures.append(f"{name}: {metric} = {value:.4f} fails {_threshold_text(f.metric_threshold)}")
+    return Verdict(passed=bool(v.validation_ok), failures=failures)
+
+
+def _threshold_text(threshold) -> str:
+    """A MetricThreshold in words, e.g. ">= 0.6 and absolute change >= -0.01 vs baseline"."""
+    parts = []
+    if threshold.HasField("value_threshold"):
+        t = threshold.value_threshold
+        if t.HasField("lower_bound"):
+            parts.append(f">= {t.lower_bound.value:g}")
+        if t.HasField("upper_bound"):
+            parts.append(f"<= {t.upper_bound.value:g}")
+    if threshold.HasField("change_threshold"):
+        t = threshold.change_threshold
+        higher = t.direction == 1  # MetricDirection.HIGHER_IS_BETTER
+        for kind in ("absolute", "relative"):
+            if t.HasField(kind):
+                parts.append(f"{kind} change {'>=' if higher else '<='} "
+                             f"{getattr(t, kind).value:g} vs baseline")
+    return " and ".join(parts)
+
+
+def load(uri: str) -> Evaluation:
+    """Reads a TFMA output directory; raises FileNotFoundError naming it if it holds no metrics."""
+    import tensorflow_model_analysis as tfma
+
+    if not os.path.isdir(uri) or not any(f.startswith("metrics") for f in os.listdir(uri)):
+        raise FileNotFoundError(f"{uri}: no TFMA metrics files (metrics-*); expected an Evaluator "
+                                "ModelEvaluation directory or a tfma.run_model_analysis output_path")
+    candidate, baseline_name = _model_names(uri)
+    result = tfma.load_eval_result(uri, model_name=candidate or None)
+    slices = []
+    for slice_key, by_output in result.slicing_metrics:
+        metrics, diffs = flatten(_first_output(by_output))
+        slices.append(SliceMetrics(slice_name(slice_key), metrics, diffs))
+    # Overall, then single-feature slices, then crosses; by name within each.
+    slices.sort(key=lambda s: (s.slice != OVERALL, s.slice.count(" & "), s.slice))
+    baseline = None
+    if baseline_name is not None:
+        base = tfma.load_eval_result(uri, model_name=baseline_name)
+        for slice_key, by_output in base.slicing_metrics:
+            if slice_key == ():
+                baseline = flatten(_first_output(by_output))[0]
+    return Evaluation(uri=uri, candidate=candidate, slices=slices, baseline=baseline,
+                      calibration=_calibration(result), verdict=_verdict(uri))
+
+
+def latest_evaluation_uri(metadata_path: str, component_id: str = "Evaluator") -> str:
+    """The ModelEvaluation output of the newest ``component_id`` execution in an MLMD store.
+
+    By execution, not by newest ModelEvaluation artifact: other evaluators (retrieval) write
+    ModelEvaluation artifacts too, and a cached Evaluator execution points at the reused one.
+    """
+    from ml_metadata.proto import metadata_store_pb2
+
+    store = _store(metadata_path)
+    type_names = {t.id: t.name for t in store.get_execution_types()}
+
+    def node(e) -> str:  # as local_runner.summarize names executions
+        name = e.custom_properties["component_id"].string_value if "component_id" in \
+            e.custom_properties else type_names[e.type_id]
+        return name.rsplit(".", 1)[-1]
+
+    runs = [e for e in store.get_executions() if node(e) == component_id]
+    for execution in sorted(runs, key=lambda e: -e.id):
+        ids = [ev.artifact_id for ev in store.get_events_by_execution_ids([execution.id])
+               if ev.type == metadata_store_pb2.Event.OUTPUT]
+        uris = [a.uri for a in store.get_artifacts_by_id(ids)
+                if a.type_id == store.get_artifact_type("ModelEvaluation").id]
+        if uris:
+            return uris[0]
+    raise FileNotFoundError(f"no ModelEvaluation from an {component_id!r} execution in the MLMD "
+                            f"store {metadata_path}; run `recsys run` first or pass --eval-dir")
+
+
+def find_retrieval_metrics(metadata_path: str) -> str | None:
+    """The newest artifact directory in MLMD that holds ``retrieval_metrics.json``, if any."""
+    if not os.path.exists(metadata_path):
+        return None
+    for artifact in sorted(_store(metadata_path).get_artifacts(), key=lambda a: -a.id):
+        path = os.path.join(artifact.uri, RETRIEVAL_FILE)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def load_retrieval(path: str) -> dict:
+    """``retrieval_metrics.json``: {"overall": {name: x}, "slices": {...}, "baseline": {...},
+    "blessed": bool}; every key but "overall" optional."""
+    with open(path) as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
+        raise ValueError(f"{path}: expected a JSON object with an 'overall' object of metrics; "
+                         f"got keys {sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    return data
+
+
+def _store(metadata_path: str):
+    import ml_metadata as mlmd
+    from ml_metadata.proto import metadata_store_pb2
+
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"no MLMD store at {metadata_path}; run `recsys run` first "
+                                "(or pass --eval-dir)")
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    return mlmd.MetadataStore(cfg)
