@@ -51,7 +51,7 @@ def pipeline_outputs(movielens: str, work: str, features: str = ""):
 def query_latency_ms(model_dir: str, examples_uri: str, features: FeatureConfig, calls: int = 200) -> float:
     import tensorflow as tf
 
-    _, _, queries = _read_split(examples_uri, "eval", features, keep_bytes=True)
+    _, _, queries, _ = _read_split(examples_uri, "eval", features, keep_bytes=True)
     serve = tf.saved_model.load(model_dir).signatures["serving_exclude"]
     times = []
     for q in queries[:calls]:

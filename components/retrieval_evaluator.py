@@ -6,9 +6,9 @@ TF Serving will call).
 Test cases: every eval-split interaction; the query is that raw tf.Example (the user's features
 and history at the time), the target its item, and the user's training items are excluded
 (``serving_exclude``). The popularity baseline ranks by training interaction count with the same
-exclusions. Slices: ``user_activity`` new/active (training interactions below/above
-``active_user_min_interactions``) and ``item_popularity`` head/tail (the target among the
-``head_item_fraction`` most-interacted items or not).
+exclusions. Slices: the feature config's ``[[count_slice]]`` features (e.g. ``user_activity``
+heavy/medium/light, ``item_popularity`` head/torso/tail), read from the examples exactly as the
+ranker's TFMA slices are, so both stages are sliced the same way.
 
 Outputs: ``evaluation`` holds ``retrieval_metrics.json`` and the same figures as TFMA
 ``MetricsForSlice`` records + ``eval_config.json`` (``tfma.load_eval_result`` and TFMA's viewer
@@ -36,24 +36,29 @@ BASELINE = "popularity"
 
 
 def _read_split(examples_uri: str, split: str, features: FeatureConfig, keep_bytes: bool):
-    """(users, items, serialized-or-None) of the interactions in one ExampleGen split."""
+    """(users, items, serialized-or-None, count-slice values) of one split's interactions."""
     import tensorflow as tf
 
     files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
     if not files:
         raise FileNotFoundError(f"no examples in split {split!r} under {examples_uri}")
+    slice_names = [cs.name for cs in features.count_slices]
     spec = {features.user_key: tf.io.FixedLenFeature([], tf.string),
             features.item_key: tf.io.FixedLenFeature([], tf.string),
-            features.label: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+            features.label: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            **{n: tf.io.FixedLenFeature([], tf.string, default_value="") for n in slice_names}}
     users, items, raw = [], [], []
+    slices: dict[str, list] = {n: [] for n in slice_names}
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
         parsed = tf.io.parse_example(batch, spec)
         keep = np.ones(len(batch), bool) if features.interactions == "all" else parsed[features.label].numpy() > 0
         users += [u.decode() for u in parsed[features.user_key].numpy()[keep]]
         items += [i.decode() for i in parsed[features.item_key].numpy()[keep]]
+        for n in slice_names:
+            slices[n] += [v.decode() for v in parsed[n].numpy()[keep]]
         if keep_bytes:
             raw += list(batch.numpy()[keep])
-    return users, items, raw
+    return users, items, raw, slices
 
 
 def retrieve(model_dir: str, queries: list, excluded: list, batch_size: int) -> tuple[list, list]:
@@ -77,21 +82,16 @@ def retrieve(model_dir: str, queries: list, excluded: list, batch_size: int) -> 
 
 def evaluate(examples_uri: str, model_dir: str, features: FeatureConfig, gate: RetrievalEvalConfig
              ) -> dict:
-    train_users, train_items, _ = _read_split(examples_uri, "train", features, keep_bytes=False)
-    users, targets, queries = _read_split(examples_uri, "eval", features, keep_bytes=True)
+    train_users, train_items, _, _ = _read_split(examples_uri, "train", features, keep_bytes=False)
+    users, targets, queries, slice_values = _read_split(examples_uri, "eval", features, keep_bytes=True)
     seen: dict[str, set] = defaultdict(set)
     for u, i in zip(train_users, train_items):
         seen[u].add(i)
     counts = Counter(train_items)
     excluded = [seen.get(u, set()) for u in users]
     model_lists, catalog = retrieve(model_dir, queries, excluded, gate.batch_size)
-
-    activity = np.array([len(seen.get(u, ())) for u in users])
-    head = retrieval_metrics.head_items(counts, catalog, gate.head_item_fraction)
-    is_head = np.array([t in head for t in targets], bool)
-    slices = {"user_activity:new": activity < gate.active_user_min_interactions,
-              "user_activity:active": activity >= gate.active_user_min_interactions,
-              "item_popularity:head": is_head, "item_popularity:tail": ~is_head}
+    slices = {f"{name}:{value}": np.array([v == value for v in values], bool)
+              for name, values in slice_values.items() for value in sorted(set(values))}
 
     k = max((len(x) for x in model_lists), default=0)  # the exported top_k
     result = retrieval_metrics.evaluate_lists(model_lists, targets, slices, len(catalog))
@@ -139,8 +139,8 @@ def write_tfma(result: dict, output_dir: str, model_dir: str, data_location: str
             w.write(m.SerializeToString())
     config = tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(name=CANDIDATE), tfma.ModelSpec(name=BASELINE, is_baseline=True)],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["user_activity"]),
-                       tfma.SlicingSpec(feature_keys=["item_popularity"])])
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[name]) for name in
+                                              sorted({k.partition(":")[0] for k in result["slices"]})])
     run = config_pb2.EvalRun(eval_config=config, version=tfma.version.VERSION,
                              data_location=data_location, file_format="tfrecord",
                              model_locations={CANDIDATE: model_dir, BASELINE: ""})

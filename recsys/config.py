@@ -85,8 +85,6 @@ class RetrievalEvalConfig:
     recall_at_100_lower_bound: float = 0.0  # absolute threshold on Recall@100
     recall_at_10_lower_bound: float = 0.0
     min_lift_over_popularity: float = 0.0  # Recall@100 must beat the popularity baseline by this
-    active_user_min_interactions: int = 30  # users with fewer training interactions are "new"
-    head_item_fraction: float = 0.2  # the most popular 20% of the catalogue are "head" items
     batch_size: int = 512
 
 

@@ -67,17 +67,11 @@ def popularity_top_k(counts: Counter, catalog: Sequence[str], excluded: Sequence
     return lists
 
 
-def head_items(counts: Counter, catalog: Sequence[str], fraction: float) -> set:
-    """The ``fraction`` most-interacted items of the catalogue (at least one)."""
-    n = max(1, int(round(fraction * len(catalog))))
-    return set(sorted(catalog, key=lambda item: (-counts.get(item, 0), item))[:n])
-
-
 def evaluate_lists(top_ids: Sequence[Sequence[str]], targets: Sequence[str],
                    slices: dict[str, np.ndarray], catalog_size: int) -> dict:
     """``{"overall": {...}, "slices": {name: {...}}}`` for one system's lists.
 
-    ``slices`` maps a slice name such as ``"user_activity:new"`` to a boolean mask over cases.
+    ``slices`` maps a slice name such as ``"user_activity:light"`` to a boolean mask over cases.
     """
     ranks = target_ranks(top_ids, targets)
     overall = summarize(ranks)

@@ -15,7 +15,9 @@ from recsys.cli import main as cli
 
 pytestmark = pytest.mark.e2e
 
-SMALL = ["data.num_events=20000", "data.num_users=500", "data.num_items=300", "train.epochs=2"]
+# The retriever has its own gate and tests (test_pipeline_e2e, test_retrieval); off here.
+SMALL = ["data.num_events=20000", "data.num_users=500", "data.num_items=300", "train.epochs=2",
+         "retrieval.enabled=false"]
 
 
 def _tree_digest(root: str) -> dict[str, str]:

@@ -144,4 +144,3 @@ def test_popularity_baseline_skips_exclusions_and_breaks_ties_by_id():
     counts = Counter({"a": 5, "b": 3, "c": 3})
     lists = retrieval_metrics.popularity_top_k(counts, ["d", "c", "b", "a"], [set(), {"a", "b"}], k=3)
     assert lists == [["a", "b", "c"], ["c", "d"]]
-    assert retrieval_metrics.head_items(counts, ["a", "b", "c", "d"], 0.5) == {"a", "b"}
