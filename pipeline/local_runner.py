@@ -7,6 +7,7 @@ It only fills in paths and runner arguments from the typed config, prepares the 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -37,6 +38,25 @@ def schema_path(features: FeatureConfig) -> str:
     return os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
 
 
+def pinned_schema(source: str, output_dir: str) -> str:
+    """``source`` copied to ``<output_dir>/schemas/<content hash>/schema.pbtxt``.
+
+    ImportSchemaGen's cache key is the schema *path*: an edited curated schema at the same path
+    would be served stale from the cache (and then reject the very features it now declares).
+    A content-addressed copy makes every edit a new path, hence a cache miss.
+    """
+    with open(source, "rb") as fh:
+        data = fh.read()
+    target = os.path.join(os.path.abspath(output_dir), "schemas",
+                          hashlib.sha256(data).hexdigest()[:16], "schema.pbtxt")
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target + ".tmp", "wb") as fh:
+            fh.write(data)
+        os.replace(target + ".tmp", target)
+    return target
+
+
 def beam_args(config: Config) -> list[str]:
     workers = config.pipeline.beam_workers or os.cpu_count() or 1
     return ["--direct_running_mode=" + config.pipeline.beam_running_mode,
@@ -53,7 +73,8 @@ def build(config: Config, data_root: str):
     os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
     return create_pipeline(
         pipeline_name=config.pipeline.name, pipeline_root=paths.pipeline_root, data_root=data_root,
-        schema_path=schema_path(features), serving_dir=paths.serving_dir,
+        schema_path=pinned_schema(schema_path(features), config.pipeline.output_dir),
+        serving_dir=paths.serving_dir,
         retrieval_serving_dir=paths.retrieval_serving_dir, features=features,
         config=config,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(

@@ -32,3 +32,16 @@ def test_same_settings_reuse_the_written_files(tmp_path):
     assert {p: os.path.getmtime(p) for p in mtimes} == mtimes  # untouched: ExampleGen cache hits
     other = prepare_data(_config(tmp_path, "data.seed=8"))
     assert other != root
+
+
+def test_schema_is_pinned_by_content_so_an_edit_is_a_cache_miss(tmp_path):
+    from pipeline.local_runner import pinned_schema
+
+    src = tmp_path / "s.pbtxt"
+    src.write_text('feature { name: "a" }')
+    first = pinned_schema(str(src), str(tmp_path / "out"))
+    assert pinned_schema(str(src), str(tmp_path / "out")) == first
+    src.write_text('feature { name: "a" }\nfeature { name: "b" }')
+    second = pinned_schema(str(src), str(tmp_path / "out"))
+    assert second != first and open(second).read() == src.read_text()
+    assert open(first).read() == 'feature { name: "a" }'
