@@ -90,7 +90,9 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         eval_ds = eval_ds.take(train.eval_steps)
 
     model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
-    model.compile(optimizer=build_optimizer(model, train), jit_compile=train.jit_compile)
+    # A schedule needs the epoch length; counting iterates (and so caches) the input once.
+    steps = sum(1 for _ in train_ds) if train.lr_schedule != "constant" else None
+    model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
     timer = EpochTimer()
     callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)

@@ -46,12 +46,15 @@ class Ranker(tfrs.models.Model):
       sequence_pooling: pools ``(values, mask)`` sequences to vectors; may look at the other
         vectors (DIN attends with the candidate item).
       wide: optional block added to the logit (Wide&Deep's wide part).
+      bias: optional block added to the logit, e.g. per-user and per-item biases
+        ``b + b_u + b_i`` as in biased matrix factorisation (``TrainConfig.id_bias``).
     """
 
     def __init__(self, embedding: FeatureEmbedding, interaction: keras.layers.Layer,
                  task: tfrs.tasks.Ranking, label_key: str,
                  sequence_pooling: keras.layers.Layer | None = None,
-                 wide: keras.layers.Layer | None = None, **kwargs):
+                 wide: keras.layers.Layer | None = None,
+                 bias: keras.layers.Layer | None = None, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.sequence_pooling = sequence_pooling or MeanSequencePooling()
@@ -59,6 +62,7 @@ class Ranker(tfrs.models.Model):
         # The head stays float32 under mixed precision so logits and the loss are stable.
         self.head = keras.layers.Dense(1, dtype="float32", name="logit")
         self.wide = wide
+        self.bias = bias
         self.task = task
         self.label_key = label_key
 
@@ -70,6 +74,8 @@ class Ranker(tfrs.models.Model):
         logit = self.head(self.interaction(x, training=training))
         if self.wide is not None:
             logit = logit + tf.cast(self.wide(features), tf.float32)
+        if self.bias is not None:
+            logit = logit + tf.cast(self.bias(features), tf.float32)
         return logit
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
