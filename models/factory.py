@@ -97,5 +97,18 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
     embedding = FeatureEmbedding(features, vocab_sizes, train.embedding_dim, l2=train.embedding_l2,
                                  name="features")
     bias = _id_bias(train, features, vocab_sizes) if train.id_bias else None
+    aux = {}
+    if uses_rating_aux(train, features):
+        aux = dict(aux_task=make_task("regression"), aux_weight=train.rating_weight)
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
-                  bias=bias, **BUILDERS[train.model](train, features, vocab_sizes))
+                  bias=bias, **aux, **BUILDERS[train.model](train, features, vocab_sizes))
+
+
+def uses_rating_aux(train: TrainConfig, features: FeatureConfig) -> bool:
+    """Binary ranker with the rating as an auxiliary regression target (``rating_weight`` > 0)."""
+    if train.rating_weight <= 0 or train.label_mode != "binary":
+        return False
+    if features.rating is None:
+        raise ValueError(f"train.rating_weight={train.rating_weight} needs a rating label; data set "
+                         f"{features.dataset!r} has none")
+    return True

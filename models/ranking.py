@@ -48,13 +48,18 @@ class Ranker(tfrs.models.Model):
       wide: optional block added to the logit (Wide&Deep's wide part).
       bias: optional block added to the logit, e.g. per-user and per-item biases
         ``b + b_u + b_i`` as in biased matrix factorisation (``TrainConfig.id_bias``).
+      aux_task: optional second task (multi-task learning): a linear head on the same hidden
+        vector predicts a second label, e.g. the rating next to the binary label, and its loss,
+        times ``aux_weight``, joins the main one. The labels are then ``[B, 2]`` (main, aux);
+        serving still returns the main logit only.
     """
 
     def __init__(self, embedding: FeatureEmbedding, interaction: keras.layers.Layer,
                  task: tfrs.tasks.Ranking, label_key: str,
                  sequence_pooling: keras.layers.Layer | None = None,
                  wide: keras.layers.Layer | None = None,
-                 bias: keras.layers.Layer | None = None, **kwargs):
+                 bias: keras.layers.Layer | None = None,
+                 aux_task: tfrs.tasks.Ranking | None = None, aux_weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.sequence_pooling = sequence_pooling or MeanSequencePooling()
@@ -65,20 +70,33 @@ class Ranker(tfrs.models.Model):
         self.bias = bias
         self.task = task
         self.label_key = label_key
+        self.aux_task = aux_task
+        self.aux_weight = aux_weight
+        self.aux_head = keras.layers.Dense(1, dtype="float32", name="aux") if aux_task else None
 
     def call(self, features, training: bool = False) -> tf.Tensor:
+        return self._forward(features, training)[0]
+
+    def _forward(self, features, training: bool):
+        """(logit [B, 1], hidden vector [B, H])."""
         vectors, sequences = self.embedding(features)
         pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
         parts = {**vectors, **pooled}
         x = tf.concat([tf.cast(parts[k], self.compute_dtype) for k in sorted(parts)], axis=-1)
-        logit = self.head(self.interaction(x, training=training))
+        hidden = self.interaction(x, training=training)
+        logit = self.head(hidden)
         if self.wide is not None:
             logit = logit + tf.cast(self.wide(features), tf.float32)
         if self.bias is not None:
             logit = logit + tf.cast(self.bias(features), tf.float32)
-        return logit
+        return logit, hidden
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
-        logits = self(features, training=training)
-        return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)
+        logits, hidden = self._forward(features, training)
+        if self.aux_task is None:
+            return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)
+        labels = tf.reshape(labels, [-1, 2])
+        loss = self.task(labels=labels[:, :1], predictions=logits)
+        aux = self.aux_task(labels=labels[:, 1:], predictions=self.aux_head(hidden))
+        return loss + self.aux_weight * aux

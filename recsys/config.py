@@ -35,6 +35,7 @@ class DataConfig:
 class TrainConfig:
     model: str = "dcn"  # ranking model: dcn | wide_deep | din (models/factory.py)
     label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
+    rating_weight: float = 0.0  # binary: > 0 also regresses the rating (multi-task), loss weight
     epochs: int = 3
     batch_size: int = 1024
     learning_rate: float = 0.003

@@ -74,31 +74,44 @@ def test_id_bias_adds_user_and_item_bias_to_the_logit(tiny, model):
     assert build_ranker(TrainConfig(model=model, embedding_dim=4, deep_layers=(8,)), CONFIG, sizes).bias is None
 
 
-def test_id_bias_trains_exports_and_reloads_identically(tiny, tmp_path):
+@pytest.mark.parametrize("label_mode,extra", [
+    ("regression", dict(model="wide_deep", id_bias=True, id_bias_l2=1e-4, lr_schedule="cosine")),
+    ("binary", dict(model="dcn", rating_weight=0.5))])
+def test_new_options_train_export_and_reload_identically(tiny, tmp_path, label_mode, extra):
     data, out = tiny
     files = write_gz(data * 10, str(tmp_path / "train.gz"))
-    train = TrainConfig(model="wide_deep", label_mode="regression", epochs=2, batch_size=16,
-                        embedding_dim=4, deep_layers=(8,), id_bias=True, id_bias_l2=1e-4,
-                        lr_schedule="cosine")
+    train = TrainConfig(label_mode=label_mode, epochs=2, batch_size=16, embedding_dim=4,
+                        deep_layers=(8,), **extra)
     export_dir = str(tmp_path / "model")
-    train_and_export(train_files=[files], eval_files=[files], transform_output=out._transform_output_dir,
-                     serving_model_dir=export_dir, features=CONFIG, train=train)
+    result = train_and_export(train_files=[files], eval_files=[files],
+                              transform_output=out._transform_output_dir,
+                              serving_model_dir=export_dir, features=CONFIG, train=train)
+    if train.rating_weight:  # the auxiliary rating head is evaluated too
+        assert {"auc", "rmse"} <= set(result["eval"])
     loaded = tf.saved_model.load(export_dir)
     raw_rows = [{k: v for k, v in r.items() if k not in LABELS} for r in ROWS]
     served = loaded.signatures["serving_default"](
-        examples=tf.constant([to_example(r) for r in raw_rows]))["rating"].numpy()
-    direct = tf.reshape(loaded(_batch(data), False), [-1]).numpy()
-    np.testing.assert_allclose(direct, served, rtol=1e-5, atol=1e-6)
+        examples=tf.constant([to_example(r) for r in raw_rows]))[PREDICTION_KEYS[label_mode]].numpy()
+    direct = tf.reshape(loaded(_batch(data), False), [-1])
+    direct = tf.sigmoid(direct) if label_mode == "binary" else direct
+    np.testing.assert_allclose(direct.numpy(), served, rtol=1e-5, atol=1e-6)
 
 
-def test_wide_deep_trains_its_wide_part_with_ftrl(tiny):
-    _, out = tiny
-    model = build_ranker(TrainConfig(model="wide_deep", embedding_dim=4, deep_layers=(8,)), CONFIG,
-                         vocabulary_sizes(out, CONFIG))
-    assert "cross_user_id_x_item_price" in model.wide.sizes
-    opt = build_optimizer(model, TrainConfig())
-    kinds = sorted(type(o).__name__ for o, _ in opt._optimizers_and_vars)
-    assert kinds == ["Adam", "Ftrl"]
+def test_rating_aux_loss_is_bce_plus_weighted_mse(tiny):
+    data, out = tiny
+    sizes = vocabulary_sizes(out, CONFIG)
+    ranker = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), rating_weight=0.5), CONFIG, sizes)
+    batch = _batch(data)
+    labels = tf.constant([[r["label"], r["rating"]] for r in data], tf.float32)
+    loss = float(ranker.compute_loss((batch, labels)))
+    logits, hidden = ranker._forward(batch, False)
+    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)(labels[:, :1], logits)
+    mse = tf.keras.losses.MeanSquaredError()(labels[:, 1:], ranker.aux_head(hidden))
+    np.testing.assert_allclose(loss, float(bce) + 0.5 * float(mse), rtol=1e-5)
+    # Regression mode and rating_weight = 0 have no auxiliary head.
+    assert build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), rating_weight=0.5,
+                                    label_mode="regression"), CONFIG, sizes).aux_task is None
+    assert build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,)), CONFIG, sizes).aux_head is None
 
 
 def test_cosine_schedule_decays_adam_to_zero_over_all_epochs():
