@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
+    ap.add_argument("--note", default="", help="stored with the results, e.g. 'cores shared with other jobs'")
     args = ap.parse_args()
     examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
@@ -74,7 +75,8 @@ def main():
     if os.path.exists(RESULTS):  # keep the models this run did not measure
         with open(RESULTS) as fh:
             models = json.load(fh).get("models", {})
-    record(RESULTS, {"models": {**models, **results}, "seeds": args.seeds, **stamp(),
+    note = {"note": args.note} if args.note else {}
+    record(RESULTS, {"models": {**models, **results}, "seeds": args.seeds, **stamp(), **note,
                      "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
     print(json.dumps(results, indent=2))
 
