@@ -17,7 +17,7 @@ from absl import logging
 
 from components.transform import vocabulary_sizes
 from models import export
-from models.factory import build_optimizer, build_ranker, uses_rating_aux
+from models.factory import build_optimizer, build_ranker, aux_label_key
 from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
@@ -39,7 +39,7 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
     spec = tf_transform_output.transformed_feature_spec()
     label_key = features.label if train.label_mode == "binary" else features.rating
-    aux = uses_rating_aux(train, features)  # labels [B, 2]: (label, rating)
+    aux = aux_label_key(train, features)  # multi-task: labels [B, 2] = (main, auxiliary)
     label_keys = set(features.label_keys)
     ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP",
                                  num_parallel_reads=min(len(files), 4))
@@ -52,7 +52,7 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
         parsed = tf.io.parse_example(serialized, spec)
         label = parsed[label_key]
         if aux:
-            label = tf.stack([label, parsed[features.rating]], axis=-1)
+            label = tf.stack([label, parsed[aux]], axis=-1)
         return {k: v for k, v in parsed.items() if k not in label_keys}, label
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)

@@ -98,17 +98,20 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
                                  name="features")
     bias = _id_bias(train, features, vocab_sizes) if train.id_bias else None
     aux = {}
-    if uses_rating_aux(train, features):
-        aux = dict(aux_task=make_task("regression"), aux_weight=train.rating_weight)
+    if aux_label_key(train, features):
+        other = "regression" if train.label_mode == "binary" else "binary"
+        aux = dict(aux_task=make_task(other), aux_weight=train.aux_weight)
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
                   bias=bias, **aux, **BUILDERS[train.model](train, features, vocab_sizes))
 
 
-def uses_rating_aux(train: TrainConfig, features: FeatureConfig) -> bool:
-    """Binary ranker with the rating as an auxiliary regression target (``rating_weight`` > 0)."""
-    if train.rating_weight <= 0 or train.label_mode != "binary":
-        return False
+def aux_label_key(train: TrainConfig, features: FeatureConfig) -> str | None:
+    """The auxiliary label of multi-task training (``aux_weight`` > 0): the other one of the
+    binary label and the rating (binary mode also regresses the rating, regression mode also
+    classifies rating >= 4); None without one."""
+    if train.aux_weight <= 0:
+        return None
     if features.rating is None:
-        raise ValueError(f"train.rating_weight={train.rating_weight} needs a rating label; data set "
-                         f"{features.dataset!r} has none")
-    return True
+        raise ValueError(f"train.aux_weight={train.aux_weight} needs both a binary label and a rating; "
+                         f"data set {features.dataset!r} has no rating")
+    return features.rating if train.label_mode == "binary" else features.label

@@ -35,7 +35,8 @@ class DataConfig:
 class TrainConfig:
     model: str = "dcn"  # ranking model: dcn | wide_deep | din (models/factory.py)
     label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
-    rating_weight: float = 0.0  # binary: > 0 also regresses the rating (multi-task), loss weight
+    aux_weight: float = 0.0  # > 0: multi-task, also learn the other label (binary mode: the rating;
+    #                          regression: rating >= 4) from the same hidden vector, this loss weight
     epochs: int = 3
     batch_size: int = 1024
     learning_rate: float = 0.003

@@ -76,7 +76,8 @@ def test_id_bias_adds_user_and_item_bias_to_the_logit(tiny, model):
 
 @pytest.mark.parametrize("label_mode,extra", [
     ("regression", dict(model="wide_deep", id_bias=True, id_bias_l2=1e-4, lr_schedule="cosine")),
-    ("binary", dict(model="dcn", rating_weight=0.5))])
+    ("binary", dict(model="dcn", aux_weight=0.5)),
+    ("regression", dict(model="din", aux_weight=0.5))])
 def test_new_options_train_export_and_reload_identically(tiny, tmp_path, label_mode, extra):
     data, out = tiny
     files = write_gz(data * 10, str(tmp_path / "train.gz"))
@@ -86,7 +87,7 @@ def test_new_options_train_export_and_reload_identically(tiny, tmp_path, label_m
     result = train_and_export(train_files=[files], eval_files=[files],
                               transform_output=out._transform_output_dir,
                               serving_model_dir=export_dir, features=CONFIG, train=train)
-    if train.rating_weight:  # the auxiliary rating head is evaluated too
+    if train.aux_weight:  # the auxiliary head is evaluated too
         assert {"auc", "rmse"} <= set(result["eval"])
     loaded = tf.saved_model.load(export_dir)
     raw_rows = [{k: v for k, v in r.items() if k not in LABELS} for r in ROWS]
@@ -97,20 +98,25 @@ def test_new_options_train_export_and_reload_identically(tiny, tmp_path, label_m
     np.testing.assert_allclose(direct.numpy(), served, rtol=1e-5, atol=1e-6)
 
 
-def test_rating_aux_loss_is_bce_plus_weighted_mse(tiny):
+@pytest.mark.parametrize("label_mode", ["binary", "regression"])
+def test_aux_loss_adds_the_other_label_weighted(tiny, label_mode):
     data, out = tiny
     sizes = vocabulary_sizes(out, CONFIG)
-    ranker = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), rating_weight=0.5), CONFIG, sizes)
+    ranker = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), aux_weight=0.5,
+                                      label_mode=label_mode), CONFIG, sizes)
     batch = _batch(data)
-    labels = tf.constant([[r["label"], r["rating"]] for r in data], tf.float32)
+    keys = ("label", "rating") if label_mode == "binary" else ("rating", "label")
+    labels = tf.constant([[r[keys[0]], r[keys[1]]] for r in data], tf.float32)
     loss = float(ranker.compute_loss((batch, labels)))
     logits, hidden = ranker._forward(batch, False)
-    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)(labels[:, :1], logits)
-    mse = tf.keras.losses.MeanSquaredError()(labels[:, 1:], ranker.aux_head(hidden))
-    np.testing.assert_allclose(loss, float(bce) + 0.5 * float(mse), rtol=1e-5)
-    # Regression mode and rating_weight = 0 have no auxiliary head.
-    assert build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), rating_weight=0.5,
-                                    label_mode="regression"), CONFIG, sizes).aux_task is None
+    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+    mse = tf.keras.losses.MeanSquaredError()
+    aux = ranker.aux_head(hidden)
+    if label_mode == "binary":  # BCE(label, logit) + 0.5 MSE(rating, aux)
+        expected = float(bce(labels[:, :1], logits)) + 0.5 * float(mse(labels[:, 1:], aux))
+    else:  # MSE(rating, logit) + 0.5 BCE(label, aux)
+        expected = float(mse(labels[:, :1], logits)) + 0.5 * float(bce(labels[:, 1:], aux))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
     assert build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,)), CONFIG, sizes).aux_head is None
 
 
