@@ -74,11 +74,13 @@ class Ranker(tfrs.models.Model):
         self.aux_weight = aux_weight
         self.aux_head = keras.layers.Dense(1, dtype="float32", name="aux") if aux_task else None
 
-    def call(self, features, training: bool = False) -> tf.Tensor:
-        return self._forward(features, training)[0]
+    def call(self, features, training: bool = False, return_hidden: bool = False):
+        """Logits [B, 1]; with ``return_hidden`` also the hidden vector [B, H] (for ``aux_task``)."""
+        logit, hidden = self._forward(features, training)
+        return (logit, hidden) if return_hidden else logit
 
     def _forward(self, features, training: bool):
-        """(logit [B, 1], hidden vector [B, H])."""
+        # Only ever run inside ``call`` (via Keras' __call__), so sub-layers see the training flag.
         vectors, sequences = self.embedding(features)
         pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
         parts = {**vectors, **pooled}
@@ -93,7 +95,7 @@ class Ranker(tfrs.models.Model):
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
-        logits, hidden = self._forward(features, training)
+        logits, hidden = self(features, training=training, return_hidden=True)
         if self.aux_task is None:
             return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)
         labels = tf.reshape(labels, [-1, 2])

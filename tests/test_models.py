@@ -108,7 +108,7 @@ def test_aux_loss_adds_the_other_label_weighted(tiny, label_mode):
     keys = ("label", "rating") if label_mode == "binary" else ("rating", "label")
     labels = tf.constant([[r[keys[0]], r[keys[1]]] for r in data], tf.float32)
     loss = float(ranker.compute_loss((batch, labels)))
-    logits, hidden = ranker._forward(batch, False)
+    logits, hidden = ranker(batch, training=False, return_hidden=True)
     bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
     mse = tf.keras.losses.MeanSquaredError()
     aux = ranker.aux_head(hidden)
