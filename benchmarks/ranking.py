@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
+    ap.add_argument("--note", default="", help="stored with the results, e.g. 'cores shared with other jobs'")
     args = ap.parse_args()
     examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
@@ -65,16 +66,20 @@ def main():
                     features=features, train=train)
                 runs.append(r)
                 print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]))
-            entry = {"train_config": dataclasses.asdict(dataclasses.replace(base, model=model, label_mode=mode))}
+            entry = {"train_config": dataclasses.asdict(dataclasses.replace(base, model=model, label_mode=mode)),
+                     "command": stamp()["command"], "date": stamp()["date"]}
             for m in METRICS[mode] + ("train_examples_per_second",):
                 vals = [r["eval"][m] if m in r["eval"] else r[m] for r in runs]
                 entry[m] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
             results.setdefault(model, {})[mode] = entry
     models = {}
-    if os.path.exists(RESULTS):  # keep the models this run did not measure
+    if os.path.exists(RESULTS):  # keep the (model, label mode)s this run did not measure
         with open(RESULTS) as fh:
             models = json.load(fh).get("models", {})
-    record(RESULTS, {"models": {**models, **results}, "seeds": args.seeds, **stamp(),
+    for model, modes in results.items():
+        models[model] = {**models.get(model, {}), **modes}
+    note = {"note": args.note} if args.note else {}
+    record(RESULTS, {"models": models, "seeds": args.seeds, **stamp(), **note,
                      "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
     print(json.dumps(results, indent=2))
 

@@ -17,7 +17,7 @@ from absl import logging
 
 from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
 from models import export
-from models.factory import build_optimizer, build_ranker
+from models.factory import aux_label_key, build_optimizer, build_ranker
 from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
@@ -39,6 +39,7 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
     spec = tf_transform_output.transformed_feature_spec()
     label_key = features.label if train.label_mode == "binary" else features.rating
+    aux = aux_label_key(train, features)  # multi-task: labels [B, 2] = (main, auxiliary)
     label_keys = set(features.label_keys) | {CATALOG_ITEM_KEY}  # not model inputs
     ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP",
                                  num_parallel_reads=min(len(files), 4))
@@ -50,8 +51,11 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, spec)
         label = parsed[label_key]
+        if aux:
+            label = tf.stack([label, parsed[aux]], axis=-1)
         if training and train.shuffle_labels:
-            # Labels permuted within the batch: the base rate is kept, the signal is destroyed.
+            # Labels permuted within the batch (both heads' rows together): the base rate is
+            # kept, the signal is destroyed.
             label = tf.random.shuffle(label, seed=train.seed)
         return {k: v for k, v in parsed.items() if k not in label_keys}, label
 
@@ -93,7 +97,9 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         eval_ds = eval_ds.take(train.eval_steps)
 
     model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
-    model.compile(optimizer=build_optimizer(model, train), jit_compile=train.jit_compile)
+    # A schedule needs the epoch length; counting iterates (and so caches) the input once.
+    steps = sum(1 for _ in train_ds) if train.lr_schedule != "constant" else None
+    model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
     timer = EpochTimer()
     callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)

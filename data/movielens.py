@@ -14,16 +14,19 @@ are built lazily from them. A clean ratings.csv is read by pandas in one vectori
 file failing a check is re-read line by line, to name the bad row.
 
 Record keys: the canonical ones (example_id ``"<user>-<movie>"``, user_id, item_id, timestamp,
-label = rating >= 4, history) plus rating (raw float), item_genres (list, [] when none:
+label = rating >= 4, history) plus rating (raw float), the rating-aware history (history_liked:
+earlier movies rated >= 4, history_disliked: rated <= 2, both most recent first and at most
+``history_length`` long; history_rating_mean / history_rating_count: mean (0.0 when none) and
+number of *all* the user's earlier ratings, not truncated), item_genres (list, [] when none:
 ml-100k's "unknown" flag and ml-latest's "(no genres listed)" both mean none), item_year (from
 the title's "(1995)" suffix; key left out when absent) and, for ml-100k/ml-1m, user_age,
 user_gender, user_occupation, user_zip (first 5 chars). ml-1m ages are the dataset's bucket codes
 (1, 18, 25, 35, 45, 50, 56; "1" means under 18), kept as-is because each code is the bucket's
 lower bound; ml-1m occupation codes are mapped to the names of the dataset's README.
 
-History is "strictly earlier": ratings a user gave in the same second are not in each other's
-history (they are one event as far as the data can tell, and letting one see the other would leak
-the label of a simultaneous rating). Same-second ratings enter later histories in descending
+Every history field is "strictly earlier": ratings a user gave in the same second are not in each
+other's history (they are one event as far as the data can tell, and letting one see the other
+would leak the label of a simultaneous rating). Same-second ratings enter later histories in descending
 movie-id order.
 
 Validation: field counts, integer parsing, ids >= 1, rating range (1..5 integers for
@@ -372,10 +375,14 @@ def read_movielens(path: str, *, layout: str | None = None, history_length: int 
     return _records(u, m, rating, ts, users, movies, history_length), report
 
 
+LIKED, DISLIKED = 4.0, 2.0  # history_liked: earlier ratings >= 4 (the label's threshold); disliked: <= 2
+
+
 def _records(u, m, rating, ts, users, movies, history_length: int,
              chunk: int = 65536) -> Iterator[dict]:
-    """Build the records; per user, ``state`` holds the committed history and the movies rated at
-    the user's latest timestamp, which join the history only once a later timestamp shows up."""
+    """Build the records; per user, ``state`` holds the committed histories (all, liked,
+    disliked), the committed ratings' sum and count, and the (movie, rating)s of the user's latest
+    timestamp, which are committed only once a later timestamp shows up."""
     state: dict[int, list] = {}
     for s in range(0, len(u), chunk):
         rows = zip(u[s:s + chunk].tolist(), m[s:s + chunk].tolist(),
@@ -383,17 +390,30 @@ def _records(u, m, rating, ts, users, movies, history_length: int,
         for uid, mid, rt, t in rows:
             st = state.get(uid)
             if st is None:
-                st = state[uid] = [collections.deque(maxlen=history_length), t, []]
+                st = state[uid] = [collections.deque(maxlen=history_length), t, [],
+                                   collections.deque(maxlen=history_length),
+                                   collections.deque(maxlen=history_length), 0.0, 0]
             elif st[1] != t:
-                st[0].extend(st[2])
+                for item, r in st[2]:
+                    st[0].append(item)
+                    if r >= LIKED:
+                        st[3].append(item)
+                    elif r <= DISLIKED:
+                        st[4].append(item)
+                    st[5] += r
+                st[6] += len(st[2])
                 st[1], st[2] = t, []
             item, genres, year = movies[mid]
             rec = {"example_id": f"{uid}-{item}", "user_id": str(uid), "item_id": item,
                    "timestamp": t, "rating": rt, "label": int(rt >= 4.0),
-                   "item_genres": list(genres), "history": list(reversed(st[0]))}
+                   "item_genres": list(genres), "history": list(reversed(st[0])),
+                   "history_liked": list(reversed(st[3])),
+                   "history_disliked": list(reversed(st[4])),
+                   "history_rating_mean": st[5] / st[6] if st[6] else 0.0,
+                   "history_rating_count": st[6]}
             if year is not None:
                 rec["item_year"] = year
             if users is not None:
                 rec.update(users[uid])
-            st[2].append(item)
+            st[2].append((item, rt))
             yield rec

@@ -51,10 +51,24 @@ def _din(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int
 BUILDERS = {"dcn": _dcn, "wide_deep": _wide_deep, "din": _din}
 
 
-def build_optimizer(model: Ranker, train: TrainConfig):
+def learning_rate(train: TrainConfig, steps_per_epoch: int | None = None):
+    """``train.learning_rate``, constant or (``lr_schedule='cosine'``) decayed along a half cosine
+    to 0 over the whole run (Loshchilov & Hutter 2017, without restarts): the late epochs take
+    small steps, so the final model sits in a minimum instead of bouncing around it."""
+    if train.lr_schedule == "constant":
+        return train.learning_rate
+    if train.lr_schedule == "cosine":
+        if not steps_per_epoch:
+            raise ValueError("lr_schedule='cosine' needs the number of steps per epoch")
+        return tf.keras.optimizers.schedules.CosineDecay(train.learning_rate,
+                                                         decay_steps=train.epochs * steps_per_epoch)
+    raise ValueError(f"train.lr_schedule={train.lr_schedule!r}; expected 'constant' or 'cosine'")
+
+
+def build_optimizer(model: Ranker, train: TrainConfig, steps_per_epoch: int | None = None):
     """Adam everywhere, except Wide&Deep's wide part, which gets FTRL as in the paper (sparse,
-    per-coordinate rates suit one weight per id)."""
-    adam = tf.keras.optimizers.Adam(train.learning_rate)
+    per-coordinate rates suit one weight per id). ``lr_schedule`` applies to Adam."""
+    adam = tf.keras.optimizers.Adam(learning_rate(train, steps_per_epoch))
     if model.wide is None:
         return adam
     wide_ids = {id(v) for v in model.wide.wide_variables}
@@ -63,6 +77,14 @@ def build_optimizer(model: Ranker, train: TrainConfig):
         (ftrl, lambda: model.wide.wide_variables),
         (adam, lambda: [v for v in model.trainable_variables if id(v) not in wide_ids]),
     ])
+
+
+def _id_bias(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]):
+    """Per-user and per-item biases ``b + b_u + b_i`` added to any model's logit (biased matrix
+    factorisation's bias terms): a linear model over the two id features, trained by Adam with
+    ``id_bias_l2``. Wide&Deep's wide part holds such weights already; this block is separate."""
+    keys = (features.user_key, features.item_key)
+    return WideLinear({k: vocab_sizes[k] for k in keys}, l2=train.id_bias_l2, name="id_bias")
 
 
 def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> Ranker:
@@ -74,5 +96,22 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
                          f"{features.dataset!r} has none (its feature config sets no 'rating')")
     embedding = FeatureEmbedding(features, vocab_sizes, train.embedding_dim, l2=train.embedding_l2,
                                  name="features")
+    bias = _id_bias(train, features, vocab_sizes) if train.id_bias else None
+    aux = {}
+    if aux_label_key(train, features):
+        other = "regression" if train.label_mode == "binary" else "binary"
+        aux = dict(aux_task=make_task(other), aux_weight=train.aux_weight)
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
-                  **BUILDERS[train.model](train, features, vocab_sizes))
+                  bias=bias, **aux, **BUILDERS[train.model](train, features, vocab_sizes))
+
+
+def aux_label_key(train: TrainConfig, features: FeatureConfig) -> str | None:
+    """The auxiliary label of multi-task training (``aux_weight`` > 0): the other one of the
+    binary label and the rating (binary mode also regresses the rating, regression mode also
+    classifies rating >= 4); None without one."""
+    if train.aux_weight <= 0:
+        return None
+    if features.rating is None:
+        raise ValueError(f"train.aux_weight={train.aux_weight} needs both a binary label and a rating; "
+                         f"data set {features.dataset!r} has no rating")
+    return features.rating if train.label_mode == "binary" else features.label

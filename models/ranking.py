@@ -46,12 +46,20 @@ class Ranker(tfrs.models.Model):
       sequence_pooling: pools ``(values, mask)`` sequences to vectors; may look at the other
         vectors (DIN attends with the candidate item).
       wide: optional block added to the logit (Wide&Deep's wide part).
+      bias: optional block added to the logit, e.g. per-user and per-item biases
+        ``b + b_u + b_i`` as in biased matrix factorisation (``TrainConfig.id_bias``).
+      aux_task: optional second task (multi-task learning): a linear head on the same hidden
+        vector predicts a second label, e.g. the rating next to the binary label, and its loss,
+        times ``aux_weight``, joins the main one. The labels are then ``[B, 2]`` (main, aux);
+        serving still returns the main logit only.
     """
 
     def __init__(self, embedding: FeatureEmbedding, interaction: keras.layers.Layer,
                  task: tfrs.tasks.Ranking, label_key: str,
                  sequence_pooling: keras.layers.Layer | None = None,
-                 wide: keras.layers.Layer | None = None, **kwargs):
+                 wide: keras.layers.Layer | None = None,
+                 bias: keras.layers.Layer | None = None,
+                 aux_task: tfrs.tasks.Ranking | None = None, aux_weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.sequence_pooling = sequence_pooling or MeanSequencePooling()
@@ -59,20 +67,38 @@ class Ranker(tfrs.models.Model):
         # The head stays float32 under mixed precision so logits and the loss are stable.
         self.head = keras.layers.Dense(1, dtype="float32", name="logit")
         self.wide = wide
+        self.bias = bias
         self.task = task
         self.label_key = label_key
+        self.aux_task = aux_task
+        self.aux_weight = aux_weight
+        self.aux_head = keras.layers.Dense(1, dtype="float32", name="aux") if aux_task else None
 
-    def call(self, features, training: bool = False) -> tf.Tensor:
+    def call(self, features, training: bool = False, return_hidden: bool = False):
+        """Logits [B, 1]; with ``return_hidden`` also the hidden vector [B, H] (for ``aux_task``)."""
+        logit, hidden = self._forward(features, training)
+        return (logit, hidden) if return_hidden else logit
+
+    def _forward(self, features, training: bool):
+        # Only ever run inside ``call`` (via Keras' __call__), so sub-layers see the training flag.
         vectors, sequences = self.embedding(features)
         pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
         parts = {**vectors, **pooled}
         x = tf.concat([tf.cast(parts[k], self.compute_dtype) for k in sorted(parts)], axis=-1)
-        logit = self.head(self.interaction(x, training=training))
+        hidden = self.interaction(x, training=training)
+        logit = self.head(hidden)
         if self.wide is not None:
             logit = logit + tf.cast(self.wide(features), tf.float32)
-        return logit
+        if self.bias is not None:
+            logit = logit + tf.cast(self.bias(features), tf.float32)
+        return logit, hidden
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
-        logits = self(features, training=training)
-        return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)
+        logits, hidden = self(features, training=training, return_hidden=True)
+        if self.aux_task is None:
+            return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)
+        labels = tf.reshape(labels, [-1, 2])
+        loss = self.task(labels=labels[:, :1], predictions=logits)
+        aux = self.aux_task(labels=labels[:, 1:], predictions=self.aux_head(hidden))
+        return loss + self.aux_weight * aux

@@ -36,6 +36,8 @@ class WideLinear(keras.layers.Layer):
       initializer: weight initializer. Zeros (the default) is the usual start for a linear model,
         and it keeps FTRL's lazy sparse updates consistent: FTRL recomputes a touched row from
         its accumulators, which for a never-trained row means 0.
+      l2: L2 penalty ``l2 * sum(w^2)`` per table (0: none; FTRL brings its own regularisation,
+        while the per-id biases of ``models.factory``'s ``id_bias`` block, trained by Adam, need it).
       **kwargs: Keras layer args. The layer runs in float32 unless a dtype is given: summing
         many small weights in 16 bits is lossy, and the Ranker adds the logit in float32.
 
@@ -48,7 +50,7 @@ class WideLinear(keras.layers.Layer):
     """
 
     def __init__(self, sizes: Mapping[str, int], use_bias: bool = True,
-                 initializer="zeros", **kwargs):
+                 initializer="zeros", l2: float = 0.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if not sizes:
@@ -59,6 +61,8 @@ class WideLinear(keras.layers.Layer):
         self.sizes = {k: int(v) for k, v in sizes.items()}
         self.use_bias = use_bias
         self.initializer = keras.initializers.get(initializer)
+        self.l2 = float(l2)
+        reg = keras.regularizers.L2(self.l2) if self.l2 else None
         self.tables = {}
         # Variables are created now, so ``wide_variables`` is complete before the first call
         # (optimizer set-up); the name scopes give them the names a lazy build would
@@ -67,7 +71,7 @@ class WideLinear(keras.layers.Layer):
             for name in sorted(self.sizes):
                 table = keras.layers.Embedding(self.sizes[name], 1, dtype=self.dtype,
                                                embeddings_initializer=self.initializer,
-                                               name=f"wide_{name}")
+                                               embeddings_regularizer=reg, name=f"wide_{name}")
                 with tf.name_scope(table.name):
                     table.build((None,))
                 self.tables[name] = table
@@ -98,7 +102,7 @@ class WideLinear(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "sizes": self.sizes, "use_bias": self.use_bias,
-                "initializer": keras.initializers.serialize(self.initializer)}
+                "initializer": keras.initializers.serialize(self.initializer), "l2": self.l2}
 
 
 class DeepMLP(keras.layers.Layer):

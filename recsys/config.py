@@ -35,11 +35,16 @@ class DataConfig:
 class TrainConfig:
     model: str = "dcn"  # ranking model: dcn | wide_deep | din (models/factory.py)
     label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
+    aux_weight: float = 0.0  # > 0: multi-task, also learn the other label (binary mode: the rating;
+    #                          regression: rating >= 4) from the same hidden vector, this loss weight
     epochs: int = 3
     batch_size: int = 1024
     learning_rate: float = 0.003
+    lr_schedule: str = "constant"  # constant | cosine (decays Adam's rate to 0 over all epochs)
     embedding_dim: int = 16  # default for features without their own embedding_dim
     embedding_l2: float = 0.0  # L2 penalty on the embedding tables
+    id_bias: bool = False  # add per-user and per-item biases b_u + b_i to the logit (any model)
+    id_bias_l2: float = 0.0  # L2 penalty on those biases
     cross_layers: int = 2
     projection_dim: int = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
     cross_structure: str = "stacked"  # stacked | parallel

@@ -9,7 +9,7 @@ import tensorflow as tf
 from components.trainer import train_and_export
 from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
 from models.export import PREDICTION_KEYS
-from models.factory import build_optimizer, build_ranker
+from models.factory import build_optimizer, build_ranker, learning_rate
 from recsys.config import TrainConfig
 from tests.tiny import CONFIG, ROWS, analyze_and_transform, to_example, write_gz
 
@@ -53,14 +53,83 @@ def test_embedding_l2_penalises_every_table(tiny):
     np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-5)
 
 
-def test_wide_deep_trains_its_wide_part_with_ftrl(tiny):
-    _, out = tiny
-    model = build_ranker(TrainConfig(model="wide_deep", embedding_dim=4, deep_layers=(8,)), CONFIG,
-                         vocabulary_sizes(out, CONFIG))
-    assert "cross_user_id_x_item_price" in model.wide.sizes
-    opt = build_optimizer(model, TrainConfig())
-    kinds = sorted(type(o).__name__ for o, _ in opt._optimizers_and_vars)
-    assert kinds == ["Adam", "Ftrl"]
+@pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
+def test_id_bias_adds_user_and_item_bias_to_the_logit(tiny, model):
+    data, out = tiny
+    sizes = vocabulary_sizes(out, CONFIG)
+    ranker = build_ranker(TrainConfig(model=model, embedding_dim=4, deep_layers=(8,), id_bias=True,
+                                      id_bias_l2=0.5), CONFIG, sizes)
+    batch = _batch(data)
+    before = ranker(batch).numpy()  # the biases start at 0
+    users = np.arange(sizes["user_id"], dtype=np.float32)[:, None]  # b_u[i] = i
+    items = 10 * np.arange(sizes["item_id"], dtype=np.float32)[:, None]  # b_i[j] = 10 j
+    ranker.bias.tables["user_id"].set_weights([users])
+    ranker.bias.tables["item_id"].set_weights([items])
+    ranker.bias.bias.assign([0.25])
+    # Row r: logit_without_bias + 0.25 + user_id[r] + 10 * item_id[r] (ids from Transform).
+    expected = before + 0.25 + batch["user_id"].numpy()[:, None] + 10.0 * batch["item_id"].numpy()[:, None]
+    np.testing.assert_allclose(ranker(batch).numpy(), expected, rtol=1e-5, atol=1e-5)
+    # L2 on the two tables: 0.5 * (sum b_u^2 + sum b_i^2).
+    bias_losses = [float(x) for x in ranker.bias.losses]
+    np.testing.assert_allclose(sum(bias_losses), 0.5 * (np.sum(users ** 2) + np.sum(items ** 2)), rtol=1e-5)
+    assert build_ranker(TrainConfig(model=model, embedding_dim=4, deep_layers=(8,)), CONFIG, sizes).bias is None
+
+
+@pytest.mark.parametrize("label_mode,extra", [
+    ("regression", dict(model="wide_deep", id_bias=True, id_bias_l2=1e-4, lr_schedule="cosine")),
+    ("binary", dict(model="dcn", aux_weight=0.5)),
+    ("regression", dict(model="din", aux_weight=0.5))])
+def test_new_options_train_export_and_reload_identically(tiny, tmp_path, label_mode, extra):
+    data, out = tiny
+    files = write_gz(data * 10, str(tmp_path / "train.gz"))
+    train = TrainConfig(label_mode=label_mode, epochs=2, batch_size=16, embedding_dim=4,
+                        deep_layers=(8,), **extra)
+    export_dir = str(tmp_path / "model")
+    result = train_and_export(train_files=[files], eval_files=[files],
+                              transform_output=out._transform_output_dir,
+                              serving_model_dir=export_dir, features=CONFIG, train=train)
+    if train.aux_weight:  # the auxiliary head is evaluated too
+        assert {"auc", "rmse"} <= set(result["eval"])
+    loaded = tf.saved_model.load(export_dir)
+    raw_rows = [{k: v for k, v in r.items() if k not in LABELS} for r in ROWS]
+    served = loaded.signatures["serving_default"](
+        examples=tf.constant([to_example(r) for r in raw_rows]))[PREDICTION_KEYS[label_mode]].numpy()
+    direct = tf.reshape(loaded(_batch(data), False), [-1])
+    direct = tf.sigmoid(direct) if label_mode == "binary" else direct
+    np.testing.assert_allclose(direct.numpy(), served, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("label_mode", ["binary", "regression"])
+def test_aux_loss_adds_the_other_label_weighted(tiny, label_mode):
+    data, out = tiny
+    sizes = vocabulary_sizes(out, CONFIG)
+    ranker = build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,), aux_weight=0.5,
+                                      label_mode=label_mode), CONFIG, sizes)
+    batch = _batch(data)
+    keys = ("label", "rating") if label_mode == "binary" else ("rating", "label")
+    labels = tf.constant([[r[keys[0]], r[keys[1]]] for r in data], tf.float32)
+    loss = float(ranker.compute_loss((batch, labels)))
+    logits, hidden = ranker(batch, training=False, return_hidden=True)
+    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+    mse = tf.keras.losses.MeanSquaredError()
+    aux = ranker.aux_head(hidden)
+    if label_mode == "binary":  # BCE(label, logit) + 0.5 MSE(rating, aux)
+        expected = float(bce(labels[:, :1], logits)) + 0.5 * float(mse(labels[:, 1:], aux))
+    else:  # MSE(rating, logit) + 0.5 BCE(label, aux)
+        expected = float(mse(labels[:, :1], logits)) + 0.5 * float(bce(labels[:, 1:], aux))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    assert build_ranker(TrainConfig(embedding_dim=4, deep_layers=(8,)), CONFIG, sizes).aux_head is None
+
+
+def test_cosine_schedule_decays_adam_to_zero_over_all_epochs():
+    assert learning_rate(TrainConfig(learning_rate=0.01)) == 0.01
+    train = TrainConfig(learning_rate=0.01, lr_schedule="cosine", epochs=4)
+    lr = learning_rate(train, steps_per_epoch=5)  # 20 steps: 0.01 * (1 + cos(pi * step / 20)) / 2
+    np.testing.assert_allclose([float(lr(s)) for s in (0, 10, 20)], [0.01, 0.005, 0.0], atol=1e-7)
+    with pytest.raises(ValueError, match="steps per epoch"):
+        learning_rate(train)
+    with pytest.raises(ValueError, match="lr_schedule='step'"):
+        learning_rate(TrainConfig(lr_schedule="step"), 5)
 
 
 def test_unknown_model_name_lists_choices():

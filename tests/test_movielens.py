@@ -220,3 +220,34 @@ def test_tfrecord_round_trip(tmp_path):
         assert set(got) == set(rec)
         for k, v in rec.items():
             assert got[k] == (v if isinstance(v, list) else [v]), k
+
+
+def expected_rated(ratings, u, t, n, keep):
+    earlier = sorted(((t2, m2) for u2, m2, r2, t2 in ratings if u2 == u and t2 < t and keep(r2)),
+                     reverse=True)
+    return [str(m2) for _, m2 in earlier][:n]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n", [20, 1])
+def test_rating_aware_history(tmp_path, layout, n):
+    """history_liked / history_disliked hold strictly earlier movies rated >= 4 / <= 2 (most recent
+    first, at most n); the mean and count cover every strictly earlier rating, never this one."""
+    recs = {r["example_id"]: r for r in read_movielens(
+        write_fixture(tmp_path / layout, layout), history_length=n)[0]}
+    ratings = LATEST_RATINGS if layout == "ml-latest" else RATINGS
+    for u, m, r, t in ratings:
+        rec = recs[f"{u}-{m}"]
+        assert rec["history_liked"] == expected_rated(ratings, u, t, n, lambda x: x >= 4)
+        assert rec["history_disliked"] == expected_rated(ratings, u, t, n, lambda x: x <= 2)
+        earlier = [r2 for u2, _, r2, t2 in ratings if u2 == u and t2 < t]
+        assert rec["history_rating_count"] == len(earlier)
+        assert rec["history_rating_mean"] == pytest.approx(sum(earlier) / len(earlier) if earlier else 0.0)
+    if layout != "ml-latest":
+        # User 1: 1@100 (5), {2 (3), 3 (4)}@200, 4@300 (1), 5@400 (2). The same-second pair sees
+        # only movie 1; movie 4 sees movie 3 as liked and movie 2 as neither.
+        assert recs["1-2"]["history_liked"] == recs["1-3"]["history_liked"] == ["1"]
+        assert recs["1-4"]["history_liked"] == ["3", "1"][:n] and recs["1-4"]["history_disliked"] == []
+        assert recs["1-5"]["history_disliked"] == ["4"]
+        assert recs["1-5"]["history_rating_mean"] == pytest.approx((5 + 3 + 4 + 1) / 4)
+        assert recs["1-1"]["history_rating_count"] == 0 and recs["1-1"]["history_rating_mean"] == 0.0
