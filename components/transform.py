@@ -8,6 +8,8 @@ Per kind (see ``recsys/features.py``):
   categorical        vocabulary + OOV buckets                 -> int64 [B]
   multi_categorical  vocabulary + OOV, first max_length, pad  -> int64 [B, max_length]
   sequence           the ``vocab_from`` feature's vocabulary  -> int64 [B, max_length] (pad -1)
+  time               unix seconds -> UTC hour, weekday         -> int64 [B] as ``<name>_hour``,
+                                                                ``<name>_weekday``
   numeric            optional log1p, z-score                  -> float32 [B]
                      with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
   [[cross]]          hashed cross of single-valued features   -> int64 [B] as ``cross_a_x_b``
@@ -69,6 +71,12 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
             raise KeyError(f"feature {f.name!r} of the feature config is not in the data's schema; "
                            f"schema has {sorted(inputs)}")
         x = inputs[f.name]
+        if f.kind == "time":
+            # Stateless: no analyzer, the same arithmetic at serving (1970-01-01 was a Thursday).
+            seconds = tf.cast(_dense_scalar(x, 0), tf.int64)
+            outputs[f.name + "_hour"] = tf.math.floormod(seconds // 3600, 24)
+            outputs[f.name + "_weekday"] = tf.math.floormod(seconds // 86400 + 3, 7)
+            continue
         if f.kind == "numeric":
             x = tf.cast(_dense_scalar(x, 0), tf.float32)
             if f.log1p:
@@ -116,6 +124,9 @@ def vocabulary_sizes(tf_transform_output, config: FeatureConfig) -> dict[str, in
     """Embedding-table size per transformed id feature: vocabulary + its OOV buckets (+ buckets)."""
     sizes = {}
     for f in config.features:
+        sizes.update(f.time_parts)
+        if f.kind == "time":
+            continue
         if f.kind == "numeric":
             if f.num_buckets:
                 sizes[f.name + BUCKET_SUFFIX] = f.num_buckets + 1

@@ -36,7 +36,20 @@ def _settings(config: Config) -> dict:
         s.update(source=os.path.abspath(d.source), skip_bad_rows=d.skip_bad_rows)
     features = FeatureConfig.load(config.features_path)
     s["count_slices"] = [dataclasses.asdict(cs) for cs in features.count_slices]
+    s["code"] = _code_fingerprint()
     return s
+
+
+def _code_fingerprint() -> str:
+    """Hash of data/*.py: a changed reader or generator (a new record field, say) must prepare
+    the data again rather than reuse examples written by the old code."""
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as fh:
+                h.update(name.encode() + fh.read())
+    return h.hexdigest()[:16]
 
 
 def data_root_for(config: Config) -> str:

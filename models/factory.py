@@ -27,6 +27,7 @@ def _wide_deep(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[st
     deep: an MLP over the embeddings (generalisation). Trained jointly (Cheng et al. 2016)."""
     wide_ids = [f.name for f in features.features if f.kind in ("categorical", "multi_categorical")]
     wide_ids += [f.name + BUCKET_SUFFIX for f in features.features if f.kind == "numeric" and f.num_buckets]
+    wide_ids += [key for f in features.features for key in f.time_parts]
     wide_ids += [c.name for c in features.crosses]
     return dict(interaction=DeepMLP(tuple(train.deep_layers), train.dropout, name="deep"),
                 wide=WideLinear({n: vocab_sizes[n] for n in wide_ids}, name="wide_linear"))

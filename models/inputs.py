@@ -6,6 +6,7 @@
   sequence                      -> [B, L, d] plus a [B, L] mask (pooled by the model's
                                    sequence block: mean for DCN, target attention for DIN)
   numeric                       -> [B, 1]   (the z-score)
+  time                          -> [B, d] per part (hour of day, day of week)
 A ``sequence`` with ``vocab_from`` shares the owner's table, so a history item and the candidate
 item live in one embedding space (what DIN's attention compares).
 """
@@ -36,6 +37,10 @@ class FeatureEmbedding(keras.layers.Layer):
         self._tables: dict[str, keras.layers.Embedding] = {}
         for f in config.features:
             dim = f.embedding_dim or embedding_dim
+            for key in f.time_parts:
+                self._tables[key] = self._embedding(vocab_sizes[key], dim, l2, key)
+            if f.kind == "time":
+                continue
             if f.kind == "numeric":
                 if f.num_buckets:
                     key = f.name + BUCKET_SUFFIX
@@ -67,6 +72,10 @@ class FeatureEmbedding(keras.layers.Layer):
         sequences: dict[str, dict[str, tf.Tensor]] = {}
         for f in self._config.features:
             if names is not None and f.name not in names:
+                continue
+            if f.kind == "time":
+                for key in f.time_parts:
+                    vectors[key] = self._tables[key](tf.reshape(inputs[key], [-1]))
                 continue
             if f.kind == "numeric":
                 vectors[f.name] = tf.reshape(tf.cast(inputs[f.name], tf.float32), [-1, 1])

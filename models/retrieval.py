@@ -34,6 +34,9 @@ def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[s
     """The Transform outputs that a tower of ``sides`` reads (numeric buckets included)."""
     keys = []
     for f in features.side_features(*sides):
+        if f.kind == "time":
+            keys.extend(f.time_parts)
+            continue
         keys.append(f.name)
         if f.kind == "numeric" and f.num_buckets:
             keys.append(f.name + BUCKET_SUFFIX)

@@ -37,7 +37,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal, Mapping
 
-KINDS = ("categorical", "numeric", "multi_categorical", "sequence")
+KINDS = ("categorical", "numeric", "multi_categorical", "sequence", "time")
+# kind = "time": a unix-seconds timestamp -> <name>_hour (0-23) and <name>_weekday (0 = Monday),
+# both UTC, each embedded: the time context of a request (retrieval's query tower, the rankers).
+TIME_PARTS = {"hour": 24, "weekday": 7}
 DTYPES = ("string", "int64", "float")
 SIDES = ("user", "item", "context")
 PAD_ID = -1  # padding id of multi_categorical / sequence outputs; never a vocabulary id
@@ -46,7 +49,7 @@ PAD_ID = -1  # padding id of multi_categorical / sequence outputs; never a vocab
 @dataclasses.dataclass(frozen=True)
 class Feature:
     name: str
-    kind: Literal["categorical", "numeric", "multi_categorical", "sequence"]
+    kind: Literal["categorical", "numeric", "multi_categorical", "sequence", "time"]
     dtype: Literal["string", "int64", "float"] = "string"
     side: Literal["user", "item", "context"] = "context"
     # categorical / multi / sequence
@@ -78,6 +81,9 @@ class Feature:
             bad("dtype", self.dtype, "int64 or float for a numeric feature")
         if self.kind != "numeric" and (self.log1p or self.num_buckets):
             bad("kind", self.kind, "'numeric' when log1p/num_buckets are set")
+        if self.kind == "time" and (self.dtype != "int64" or self.slice):
+            bad("dtype" if self.dtype != "int64" else "slice", self.dtype if self.dtype != "int64"
+                else self.slice, "int64 unix seconds and no slice for a time feature")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
         if self.slice and self.kind == "sequence":
@@ -96,7 +102,12 @@ class Feature:
 
     @property
     def has_vocabulary(self) -> bool:
-        return self.kind != "numeric"
+        return self.kind not in ("numeric", "time")
+
+    @property
+    def time_parts(self) -> dict[str, int]:
+        """Transformed id feature -> number of ids, for a ``time`` feature (else empty)."""
+        return {f"{self.name}_{part}": n for part, n in TIME_PARTS.items()} if self.kind == "time" else {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +187,7 @@ class FeatureConfig:
                 raise ValueError(f"cross {cross.features}: expected >= 2 features and hash_buckets >= 1")
             for n in cross.features:
                 f = by_name.get(n)
-                if f is None or f.is_varlen or (f.kind == "numeric" and not f.num_buckets):
+                if f is None or f.is_varlen or f.kind == "time" or (f.kind == "numeric" and not f.num_buckets):
                     raise ValueError(f"cross {cross.name!r}: {n!r} must be a single-valued feature of "
                                      f"{self.dataset!r} (numeric ones need num_buckets)")
         for combo in self.cross_slices:

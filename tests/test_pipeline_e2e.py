@@ -51,7 +51,7 @@ def test_pushed_model_is_in_tf_serving_layout_and_scores_both_signatures(first_r
     model = tf.saved_model.load(os.path.join(serving, version))
     feats = {"user_id": "u000001", "user_age": 34, "user_gender": "F", "user_region": "r03",
              "item_id": "i00010", "item_category": "c02", "item_brand": "b010", "item_price": 19.99,
-             "history": ["i00003", "i00007"]}
+             "timestamp": 1700000000, "history": ["i00003", "i00007"]}
     ex = tf.train.Example()
     for k, v in feats.items():
         f = ex.features.feature[k]
@@ -101,6 +101,7 @@ def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run)
     ex.features.feature["user_age"].int64_list.value.append(30)
     ex.features.feature["user_region"].bytes_list.value.append(b"r01")
     ex.features.feature["history"].bytes_list.value.extend([b"i00003"])
+    ex.features.feature["timestamp"].int64_list.value.append(1700000000)  # the request's time
     popular = model.signatures["serving_default"](examples=tf.constant([ex.SerializeToString()]))
     top = [i.decode() for i in popular["item_ids"].numpy()[0]]
     assert len(top) == config.retrieval.top_k and len(set(top)) == len(top)

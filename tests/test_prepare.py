@@ -45,3 +45,13 @@ def test_schema_is_pinned_by_content_so_an_edit_is_a_cache_miss(tmp_path):
     second = pinned_schema(str(src), str(tmp_path / "out"))
     assert second != first and open(second).read() == src.read_text()
     assert open(first).read() == 'feature { name: "a" }'
+
+
+def test_data_code_is_part_of_the_prepared_data_key(monkeypatch):
+    from data import prepare
+    from recsys.config import load_config
+
+    config = load_config(None, ["pipeline.output_dir=/tmp/x"])
+    before = prepare.data_root_for(config)
+    monkeypatch.setattr(prepare, "_code_fingerprint", lambda: "changed")
+    assert prepare.data_root_for(config) != before

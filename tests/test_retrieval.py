@@ -1,5 +1,6 @@
 """Two-tower retrieval: logQ maths, the exported index (exclusions, cold users), the gate."""
 
+import dataclasses
 import math
 import os
 from collections import Counter
@@ -144,3 +145,23 @@ def test_popularity_baseline_skips_exclusions_and_breaks_ties_by_id():
     counts = Counter({"a": 5, "b": 3, "c": 3})
     lists = retrieval_metrics.popularity_top_k(counts, ["d", "c", "b", "a"], [set(), {"a", "b"}], k=3)
     assert lists == [["a", "b", "c"], ["c", "d"]]
+
+
+def test_time_context_feeds_the_query_tower_only():
+    from models.retrieval import CANDIDATE_SIDES, QUERY_SIDES, TwoTowerModel, transformed_keys
+    from recsys.features import Feature, FeatureConfig
+
+    config = FeatureConfig(dataset="t", features=CONFIG.features + (
+        Feature("timestamp", "time", dtype="int64", side="context"),))
+    assert {"timestamp_hour", "timestamp_weekday"} <= set(transformed_keys(config, QUERY_SIDES))
+    assert not {"timestamp_hour", "timestamp_weekday"} & set(transformed_keys(config, CANDIDATE_SIDES))
+    sizes = {"user_id": 5, "item_id": 6, "item_price_bucket": 3, "item_genres": 3, "history": 6,
+             "timestamp_hour": 24, "timestamp_weekday": 7}
+    model = TwoTowerModel(config, sizes, dataclasses.replace(TINY, uniform_negatives=0))
+    batch = {"user_id": tf.constant([0, 1]), "history": tf.constant([[0, -1, -1], [1, 2, -1]]),
+             "timestamp_hour": tf.constant([0, 23]), "timestamp_weekday": tf.constant([6, 0])}
+    q = model.query_tower(batch)
+    np.testing.assert_allclose(np.linalg.norm(q.numpy(), axis=1), 1.0, rtol=1e-5)
+    for part, n in (("timestamp_hour", 24), ("timestamp_weekday", 7)):  # time context moves queries
+        moved = model.query_tower({**batch, part: (batch[part] + 1) % n})
+        assert np.abs(moved.numpy() - q.numpy()).max() > 1e-4

@@ -99,3 +99,19 @@ def test_serving_without_labels_transforms_features_only(transformed):
     assert int(got["item_id"][0]) == data[2]["item_id"]
     assert list(got["history"][0].numpy()) == list(data[2]["history"])
     assert "label" not in got  # outputs that need labels are dropped when labels are absent
+
+
+def test_time_feature_becomes_utc_hour_and_weekday():
+    from recsys.features import Feature, FeatureConfig
+
+    config = FeatureConfig(dataset="t", features=(
+        Feature("user_id", "categorical", side="user"), Feature("item_id", "categorical", side="item"),
+        Feature("timestamp", "time", dtype="int64", side="context")))
+    # 0 = Thu 1970-01-01 00:00; 1700000000 = Tue 2023-11-14 22:13:20; 1699833600 = Mon 00:00.
+    rows = [dict(user_id="u", item_id="i", timestamp=t, label=1) for t in (0, 1700000000, 1699833600)]
+    data, beam_rows, out = analyze_and_transform(rows, config)
+    assert [int(r["timestamp_hour"]) for r in data] == [0, 22, 0]
+    assert [int(r["timestamp_weekday"]) for r in data] == [3, 1, 0]
+    assert sorted(int(r["timestamp_weekday"]) for r in beam_rows) == [0, 1, 3]
+    sizes = vocabulary_sizes(out, config)
+    assert sizes["timestamp_hour"] == 24 and sizes["timestamp_weekday"] == 7
