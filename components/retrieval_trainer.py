@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from components.trainer import EpochTimer
+from components.trainer import EpochTimer, config_from_json, fit_summary
 from components.transform import CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, vocabulary_sizes
 from models import retrieval_export
 from models.retrieval import CANDIDATE_SIDES, QUERY_SIDES, TwoTowerModel, transformed_keys
@@ -129,10 +128,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         embed_catalog(model, catalog), config.top_k)
     query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
     retrieval_export.save(index, tft_out, features, query_names, serving_model_dir)
-    result = {"train_loss": [float(x) for x in history.history["loss"]],
-              "train_examples_per_epoch": examples, "catalog_size": len(catalog_ids),
-              "epoch_seconds": [round(t, 3) for t in timer.seconds],
-              "train_examples_per_second": examples / statistics.median(timer.seconds[1:] or timer.seconds)}
+    result = {**fit_summary(history, timer, examples), "catalog_size": len(catalog_ids)}
     logging.info("retrieval training result: %s", json.dumps(result))
     return result
 
@@ -141,8 +137,7 @@ def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor)."""
     cc = fn_args.custom_config
     features = FeatureConfig.from_dict(cc["features"])
-    config = RetrievalConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                for k, v in cc["retrieval"].items()})
+    config = config_from_json(RetrievalConfig, cc["retrieval"])
     result = train_and_export(
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,

@@ -76,6 +76,20 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+def fit_summary(history, timer: EpochTimer, examples: int) -> dict:
+    """Loss per epoch and training throughput, as every Trainer reports them."""
+    return {"train_loss": [float(x) for x in history.history["loss"]],
+            "train_examples_per_epoch": examples,
+            "epoch_seconds": [round(t, 3) for t in timer.seconds],
+            # Steady state: the first epoch also traces the graph and fills the input cache.
+            "train_examples_per_second": examples / statistics.median(timer.seconds[1:] or timer.seconds)}
+
+
+def config_from_json(cls, values: dict):
+    """A config dataclass from TFX custom_config JSON (lists back to tuples)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def configure_precision(train: TrainConfig) -> None:
     """Mixed precision: float16 on GPU, bfloat16 on CPU (the CPU has no fast float16 path)."""
     if train.mixed_precision:
@@ -106,12 +120,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)  # cached: cheap
     metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
     export.save(model, tft_out, features, train.label_mode, serving_model_dir)
-    result = {"eval": {k: float(v) for k, v in metrics.items()},
-              "train_loss": [float(x) for x in history.history["loss"]],
-              "train_examples_per_epoch": examples,
-              "epoch_seconds": [round(t, 3) for t in timer.seconds],
-              # Steady state: the first epoch also traces the graph and fills the input cache.
-              "train_examples_per_second": examples / statistics.median(timer.seconds[1:] or timer.seconds)}
+    result = {"eval": {k: float(v) for k, v in metrics.items()}, **fit_summary(history, timer, examples)}
     logging.info("training result: %s", json.dumps(result))
     return result
 
@@ -120,7 +129,7 @@ def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor)."""
     cc = fn_args.custom_config
     features = FeatureConfig.from_dict(cc["features"])
-    train = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cc["train"].items()})
+    train = config_from_json(TrainConfig, cc["train"])
     result = train_and_export(
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
