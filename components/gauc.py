@@ -27,23 +27,19 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
+from recsys import metrics
+
 GAUC_NAME = "gauc"
 GAUC_USERS_NAME = "gauc_users"
 
 
 def auc(labels: np.ndarray, predictions: np.ndarray) -> float | None:
-    """Mann-Whitney AUC of one user: P(score(pos) > score(neg)), ties count one half.
-
-    ``None`` when the user has only one class. Quadratic in the user's examples, which is cheap
-    for per-user lists (tens to hundreds of impressions) and exact (no threshold buckets).
-    """
+    """AUC of one user's examples (``recsys.metrics.auc``: rank-based, ties count one half);
+    ``None`` when the user has only one class."""
     labels = np.asarray(labels, dtype=np.float64).reshape(-1) > 0
-    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
-    pos, neg = predictions[labels], predictions[~labels]
-    if pos.size == 0 or neg.size == 0:
+    if labels.all() or not labels.any():
         return None
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / (pos.size * neg.size))
+    return metrics.auc(labels, np.asarray(predictions, dtype=np.float64).reshape(-1))
 
 
 class GAUC(metric_types.Metric):
