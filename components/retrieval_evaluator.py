@@ -30,7 +30,7 @@ from recsys import retrieval_metrics
 from recsys.config import RetrievalEvalConfig
 from recsys.features import FeatureConfig
 
-METRICS_FILE = "retrieval_metrics.json"
+METRICS_FILE = retrieval_metrics.METRICS_FILE
 CANDIDATE = "candidate"  # TFMA model names of the evaluated retriever and the baseline
 BASELINE = "popularity"
 

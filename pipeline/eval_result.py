@@ -15,8 +15,9 @@ import dataclasses
 import json
 import os
 
+from recsys.retrieval_metrics import METRICS_FILE as RETRIEVAL_FILE
+
 OVERALL = "Overall"
-RETRIEVAL_FILE = "retrieval_metrics.json"
 
 
 @dataclasses.dataclass
@@ -199,40 +200,27 @@ def load(uri: str) -> Evaluation:
 def latest_evaluation_uri(metadata_path: str, component_id: str = "Evaluator") -> str:
     """The ModelEvaluation output of the newest ``component_id`` execution in an MLMD store.
 
-    By execution, not by newest ModelEvaluation artifact: other evaluators (retrieval) write
-    ModelEvaluation artifacts too, and a cached Evaluator execution points at the reused one.
+    By execution, not by newest ModelEvaluation artifact: the RetrievalEvaluator writes
+    ModelEvaluation artifacts too.
     """
-    from ml_metadata.proto import metadata_store_pb2
+    from pipeline.metadata import latest_output
 
-    store = _store(metadata_path)
-    type_names = {t.id: t.name for t in store.get_execution_types()}
-
-    def node(e) -> str:  # as local_runner.summarize names executions
-        name = e.custom_properties["component_id"].string_value if "component_id" in \
-            e.custom_properties else type_names[e.type_id]
-        return name.rsplit(".", 1)[-1]
-
-    runs = [e for e in store.get_executions() if node(e) == component_id]
-    for execution in sorted(runs, key=lambda e: -e.id):
-        ids = [ev.artifact_id for ev in store.get_events_by_execution_ids([execution.id])
-               if ev.type == metadata_store_pb2.Event.OUTPUT]
-        uris = [a.uri for a in store.get_artifacts_by_id(ids)
-                if a.type_id == store.get_artifact_type("ModelEvaluation").id]
-        if uris:
-            return uris[0]
-    raise FileNotFoundError(f"no ModelEvaluation from an {component_id!r} execution in the MLMD "
-                            f"store {metadata_path}; run `recsys run` first or pass --eval-dir")
+    artifact = latest_output(_store(metadata_path), component_id, "ModelEvaluation")
+    if artifact is None:
+        raise FileNotFoundError(f"no ModelEvaluation from an {component_id!r} execution in the MLMD "
+                                f"store {metadata_path}; run `recsys run` first or pass --eval-dir")
+    return artifact.uri
 
 
 def find_retrieval_metrics(metadata_path: str) -> str | None:
-    """The newest artifact directory in MLMD that holds ``retrieval_metrics.json``, if any."""
+    """``retrieval_metrics.json`` of the newest RetrievalEvaluator execution, if any."""
+    from pipeline.metadata import latest_output
+
     if not os.path.exists(metadata_path):
         return None
-    for artifact in sorted(_store(metadata_path).get_artifacts(), key=lambda a: -a.id):
-        path = os.path.join(artifact.uri, RETRIEVAL_FILE)
-        if os.path.exists(path):
-            return path
-    return None
+    artifact = latest_output(_store(metadata_path), "RetrievalEvaluator", "ModelEvaluation")
+    path = os.path.join(artifact.uri, RETRIEVAL_FILE) if artifact is not None else None
+    return path if path and os.path.exists(path) else None
 
 
 def load_retrieval(path: str) -> dict:
@@ -247,12 +235,9 @@ def load_retrieval(path: str) -> dict:
 
 
 def _store(metadata_path: str):
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2
+    from pipeline.metadata import open_store
 
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no MLMD store at {metadata_path}; run `recsys run` first "
-                                "(or pass --eval-dir)")
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    return mlmd.MetadataStore(cfg)
+    try:
+        return open_store(metadata_path)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e} (or pass --eval-dir)") from None

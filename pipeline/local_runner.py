@@ -98,24 +98,16 @@ def run(config: Config) -> dict:
 
 def summarize(paths: RunPaths) -> dict:
     """What the latest run did: per-component state, blessing, key metrics, pushed version."""
-    import ml_metadata as mlmd
     from ml_metadata.proto import metadata_store_pb2
 
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = paths.metadata_path
-    store = mlmd.MetadataStore(cfg)
-    states = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-    latest: dict[str, tuple[int, str]] = {}
-    # Node ids come from MLMD's per-node contexts ("<pipeline>.<node id>"): two Trainers are two
-    # nodes of one execution type.
-    for ctx in store.get_contexts_by_type("node"):
-        node = ctx.name.rsplit(".", 1)[-1]
-        for ex in store.get_executions_by_context(ctx.id):
-            if node not in latest or ex.id > latest[node][0]:
-                latest[node] = (ex.id, states[ex.last_known_state])
-    report: dict = {"components": {k: v[1] for k, v in sorted(latest.items())}}
+    from pipeline.metadata import executions_by_node, open_store, outputs
 
-    ranker = _outputs(store, latest.get("Evaluator"))
+    store = open_store(paths.metadata_path)
+    states = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+    latest = {node: runs[0] for node, runs in executions_by_node(store).items() if runs}
+    report: dict = {"components": {k: states[e.last_known_state] for k, e in sorted(latest.items())}}
+
+    ranker = outputs(store, latest["Evaluator"].id) if "Evaluator" in latest else {}
     if "ModelBlessing" in ranker:
         report["blessed"] = bool(ranker["ModelBlessing"].custom_properties["blessed"].int_value)
         report["evaluation_uri"] = ranker["ModelEvaluation"].uri
@@ -123,9 +115,9 @@ def summarize(paths: RunPaths) -> dict:
     report["pushed_versions"] = _versions(paths.serving_dir)
     report["serving_dir"] = paths.serving_dir
 
-    retriever = _outputs(store, latest.get("RetrievalEvaluator"))
+    retriever = outputs(store, latest["RetrievalEvaluator"].id) if "RetrievalEvaluator" in latest else {}
     if "ModelBlessing" in retriever:
-        from components.retrieval_evaluator import METRICS_FILE
+        from recsys.retrieval_metrics import METRICS_FILE
 
         uri = retriever["ModelEvaluation"].uri
         with open(os.path.join(uri, METRICS_FILE)) as fh:
@@ -137,20 +129,6 @@ def summarize(paths: RunPaths) -> dict:
             "pushed_versions": _versions(paths.retrieval_serving_dir),
             "serving_dir": paths.retrieval_serving_dir}
     return report
-
-
-def _outputs(store, execution: tuple[int, str] | None) -> dict:
-    """Output artifacts of one execution by type name (a cached execution points at the reused
-    artifacts, so this is right for cache hits too)."""
-    if execution is None:
-        return {}
-    from ml_metadata.proto import metadata_store_pb2
-
-    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution[0]])
-           if e.type == metadata_store_pb2.Event.OUTPUT]
-    arts = store.get_artifacts_by_id(ids)
-    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in arts}))}
-    return {types[a.type_id]: a for a in arts}
 
 
 def _versions(path: str) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 RECALL_KS = (10, 50, 100)
+METRICS_FILE = "retrieval_metrics.json"  # what the RetrievalEvaluator writes; the report reads it
 
 
 def target_ranks(top_ids: Sequence[Sequence[str]], targets: Sequence[str]) -> np.ndarray:
