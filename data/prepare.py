@@ -22,6 +22,7 @@ from data import count_slices
 from data.canonical import write_tfrecords
 from recsys.config import Config
 from recsys.features import FeatureConfig
+from recsys.fingerprint import source_fingerprint
 
 MANIFEST = "manifest.json"
 
@@ -41,15 +42,9 @@ def _settings(config: Config) -> dict:
 
 
 def _code_fingerprint() -> str:
-    """Hash of data/*.py: a changed reader or generator (a new record field, say) must prepare
-    the data again rather than reuse examples written by the old code."""
-    h = hashlib.sha256()
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as fh:
-                h.update(name.encode() + fh.read())
-    return h.hexdigest()[:16]
+    """data/*.py: a changed reader or generator (a new record field, say) must prepare the data
+    again rather than reuse examples written by the old code."""
+    return source_fingerprint("data")
 
 
 def data_root_for(config: Config) -> str:

@@ -10,9 +10,7 @@ Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
@@ -23,9 +21,9 @@ from components.pusher import IdempotentPusherExecutor
 from components.retrieval_evaluator import RetrievalEvaluator
 from recsys.config import Config
 from recsys.features import FeatureConfig
+from recsys.fingerprint import source_fingerprint
 
 PACKAGE_DIRS = ("components", "models", "recsys")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def code_fingerprint() -> str:
@@ -35,15 +33,7 @@ def code_fingerprint() -> str:
     as a dotted path is just a string, so without this an edited model file would be served from
     the cache. Passing the hash in ``custom_config`` makes any code change a cache miss.
     """
-    h = hashlib.sha256()
-    for pkg in PACKAGE_DIRS:
-        root = os.path.join(REPO_ROOT, pkg)
-        for dirpath, _, files in sorted(os.walk(root)):
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    with open(os.path.join(dirpath, name), "rb") as fh:
-                        h.update(name.encode() + fh.read())
-    return h.hexdigest()[:16]
+    return source_fingerprint(*PACKAGE_DIRS)
 
 
 def example_gen_configs(split: str, eval_fraction: float, partition_key: str):
