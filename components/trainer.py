@@ -111,13 +111,14 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         eval_ds = eval_ds.take(train.eval_steps)
 
     model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
-    # A schedule needs the epoch length; counting iterates (and so caches) the input once.
-    steps = sum(1 for _ in train_ds) if train.lr_schedule != "constant" else None
+    # One counting pass (it also fills the input cache): the report's examples/epoch and, for a
+    # learning-rate schedule, the epoch length in steps.
+    examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)
+    steps = -(-examples // train.batch_size)  # the last batch may be short
     model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
     timer = EpochTimer()
     callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)
-    examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)  # cached: cheap
     metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
     export.save(model, tft_out, features, train.label_mode, serving_model_dir)
     result = {"eval": {k: float(v) for k, v in metrics.items()}, **fit_summary(history, timer, examples)}
