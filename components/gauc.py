@@ -25,8 +25,9 @@ from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.metrics import metric_types
 
+from components.query_metric import per_model_computations, query_arrays
 from recsys import metrics
 
 GAUC_NAME = "gauc"
@@ -58,16 +59,9 @@ def _gauc(name: str = GAUC_NAME, users_name: str = GAUC_USERS_NAME, eval_config=
     if not query_key:
         raise ValueError("GAUC: the MetricsSpec has no query_key; expected the user key "
                          "(per-user AUC needs the examples grouped by user)")
-    computations = []
-    for model_name in model_names or [""]:
-        for output_name in output_names or [""]:
-            keys = [metric_types.MetricKey(name=n, model_name=model_name, output_name=output_name,
-                                           example_weighted=example_weighted)
-                    for n in (name, users_name)]
-            computations.append(metric_types.MetricComputation(
-                keys=keys, preprocessors=None,
-                combiner=_GAUCCombiner(keys[0], keys[1], eval_config, example_weighted)))
-    return computations
+    return per_model_computations(
+        (name, users_name), lambda keys: _GAUCCombiner(keys[0], keys[1], eval_config, example_weighted),
+        model_names, output_names, example_weighted)
 
 
 class _Accumulator:
@@ -92,10 +86,8 @@ class _GAUCCombiner(beam.CombineFn):
         return _Accumulator()
 
     def add_input(self, acc: _Accumulator, element: metric_types.StandardMetricInputs) -> _Accumulator:
-        labels, predictions, weight = next(metric_util.to_label_prediction_example_weight(
-            element, eval_config=self._eval_config, model_name=self._key.model_name,
-            output_name=self._key.output_name, example_weighted=self._example_weighted,
-            flatten=False, require_single_example_weight=True))
+        labels, predictions, weight = query_arrays(element, self._key, self._eval_config,
+                                                   self._example_weighted)
         user_auc = auc(labels, predictions)
         if user_auc is not None:
             n = np.asarray(labels).size * float(weight)  # impressions (times the query's weight)

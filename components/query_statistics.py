@@ -19,9 +19,11 @@ from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.metrics.query_statistics import (MAX_DOCUMENTS_NAME, MIN_DOCUMENTS_NAME,
                                                                 TOTAL_DOCUMENTS_NAME, TOTAL_QUERIES_NAME)
+
+from components.query_metric import per_model_computations, query_arrays
 
 NAMES = (TOTAL_QUERIES_NAME, TOTAL_DOCUMENTS_NAME, MIN_DOCUMENTS_NAME, MAX_DOCUMENTS_NAME)
 
@@ -41,15 +43,8 @@ def _computations(eval_config=None, model_names: list[str] | None = None,
                   query_key: str = "") -> metric_types.MetricComputations:
     if not query_key:
         raise ValueError("UserQueryStatistics: the MetricsSpec has no query_key; expected the user key")
-    computations = []
-    for model_name in model_names or [""]:
-        for output_name in output_names or [""]:
-            keys = [metric_types.MetricKey(name=n, model_name=model_name, output_name=output_name,
-                                           example_weighted=example_weighted) for n in NAMES]
-            computations.append(metric_types.MetricComputation(
-                keys=keys, preprocessors=None,
-                combiner=_Combiner(keys, eval_config, example_weighted)))
-    return computations
+    return per_model_computations(NAMES, lambda keys: _Combiner(keys, eval_config, example_weighted),
+                                  model_names, output_names, example_weighted)
 
 
 class _Accumulator:
@@ -72,10 +67,8 @@ class _Combiner(beam.CombineFn):
         return _Accumulator()
 
     def add_input(self, acc: _Accumulator, element: metric_types.StandardMetricInputs) -> _Accumulator:
-        _, predictions, weight = next(metric_util.to_label_prediction_example_weight(
-            element, eval_config=self._eval_config, model_name=self._keys[0].model_name,
-            output_name=self._keys[0].output_name, example_weighted=self._example_weighted,
-            flatten=False, require_single_example_weight=True))
+        _, predictions, weight = query_arrays(element, self._keys[0], self._eval_config,
+                                              self._example_weighted)
         weight = float(weight)
         documents = np.asarray(predictions).size * weight
         acc.queries += weight
