@@ -17,7 +17,7 @@ from absl import logging
 
 from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
 from models import export
-from models.factory import aux_label_key, build_optimizer, build_ranker
+from models.factory import aux_label_key, build_optimizer, build_ranker, finalize_weight_averages
 from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
@@ -119,6 +119,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     timer = EpochTimer()
     callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)
+    finalize_weight_averages(model.optimizer)
     metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
     export.save(model, tft_out, features, train.label_mode, serving_model_dir)
     result = {"eval": {k: float(v) for k, v in metrics.items()}, **fit_summary(history, timer, examples)}

@@ -50,6 +50,8 @@ class TrainConfig:
     cross_structure: str = "stacked"  # stacked | parallel
     deep_layers: tuple[int, ...] = (256, 128)
     dropout: float = 0.0
+    ema_momentum: float = 0.0  # > 0: export an exponential moving average of the weights (Adam's
+    #                            use_ema; e.g. 0.99 averages over the last ~100 steps)
     wide_learning_rate: float = 0.01  # wide_deep: FTRL rate of the wide part
     attention_units: tuple[int, ...] = (36,)  # din: the local activation unit's MLP
     attention_activation: str = "dice"  # din: dice | sigmoid | relu
