@@ -48,8 +48,13 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
-    ap.add_argument("--note", default="", help="stored with the results, e.g. 'cores shared with other jobs'")
+    ap.add_argument("--note", default="", help="stored with each entry, e.g. 'cores shared with other jobs'")
+    ap.add_argument("--record-as", default="",
+                    help="store under this key instead of the model's name (a variant of one model, "
+                         "e.g. dcn_embedding16); needs exactly one --models")
     args = ap.parse_args()
+    if args.record_as and "," in args.models:
+        ap.error(f"--record-as {args.record_as!r} names one variant; got --models {args.models!r}")
     examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
                        [f"train.{kv}" for kv in args.set]).train
@@ -67,19 +72,23 @@ def main():
                 runs.append(r)
                 print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]))
             entry = {"train_config": dataclasses.asdict(dataclasses.replace(base, model=model, label_mode=mode)),
-                     "command": stamp()["command"], "date": stamp()["date"]}
-            for m in METRICS[mode] + ("train_examples_per_second",):
+                     "command": stamp()["command"], "date": stamp()["date"],
+                     **({"note": args.note} if args.note else {})}
+            # The label mode's metrics, and with multi-task training also the other head's
+            # (recorded as aux_<metric>: the binary ranker's rating head, and vice versa).
+            other = [m for ms in METRICS.values() for m in ms if m not in METRICS[mode] and m in runs[0]["eval"]]
+            for m in METRICS[mode] + ("train_examples_per_second",) + tuple(other):
                 vals = [r["eval"][m] if m in r["eval"] else r[m] for r in runs]
-                entry[m] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
-            results.setdefault(model, {})[mode] = entry
+                key = f"aux_{m}" if m in other else m
+                entry[key] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
+            results.setdefault(args.record_as or model, {})[mode] = entry
     models = {}
     if os.path.exists(RESULTS):  # keep the (model, label mode)s this run did not measure
         with open(RESULTS) as fh:
             models = json.load(fh).get("models", {})
     for model, modes in results.items():
         models[model] = {**models.get(model, {}), **modes}
-    note = {"note": args.note} if args.note else {}
-    record(RESULTS, {"models": models, "seeds": args.seeds, **stamp(), **note,
+    record(RESULTS, {"models": models, "seeds": args.seeds, **stamp(),
                      "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
     print(json.dumps(results, indent=2))
 
