@@ -78,7 +78,8 @@ def test_id_bias_adds_user_and_item_bias_to_the_logit(tiny, model):
 @pytest.mark.parametrize("label_mode,extra", [
     ("regression", dict(model="wide_deep", id_bias=True, id_bias_l2=1e-4, lr_schedule="cosine")),
     ("binary", dict(model="dcn", aux_weight=0.5)),
-    ("regression", dict(model="din", aux_weight=0.5))])
+    ("regression", dict(model="din", aux_weight=0.5)),
+    ("binary", dict(model="wide_deep", ema_momentum=0.5))])  # EMA through the composite optimizer
 def test_new_options_train_export_and_reload_identically(tiny, tmp_path, label_mode, extra):
     data, out = tiny
     files = write_gz(data * 10, str(tmp_path / "train.gz"))
