@@ -81,15 +81,15 @@ class Feature:
             bad("dtype", self.dtype, "int64 or float for a numeric feature")
         if self.kind != "numeric" and (self.log1p or self.num_buckets):
             bad("kind", self.kind, "'numeric' when log1p/num_buckets are set")
-        if self.kind == "time" and (self.dtype != "int64" or self.slice):
-            bad("dtype" if self.dtype != "int64" else "slice", self.dtype if self.dtype != "int64"
-                else self.slice, "int64 unix seconds and no slice for a time feature")
+        if self.kind == "time" and self.dtype != "int64":
+            bad("dtype", self.dtype, "int64 unix seconds for a time feature")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
-        if self.slice and self.kind == "sequence":
+        if self.slice and self.kind in ("sequence", "time"):
             # A multi_categorical feature slices fine (an example counts in each of its values'
-            # slices: per genre); a behaviour history would make one slice per item ever seen.
-            bad("slice", self.slice, "false: a sequence feature is no slice")
+            # slices: per genre); a behaviour history would make one slice per item ever seen,
+            # a timestamp one per second.
+            bad("slice", self.slice, f"false: a {self.kind} feature is no slice")
 
     @property
     def is_varlen(self) -> bool:

@@ -76,3 +76,15 @@ def test_run_config_overrides_are_typed_and_checked():
         load_config(None, ["train.epochs=five"])
     with pytest.raises(ValueError, match="unknown key 'epoch'"):
         load_config(None, ["train.epoch=5"])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(kind="time", dtype="float"), r"'ts': field 'dtype' = 'float'; expected int64 unix seconds for a time feature"),
+    (dict(kind="time", dtype="int64", slice=True), r"'ts': field 'slice' = True; expected false: a time feature is no slice"),
+    (dict(kind="sequence", max_length=3, slice=True), r"'ts': field 'slice' = True; expected false: a sequence feature is no slice"),
+])
+def test_time_and_sequence_features_are_checked(kwargs, message):
+    from recsys.features import Feature
+
+    with pytest.raises(ValueError, match=message):
+        Feature("ts", **kwargs)
