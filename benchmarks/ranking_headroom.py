@@ -7,13 +7,8 @@
 Not a model we ship: a measurement. The pipeline runs once (as in ``benchmarks.ranking``), the
 ranker is trained per seed through the Trainer's ``train_and_export`` and scored through its own
 ``serving_default`` signature on the raw eval tf.Examples. Next to it, the classic neighbourhood
-predictors of Koren's KNNBaseline (Koren 2010, "Factor in the neighbors", TKDD), fitted on the
-training split only:
-
-  baseline   b_ui = mu + b_u + b_i, regularised alternating least squares
-  item_knn   sum_j s_ij (r_uj - b_uj) / sum_j |s_ij| over the 40 most similar items j the user rated
-  user_knn   the same over the 40 most similar users v who rated the item
-  s          Pearson correlation of the training residuals, shrunk by n / (n + 100) co-ratings
+predictors of Koren's KNNBaseline (``models/neighbourhood.py``: baseline b_ui, item_knn and
+user_knn over 40 neighbours), fitted on the training split only.
 
 Each neighbourhood comes in two versions: ``causal`` uses only ratings given strictly before the
 example (what a request can carry: the user's history, the item's recent raters; the ranker's
@@ -46,11 +41,11 @@ from sklearn.model_selection import cross_val_predict
 from benchmarks.machine import record, stamp
 from benchmarks.ranking import transform_output
 from components.trainer import train_and_export
+from models.neighbourhood import fit_baseline, knn, similarities
 from recsys.config import REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_headroom_ml100k.json")
 NEIGHBOURS = 40
-SHRINK = 100  # similarity shrinkage: s * n / (n + SHRINK) for n co-ratings
 BLENDS = {  # name -> the blend's inputs ("ranker": the ranker's logit)
     "ranker": ["ranker"],
     "ranker + baseline": ["ranker", "baseline"],
@@ -91,44 +86,13 @@ def read_ratings(raw_examples: str) -> Ratings:
     return Ratings(**{k: np.asarray(v) for k, v in cols.items()}, serialized=serialized)
 
 
-def baseline(r: Ratings, train: np.ndarray, reg_user: float = 5.0, reg_item: float = 10.0,
-             iterations: int = 15) -> np.ndarray:
-    """b_ui for every rating, fitted on ``train`` (a mask) by alternating regularised means."""
-    u, i, y = r.user[train], r.item[train], r.rating[train]
-    mu = y.mean()
-    bu, bi = np.zeros(r.user.max() + 1), np.zeros(r.item.max() + 1)
-    for _ in range(iterations):
-        bi = np.bincount(i, y - mu - bu[u], len(bi)) / (np.bincount(i, minlength=len(bi)) + reg_item)
-        bu = np.bincount(u, y - mu - bi[i], len(bu)) / (np.bincount(u, minlength=len(bu)) + reg_user)
-    return mu + bu[r.user] + bi[r.item]
-
-
-def similarities(rows: np.ndarray, cols: np.ndarray, residual: np.ndarray, n_rows: int, n_cols: int):
-    """Shrunk Pearson correlation between the rows of the (rows x cols) residual matrix."""
-    res, seen = np.zeros((n_rows, n_cols)), np.zeros((n_rows, n_cols))
-    res[rows, cols], seen[rows, cols] = residual, 1.0
-    norms = (res ** 2) @ seen.T  # sum of row a's squares over the columns it shares with row b
-    co = seen @ seen.T
-    s = (res @ res.T) / np.sqrt(np.maximum(norms * norms.T, 1e-12)) * co / (co + SHRINK)
-    np.fill_diagonal(s, 0.0)
-    return s
-
-
-def knn(sim_row: np.ndarray, residuals: np.ndarray) -> float:
-    """Similarity-weighted mean residual over the ``NEIGHBOURS`` most similar (|s|) neighbours."""
-    if len(sim_row) == 0:
-        return 0.0
-    top = np.argsort(-np.abs(sim_row))[:NEIGHBOURS]
-    weight = np.abs(sim_row[top]).sum()
-    return float(sim_row[top] @ residuals[top] / weight) if weight > 0 else 0.0
-
-
 def neighbourhood_predictors(r: Ratings) -> dict[str, np.ndarray]:
     """The baseline and the four neighbourhood corrections for every eval rating."""
     train = ~r.is_eval
-    b = baseline(r, train)
-    residual = r.rating - b
     n_users, n_items = r.user.max() + 1, r.item.max() + 1
+    mu, bu, bi = fit_baseline(r.user[train], r.item[train], r.rating[train], n_users, n_items)
+    b = mu + bu[r.user] + bi[r.item]
+    residual = r.rating - b
     s_item = similarities(r.item[train], r.user[train], residual[train], n_items, n_users)
     s_user = similarities(r.user[train], r.item[train], residual[train], n_users, n_items)
     by_user = {u: np.flatnonzero(r.user == u) for u in np.unique(r.user)}
@@ -140,9 +104,9 @@ def neighbourhood_predictors(r: Ratings) -> dict[str, np.ndarray]:
         for name, pool, sim, other in (("item_knn", mine, s_item[i], r.item),
                                        ("user_knn", theirs, s_user[u], r.user)):
             known = pool[train[pool]]  # training ratings only: never the eval rating itself
-            out[name].append(knn(sim[other[known]], residual[known]))
+            out[name].append(knn(sim[other[known]], residual[known], NEIGHBOURS))
             earlier = pool[r.time[pool] < t]  # either split, strictly before this rating
-            out[name + "_causal"].append(knn(sim[other[earlier]], residual[earlier]))
+            out[name + "_causal"].append(knn(sim[other[earlier]], residual[earlier], NEIGHBOURS))
     return {"baseline": b[r.is_eval], **{k: np.asarray(v) for k, v in out.items()}}
 
 

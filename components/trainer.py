@@ -6,44 +6,58 @@ config as JSON), so the same function serves the pipeline, the tests and the ben
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
 import time
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
 from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
-from models import export
+from models import export, neighbourhood
+from models.blend import BlendedRanker
 from models.factory import aux_label_key, build_optimizer, build_ranker, finalize_weight_averages
+from models.neighbourhood import Neighbourhood
+from models.ranking import make_task
 from recsys.config import TrainConfig
 from recsys.features import FeatureConfig
 
 keras = tf.keras
 
 
-def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, train: TrainConfig,
-                 *, training: bool) -> tf.data.Dataset:
-    """Transformed tf.Examples -> (features, label) batches.
-
-    Raw records are decompressed once and cached in memory (gzip is the slow part), then each
-    epoch shuffles records, batches, and parses whole batches in parallel (one ``parse_example``
-    per batch is far cheaper than per record).
-    """
+def _records(file_patterns, holdout: tuple[int, bool] | None = None) -> tf.data.Dataset:
+    """Serialized transformed examples in a fixed order. ``holdout=(n, held)``: only every n-th
+    record (held) or all the others (not held), the same ones on every call."""
     files = []
     for pattern in file_patterns if isinstance(file_patterns, (list, tuple)) else [file_patterns]:
         files.extend(tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
+    ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP",
+                                 num_parallel_reads=min(len(files), 4))  # deterministic interleave
+    if holdout:
+        every, held = holdout
+        ds = ds.enumerate().filter(lambda n, _: tf.equal(tf.equal(n % every, 0), held)).map(lambda n, x: x)
+    return ds
+
+
+def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, train: TrainConfig,
+                 *, training: bool, holdout: tuple[int, bool] | None = None) -> tf.data.Dataset:
+    """Transformed tf.Examples -> (features, label) batches (``holdout``: see ``_records``).
+
+    Raw records are decompressed once and cached in memory (gzip is the slow part), then each
+    epoch shuffles records, batches, and parses whole batches in parallel (one ``parse_example``
+    per batch is far cheaper than per record).
+    """
     spec = tf_transform_output.transformed_feature_spec()
     label_key = features.label if train.label_mode == "binary" else features.rating
     aux = aux_label_key(train, features)  # multi-task: labels [B, 2] = (main, auxiliary)
     label_keys = set(features.label_keys) | {CATALOG_ITEM_KEY}  # not model inputs
-    ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP",
-                                 num_parallel_reads=min(len(files), 4))
-    ds = ds.cache()
+    ds = _records(file_patterns, holdout).cache()
     if training:
         ds = ds.shuffle(100_000, seed=train.seed, reshuffle_each_iteration=True)
     ds = ds.batch(train.batch_size, drop_remainder=False)
@@ -105,11 +119,24 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     tf.keras.utils.set_random_seed(train.seed)
     configure_precision(train)
     tft_out = tft.TFTransformOutput(transform_output)
-    train_ds = make_dataset(train_files, tft_out, features, train, training=True)
     eval_ds = make_dataset(eval_files, tft_out, features, train, training=False)
     if train.eval_steps:
         eval_ds = eval_ds.take(train.eval_steps)
 
+    if train.neighbourhood_blend:
+        model, summary = _fit_blend(train_files, tft_out, features, train, log_dir)
+    else:
+        train_ds = make_dataset(train_files, tft_out, features, train, training=True)
+        model, summary = _fit_ranker(train_ds, tft_out, features, train, log_dir)
+    metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
+    export.save(model, tft_out, features, train.label_mode, serving_model_dir)
+    result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary}
+    logging.info("training result: %s", json.dumps(result))
+    return result
+
+
+def _fit_ranker(train_ds, tft_out, features: FeatureConfig, train: TrainConfig, log_dir=None):
+    """The configured ranker, trained on ``train_ds``; returns it and its ``fit_summary``."""
     model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
     # One counting pass (it also fills the input cache): the report's examples/epoch and, for a
     # learning-rate schedule, the epoch length in steps.
@@ -120,11 +147,54 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
     history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)
     finalize_weight_averages(model.optimizer)
-    metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
-    export.save(model, tft_out, features, train.label_mode, serving_model_dir)
-    result = {"eval": {k: float(v) for k, v in metrics.items()}, **fit_summary(history, timer, examples)}
-    logging.info("training result: %s", json.dumps(result))
-    return result
+    return model, fit_summary(history, timer, examples)
+
+
+def _neighbourhood(train_files, tft_out, features: FeatureConfig, train: TrainConfig,
+                   holdout: tuple[int, bool] | None) -> Neighbourhood:
+    """KNNBaseline fitted on the (user, item, rating)s of the training records."""
+    keys = (features.user_key, features.item_key, features.rating)
+    spec = {k: tft_out.transformed_feature_spec()[k] for k in keys}
+    columns = {k: [] for k in keys}
+    for batch in _records(train_files, holdout).batch(8192).map(lambda x: tf.io.parse_example(x, spec)):
+        for k in keys:
+            columns[k].append(tf.reshape(batch[k], [-1]).numpy())
+    users, items, ratings = (np.concatenate(columns[k]) for k in keys)
+    sizes = vocabulary_sizes(tft_out, features)
+    tables = neighbourhood.fit(users, items, ratings, sizes[features.user_key], sizes[features.item_key])
+    return Neighbourhood(tables, features.user_key, features.item_key, train.neighbours, name="neighbourhood")
+
+
+def _fit_blend(train_files, tft_out, features: FeatureConfig, train: TrainConfig, log_dir=None):
+    """``neighbourhood_blend``: the ranker blended with KNNBaseline (``models/blend.py``).
+
+    Stage 1 fits the ranker and the neighbourhood model without every ``blend_holdout_every``-th
+    training example and the blend weights on those: the weights must come from examples neither
+    part has seen, or they would trust the part that memorised its training labels. Stage 2 refits
+    both on the whole training split and blends them with stage 1's weights."""
+    if features.rating is None:
+        raise ValueError(f"train.neighbourhood_blend needs ratings; data set {features.dataset!r} "
+                         "has none (its feature config sets no 'rating')")
+    if train.blend_holdout_every < 2:
+        raise ValueError(f"train.blend_holdout_every={train.blend_holdout_every}; expected >= 2 "
+                         "(every n-th training example fits the blend weights)")
+    every = train.blend_holdout_every
+    num_labels = 2 if aux_label_key(train, features) else 1
+    make = functools.partial(make_dataset, train_files, tft_out, features, train, training=True)
+    ranker, _ = _fit_ranker(make(holdout=(every, False)), tft_out, features, train)
+    stage1 = BlendedRanker(ranker, _neighbourhood(train_files, tft_out, features, train, (every, False)),
+                           make_task(train.label_mode), num_labels)
+    stage1.fit_blend(make(holdout=(every, True)), steps=train.blend_steps)
+    weights = stage1.blend.get_weights()
+
+    tf.keras.utils.set_random_seed(train.seed)
+    ranker, summary = _fit_ranker(make(), tft_out, features, train, log_dir)
+    model = BlendedRanker(ranker, _neighbourhood(train_files, tft_out, features, train, None),
+                          make_task(train.label_mode), num_labels, weights=weights)
+    model.compile()
+    summary["blend_weights"] = dict(zip(("ranker",) + neighbourhood.OUTPUTS + ("bias",),
+                                        [float(w) for w in np.concatenate([w.ravel() for w in weights])]))
+    return model, summary
 
 
 def run_fn(fn_args) -> None:

@@ -52,6 +52,13 @@ class TrainConfig:
     dropout: float = 0.0
     ema_momentum: float = 0.0  # > 0: export an exponential moving average of the weights (Adam's
     #                            use_ema; e.g. 0.99 averages over the last ~100 steps)
+    # Blend the ranker with a KNNBaseline neighbourhood model (models/blend.py): both are fitted
+    # without every blend_holdout_every-th training example, the 5 blend weights on those, then
+    # both are refitted on the whole training split (so the ranker trains twice).
+    neighbourhood_blend: bool = False
+    neighbours: int = 40  # neighbours per item-/user-based correction
+    blend_holdout_every: int = 10
+    blend_steps: int = 500  # full-batch Adam steps fitting the blend weights
     wide_learning_rate: float = 0.01  # wide_deep: FTRL rate of the wide part
     attention_units: tuple[int, ...] = (36,)  # din: the local activation unit's MLP
     attention_activation: str = "dice"  # din: dice | sigmoid | relu

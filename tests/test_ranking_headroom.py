@@ -1,11 +1,10 @@
-"""The neighbourhood predictors of benchmarks/ranking_headroom.py: hand-derived values, and no
-predictor of an eval rating ever sees that rating."""
+"""The neighbourhood predictors of benchmarks/ranking_headroom.py: no predictor of an eval rating
+ever sees that rating, and the causal ones see only earlier ratings (the fitting itself is tested
+in test_neighbourhood.py)."""
 
 import numpy as np
-import pytest
 
-from benchmarks.ranking_headroom import (SHRINK, Ratings, baseline, knn, neighbourhood_predictors,
-                                         similarities)
+from benchmarks.ranking_headroom import Ratings, neighbourhood_predictors
 
 
 def ratings(rows, is_eval=None) -> Ratings:
@@ -13,33 +12,6 @@ def ratings(rows, is_eval=None) -> Ratings:
     u, i, r, t = (np.asarray(c) for c in zip(*rows))
     mask = np.zeros(len(rows), bool) if is_eval is None else np.asarray(is_eval)
     return Ratings(user=u, item=i, rating=r.astype(float), time=t, is_eval=mask, serialized=[])
-
-
-def test_knn_is_the_similarity_weighted_mean_residual():
-    # (0.9 * 1 - 0.5 * 2 + 0.1 * -1) / (0.9 + 0.5 + 0.1)
-    assert knn(np.array([0.9, -0.5, 0.1]), np.array([1.0, 2.0, -1.0])) == pytest.approx(-0.2 / 1.5)
-    assert knn(np.array([]), np.array([])) == 0.0
-    assert knn(np.array([0.0, 0.0]), np.array([1.0, 2.0])) == 0.0
-
-
-def test_similarity_is_shrunk_pearson_over_shared_columns():
-    rows, cols = np.array([0, 0, 1, 1, 2, 2, 3]), np.array([0, 1, 0, 1, 0, 1, 2])
-    residual = np.array([1.0, -1.0, 1.0, -1.0, -2.0, 2.0, 5.0])
-    s = similarities(rows, cols, residual, 4, 3)
-    shrink = 2 / (2 + SHRINK)  # two co-rated columns
-    assert s[0, 1] == pytest.approx(shrink)        # identical residuals
-    assert s[0, 2] == pytest.approx(-shrink)       # opposite (scale does not matter)
-    assert s[0, 3] == 0.0 and s[3, 0] == 0.0       # nothing in common
-    assert np.diag(s).tolist() == [0.0] * 4        # a row is not its own neighbour
-    np.testing.assert_allclose(s, s.T)
-
-
-def test_baseline_recovers_additive_ratings_without_regularisation():
-    # r = 3 + b_u + b_i with b_u = (+0.5, -0.5), b_i = (+1, -1): fully observed, so exact.
-    rows = [(u, i, 3 + bu + bi, 0) for u, bu in ((0, 0.5), (1, -0.5)) for i, bi in ((0, 1.0), (1, -1.0))]
-    r = ratings(rows)
-    np.testing.assert_allclose(baseline(r, np.ones(4, bool), reg_user=0.0, reg_item=0.0, iterations=30),
-                               r.rating, atol=1e-6)
 
 
 def test_no_predictor_of_an_eval_rating_sees_that_rating():
