@@ -8,7 +8,8 @@ examples by ``query_key`` = the user key): NDCG@5/10 with the label as gain, the
 positive (MinLabelPosition), users/examples per user, and GAUC (``components/gauc.py``).
 Gate: AUC must clear ``auc_lower_bound`` (value threshold) and must not drop more than
 ``max_auc_drop`` below the last blessed model (change threshold; the Resolver supplies that
-baseline, and on the first run there is none, so only the value threshold applies).
+baseline, the latest one comparable with the run (``components/baseline_resolver.py``); on the first
+run, or after a switch of dataset or label mode, there is none, so only the value threshold applies).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
+from components.baseline_resolver import comparability_record, write_record
 from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
 from models import export, neighbourhood
 from models.blend import BlendedRanker
@@ -208,3 +209,7 @@ def run_fn(fn_args) -> None:
         features=features, train=train, log_dir=fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_result.json"), "w") as fh:
         fh.write(json.dumps(result, indent=2))
+    # What this model parses and predicts, so a later run's Resolver offers it as a baseline only
+    # to candidates it can be compared with (components/baseline_resolver.py).
+    raw_inputs = export.serving_feature_spec(tft.TFTransformOutput(fn_args.transform_output), features)
+    write_record(fn_args.serving_model_dir, comparability_record(features, train.label_mode, raw_inputs))

@@ -1,8 +1,9 @@
 """``create_pipeline``: the TFX DAG as a pure factory (no paths invented here, no side effects).
 
 ExampleGen -> StatisticsGen -> SchemaGen (curated, imported) -> ExampleValidator -> AnomaliesGate
--> Transform -> Trainer -> Evaluator (vs. the last blessed model) -> Pusher (never twice the same
-model: ``components/pusher.py``), and from the same Transform: RetrievalTrainer (two towers) ->
+-> Transform -> Trainer -> Evaluator (vs. the last blessed model comparable with this run:
+``components/baseline_resolver.py``) -> Pusher (never twice the same model:
+``components/pusher.py``), and from the same Transform: RetrievalTrainer (two towers) ->
 RetrievalEvaluator (full-catalogue recall vs. popularity, its own gate) -> RetrievalPusher.
 Both pushers version by pipeline run, so one run's ranker and retriever share a version.
 Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
@@ -16,6 +17,8 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from components.anomalies_gate import AnomaliesGate
+from components.baseline_resolver import (ComparableBlessedModelStrategy, comparability_record,
+                                          resolver_config)
 from components.evaluator import eval_config
 from components.pusher import IdempotentPusherExecutor
 from components.retrieval_evaluator import RetrievalEvaluator
@@ -57,6 +60,17 @@ def example_gen_configs(split: str, eval_fraction: float, partition_key: str):
     raise ValueError(f"data.split={split!r}; expected 'hash' or 'temporal'")
 
 
+def schema_feature_spec(schema_path: str) -> dict:
+    """The raw ``tf.io`` feature spec of the schema this run's examples are validated against
+    (what Transform's ``raw_feature_spec()`` will be)."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tensorflow_transform.tf_metadata import schema_utils
+    from tfx.utils import io_utils
+
+    schema = io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
+    return schema_utils.schema_as_feature_spec(schema).feature_spec
+
+
 def _pusher(model, blessing, serving_dir: str):
     return tfx.components.Pusher(
         model=model, model_blessing=blessing,
@@ -93,8 +107,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         schema=schema_gen.outputs["schema"],
         custom_config={**user_config, "train": config.to_dict()["train"]})
 
+    # Only a model that can be scored on these examples with this label is a baseline; after a
+    # change of dataset, label mode or schema the Evaluator runs without one (as on a first run).
+    current = comparability_record(features, config.train.label_mode, schema_feature_spec(schema_path))
     model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=ComparableBlessedModelStrategy, config=resolver_config(current),
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")

@@ -160,7 +160,9 @@ def _metric_table(rows: list[tuple[str, dict]], cols: list[str], table_id: str) 
 
 def _comparison(evaluation: Evaluation) -> str:
     if evaluation.baseline is None:
-        return "<p>No baseline: this is the first model evaluated (nothing blessed before it).</p>"
+        # Not only the first run: a blessed model of another dataset or label mode is no baseline.
+        return ("<p>No baseline: no earlier blessed model is comparable with this one (first run, or "
+                "a new dataset or label mode; the Resolver logs why each was skipped).</p>")
     overall = evaluation.slices[0]
     rows = []
     for m in columns(evaluation, all_metrics=True):
