@@ -179,6 +179,9 @@ def _fit_blend(train_files, tft_out, features: FeatureConfig, train: TrainConfig
     if train.blend_holdout_every < 2:
         raise ValueError(f"train.blend_holdout_every={train.blend_holdout_every}; expected >= 2 "
                          "(every n-th training example fits the blend weights)")
+    if train.neighbours < 1:
+        raise ValueError(f"train.neighbours={train.neighbours}; expected >= 1 (neighbours per "
+                         "neighbourhood correction)")
     every = train.blend_holdout_every
     num_labels = 2 if aux_label_key(train, features) else 1
     make = functools.partial(make_dataset, train_files, tft_out, features, train, training=True)

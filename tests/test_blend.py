@@ -81,6 +81,8 @@ def test_trainer_reports_the_blend_weights_and_refuses_bad_settings(tiny, tmp_pa
     assert set(result["eval"]) >= {"auc", "logloss"} and "rmse" not in result["eval"]
     with pytest.raises(ValueError, match=r"blend_holdout_every=1; expected >= 2"):
         train_and_export(train=dataclasses.replace(train, blend_holdout_every=1), **args)
+    with pytest.raises(ValueError, match=r"train.neighbours=0; expected >= 1"):
+        train_and_export(train=dataclasses.replace(train, neighbours=0), **args)
     no_rating = dataclasses.replace(CONFIG, rating=None)
     with pytest.raises(ValueError, match="neighbourhood_blend needs ratings; data set 'tiny' has none"):
         train_and_export(train=train, **{**args, "features": no_rating})
