@@ -4,7 +4,7 @@
       --set embedding_dim=32 --set embedding_l2=0.001 --set epochs=8 --set id_bias=true \
       --set id_bias_l2=0.0001 --set aux_weight=1.0 --set ema_momentum=0.99
 
-Not a model we ship: a measurement. The pipeline runs once (as in ``benchmarks.ranking``), the
+Not a model we ship: a measurement. The pipeline runs once (as in ``benchmarks.retrieval``), the
 ranker is trained per seed through the Trainer's ``train_and_export`` and scored through its own
 ``serving_default`` signature on the raw eval tf.Examples. Next to it, the classic neighbourhood
 predictors of Koren's KNNBaseline (``models/neighbourhood.py``: baseline b_ui, item_knn and
@@ -39,7 +39,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from benchmarks.machine import record, stamp
-from benchmarks.ranking import transform_output
+from benchmarks.retrieval import pipeline_outputs
 from components.trainer import train_and_export
 from models.neighbourhood import fit_baseline, knn, similarities
 from recsys.config import REPO_ROOT, load_config
@@ -132,10 +132,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
-    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
-    pipeline_root = os.path.dirname(os.path.dirname(os.path.dirname(examples)))
-    raw = max(glob.glob(os.path.join(pipeline_root, "ImportExampleGen", "examples", "*")),
-              key=os.path.getmtime)
+    raw, examples, graph, features, _ = pipeline_outputs(os.path.abspath(args.movielens), args.work)
     ratings = read_ratings(raw)
     label = (ratings.rating[ratings.is_eval] >= 4).astype(int)
     predictors = neighbourhood_predictors(ratings)

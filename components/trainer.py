@@ -191,6 +191,7 @@ def _fit_blend(train_files, tft_out, features: FeatureConfig, train: TrainConfig
     stage1.fit_blend(make(holdout=(every, True)), steps=train.blend_steps)
     weights = stage1.blend.get_weights()
 
+    # Re-seeded so the stage-2 ranker starts as the same ranker trained without a blend would.
     tf.keras.utils.set_random_seed(train.seed)
     ranker, summary = _fit_ranker(make(), tft_out, features, train, log_dir)
     model = BlendedRanker(ranker, _neighbourhood(train_files, tft_out, features, train, None),

@@ -61,7 +61,7 @@ class BlendedRanker(tfrs.models.Model):
         inputs, labels = [], []
         for features, label in dataset:
             inputs.append(self.blend_inputs(features))
-            labels.append(tf.reshape(label, [-1, self.num_labels])[:, :1])
+            labels.append(self._main_label(label))
         x, y = tf.concat(inputs, 0), tf.cast(tf.concat(labels, 0), tf.float32)
         optimizer = keras.optimizers.Adam(learning_rate)
         variables = self.blend.trainable_variables
@@ -75,5 +75,8 @@ class BlendedRanker(tfrs.models.Model):
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
-        labels = tf.reshape(labels, [-1, self.num_labels])[:, :1]
-        return self.task(labels=labels, predictions=self(features, training=training))
+        return self.task(labels=self._main_label(labels), predictions=self(features, training=training))
+
+    def _main_label(self, labels: tf.Tensor) -> tf.Tensor:
+        """[B, 1]: this task's label (the first column of a multi-task ranker's [B, 2])."""
+        return tf.reshape(labels, [-1, self.num_labels])[:, :1]

@@ -39,10 +39,20 @@ def fit_baseline(users, items, ratings, n_users: int, n_items: int, reg_user: fl
     return mu, bu, bi
 
 
-def similarities(rows, cols, residual, n_rows: int, n_cols: int, shrink: float = 100.0) -> np.ndarray:
-    """Shrunk Pearson correlation between the rows of the (rows x cols) residual matrix."""
+def dense(rows, cols, residual, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (rows x cols) residual matrix and its 0/1 mask of observed entries."""
     res, seen = np.zeros((n_rows, n_cols)), np.zeros((n_rows, n_cols))
     res[rows, cols], seen[rows, cols] = residual, 1.0
+    return res, seen
+
+
+def similarities(rows, cols, residual, n_rows: int, n_cols: int, shrink: float = 100.0) -> np.ndarray:
+    """Shrunk Pearson correlation between the rows of the (rows x cols) residual matrix."""
+    return row_similarities(*dense(rows, cols, residual, n_rows, n_cols), shrink)
+
+
+def row_similarities(res: np.ndarray, seen: np.ndarray, shrink: float = 100.0) -> np.ndarray:
+    """``similarities`` of a dense residual matrix and its mask."""
     norms = (res ** 2) @ seen.T  # sum of row a's squares over the columns it shares with row b
     co = seen @ seen.T
     s = (res @ res.T) / np.sqrt(np.maximum(norms * norms.T, 1e-12)) * co / (co + shrink)
@@ -69,12 +79,9 @@ def fit(users, items, ratings, n_users: int, n_items: int) -> dict[str, np.ndarr
     users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
     ratings = np.asarray(ratings, np.float64)
     mu, bu, bi = fit_baseline(users, items, ratings, n_users, n_items)
-    residual = ratings - mu - bu[users] - bi[items]
-    matrix, rated = np.zeros((n_users, n_items)), np.zeros((n_users, n_items))
-    matrix[users, items], rated[users, items] = residual, 1.0
+    matrix, rated = dense(users, items, ratings - mu - bu[users] - bi[items], n_users, n_items)
     return {"mu": np.array(mu), "user_bias": bu, "item_bias": bi, "residual": matrix, "rated": rated,
-            "item_sim": similarities(items, users, residual, n_items, n_users),
-            "user_sim": similarities(users, items, residual, n_users, n_items)}
+            "item_sim": row_similarities(matrix.T, rated.T), "user_sim": row_similarities(matrix, rated)}
 
 
 def _top_k_mean(weights: tf.Tensor, residuals: tf.Tensor, k: int) -> tf.Tensor:
