@@ -121,6 +121,25 @@ class PipelineConfig:
 
 
 @dataclasses.dataclass
+class ServingConfig:
+    """``recsys serve``: the TF Serving-compatible model server and the /v1/recommend service
+    (``serving/``). Production runs real TF Serving with the same models.config."""
+
+    host: str = "127.0.0.1"  # bind address; anything else exposes the models beyond this machine
+    port: int = 8501  # model server: TF Serving's REST port
+    recommend_port: int = 8502  # /v1/recommend service; 0: not started
+    model_server_url: str = ""  # where /v1/recommend finds TF Serving; "" -> http://host:port
+    model_config: str = ""  # a TF Serving models.config; "" -> generated from the deployment record
+    poll_seconds: float = 2.0  # how often the serving directory is scanned for new versions
+    experiment: str = "ranker-ab"  # salt of the A/B hash: a new name reshuffles users
+    canary_share: float = 0.0  # share of users whose requests go to the `canary` version label
+    candidates: int = 100  # retrieval top-N handed to the ranker
+    max_k: int = 100  # largest k a /v1/recommend request may ask for
+    max_batch: int = 1000  # largest batch (instances / examples) of one :predict request
+    max_body_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413
+
+
+@dataclasses.dataclass
 class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -128,6 +147,7 @@ class Config:
     retrieval: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
     retrieval_eval: RetrievalEvalConfig = dataclasses.field(default_factory=RetrievalEvalConfig)
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
+    serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
 
     @property
     def features_path(self) -> str:
@@ -144,7 +164,7 @@ class Config:
         return dataclasses.asdict(self)
 
 
-SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline"
+SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline, serving"
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
