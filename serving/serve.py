@@ -1,0 +1,97 @@
+"""``recsys serve``: the pushed models over TF Serving's REST API, and ``/v1/recommend`` beside them.
+
+What is served: ``--model-config FILE`` (a TF Serving ``models.config``, re-read at every poll as
+TF Serving does with ``--model_config_file_poll_wait_seconds``), or by default the config generated
+from the newest deployment record of ``<serving_dir>`` (``serving/deployment.py``: the ranker and
+retriever versions one pipeline run pushed or reused), re-generated at every poll, so the next
+``recsys run``'s deployment is hot-loaded without a restart. Without any deployment record, every
+model directory under ``<serving_dir>`` is served with TF Serving's default policy (latest version).
+
+One process, two ports: the model server (``serving.port``, 8501 like TF Serving) and the
+recommendation service (``serving.recommend_port``, 8502), which calls the model server over
+REST exactly as it would call a real TF Serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from recsys.config import ServingConfig
+from serving.model_manager import ModelManager, ModelSpec, parse_model_config
+
+log = logging.getLogger("recsys.serving")
+
+
+def directory_specs(serving_dir: str) -> list[ModelSpec]:
+    """Every ``<serving_dir>/<model>/`` holding numeric version directories, latest version."""
+    if not os.path.isdir(serving_dir):
+        return []
+    return [ModelSpec(name=m, base_path=os.path.join(serving_dir, m))
+            for m in sorted(os.listdir(serving_dir))
+            if os.path.isdir(os.path.join(serving_dir, m)) and not m.startswith(".")
+            and any(v.isdigit() for v in os.listdir(os.path.join(serving_dir, m)))]
+
+
+def config_source(serving_dir: str, model_config: str = "", canary: bool = False):
+    """A function returning the specs to serve now (called at start and at every poll)."""
+    serving_dir = os.path.abspath(serving_dir)
+    if model_config:
+        def from_file() -> list[ModelSpec]:
+            with open(model_config) as fh:
+                return parse_model_config(fh.read(), model_config)
+        return from_file
+
+    def from_deployment() -> list[ModelSpec]:
+        from serving import deployment, stack
+
+        records = deployment.deployments(serving_dir)
+        if not records:
+            return directory_specs(serving_dir)
+        previous = records[-2] if canary and len(records) > 1 else None
+        return parse_model_config(stack.models_config(records[-1], base_path=serving_dir,
+                                                      canary_over=previous),
+                                  f"deployment of {serving_dir}")
+    return from_deployment
+
+
+def build_manager(serving_dir: str, config: ServingConfig, canary: bool = False) -> ModelManager:
+    manager = ModelManager(config_source(serving_dir, config.model_config, canary),
+                           poll_seconds=config.poll_seconds)
+    return manager.start()
+
+
+async def _serve_all(apps: list[tuple[object, str, int]]) -> None:
+    import uvicorn
+
+    servers = [uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                             access_log=False, lifespan="on"))
+               for app, host, port in apps]
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False) -> None:
+    from serving.model_server import create_app
+
+    manager = build_manager(serving_dir, config, canary)
+    for name in manager.models():
+        for entry in manager.status(name):
+            log.info("%s version %s: %s %s", name, entry["version"], entry["state"],
+                     entry["status"]["error_message"])
+    apps = [(create_app(manager, max_batch=config.max_batch, max_body_bytes=config.max_body_bytes),
+             config.host, config.port)]
+    url = f"http://{config.host}:{config.port}"
+    print(f"model server (TF Serving REST API): {url}/v1/models/<name>  models: {manager.models()}",
+          flush=True)
+    if config.recommend_port:
+        from serving.recommend import create_app as create_recommend_app
+
+        apps.append((create_recommend_app(config, config.model_server_url or url),
+                     config.host, config.recommend_port))
+        print(f"recommendation service: http://{config.host}:{config.recommend_port}/v1/recommend "
+              f"(OpenAPI: /openapi.json)", flush=True)
+    try:
+        asyncio.run(_serve_all(apps))
+    finally:
+        manager.stop()
