@@ -233,6 +233,7 @@ def create_app(manager: ModelManager, *, max_batch: int = 1000,
     server = ModelServer(manager, max_batch=max_batch, max_body_bytes=max_body_bytes)
     app = Starlette(routes=[Route("/v1/{rest:path}", server.handle, methods=["GET", "POST"])],
                     exception_handlers={404: _not_found, 405: _method_not_allowed})
+    app.router.redirect_slashes = False  # TF Serving answers paths as given, never with a redirect
     app.state.server = server
     return app
 
