@@ -5,18 +5,22 @@ ExampleGen -> StatisticsGen -> SchemaGen (curated, imported) -> ExampleValidator
 ``components/baseline_resolver.py``) -> Pusher (never twice the same model:
 ``components/pusher.py``), and from the same Transform: RetrievalTrainer (two towers) ->
 RetrievalEvaluator (full-catalogue recall vs. popularity, its own gate) -> RetrievalPusher.
-Both pushers version by pipeline run, so one run's ranker and retriever share a version.
+Both pushers version by pipeline run and publish each version atomically; the DeploymentRecorder
+(``components/deployment_recorder.py``) then records which ranker and retriever versions this run
+deploys together under ``<serving_root>/deployments/`` (``serving/deployment.py``).
 Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from components.anomalies_gate import AnomaliesGate
+from components.deployment_recorder import DeploymentRecorder
 from components.baseline_resolver import (ComparableBlessedModelStrategy, comparability_record,
                                           resolver_config)
 from components.evaluator import eval_config
@@ -81,7 +85,7 @@ def _pusher(model, blessing, serving_dir: str):
 
 def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, schema_path: str,
                     serving_dir: str, features: FeatureConfig, config: Config,
-                    retrieval_serving_dir: str | None = None,
+                    retrieval_serving_dir: str | None = None, serving_root: str | None = None,
                     metadata_connection_config=None, beam_pipeline_args: list[str] | None = None,
                     enable_cache: bool = True) -> tfx.dsl.Pipeline:
     input_config, output_config = example_gen_configs(
@@ -122,6 +126,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         eval_config=eval_config(features, config.eval, config.train.label_mode))
 
     pusher = _pusher(trainer.outputs["model"], evaluator.outputs["blessing"], serving_dir)
+    pushed = {"ranker": pusher.outputs["pushed_model"]}
     components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
                   transform, trainer, model_resolver, evaluator, pusher]
 
@@ -143,6 +148,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
                                    retrieval_evaluator.outputs["blessing"],
                                    retrieval_serving_dir).with_id("RetrievalPusher")
         components += [retrieval_trainer, retrieval_evaluator, retrieval_pusher]
+        pushed["retriever"] = retrieval_pusher.outputs["pushed_model"]
+
+    # TF Serving finds every model by name under one root: the pushers' directories are its children.
+    components.append(DeploymentRecorder(
+        serving_root=serving_root or os.path.dirname(os.path.normpath(serving_dir)), **pushed))
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name, pipeline_root=pipeline_root,

@@ -56,19 +56,22 @@ def cmd_summary(args) -> int:
 
 
 def cmd_score(args) -> int:
-    """Scores examples of the prepared data with the newest pushed model (serving_default)."""
+    """Scores examples of the prepared data with the newest complete pushed ranker version
+    (serving_default); half-written or tampered versions (``serving/versions.py``) are skipped."""
     import tensorflow as tf
 
     from data.prepare import data_root_for
     from pipeline.local_runner import RunPaths
+    from serving.versions import latest_complete_version
 
     config = _config(args)
-    serving = RunPaths.from_config(config).serving_dir
-    versions = sorted(os.listdir(serving)) if os.path.isdir(serving) else []
-    if not versions:
-        print(f"no pushed model under {serving}; run `recsys run` first", file=sys.stderr)
+    serving = RunPaths.from_config(config).serving_dir  # <serving_dir>/<pipeline.model_name>
+    version = latest_complete_version(serving)
+    if version is None:
+        print(f"no complete pushed model under {serving}; run `recsys run` first", file=sys.stderr)
         return 1
-    model = tf.saved_model.load(os.path.join(serving, versions[-1]))
+    print(f"model: {os.path.join(serving, str(version))}", file=sys.stderr)
+    model = tf.saved_model.load(os.path.join(serving, str(version)))
     files = tf.io.gfile.glob(os.path.join(data_root_for(config), "*", "*.tfrecord.gz"))
     batch = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP").batch(args.n)))
     out = model.signatures["serving_default"](examples=batch)

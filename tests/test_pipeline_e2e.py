@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 RESOLVER = "latest_blessed_model_resolver"  # node ids, as MLMD records them
 COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
               "AnomaliesGate", "Transform", "Trainer", RESOLVER, "Evaluator", "Pusher",
-              "RetrievalTrainer", "RetrievalEvaluator", "RetrievalPusher"}
+              "RetrievalTrainer", "RetrievalEvaluator", "RetrievalPusher", "DeploymentRecorder"}
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,10 @@ def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run)
     assert retrieval["blessed"] is True and retrieval["failures"] == []
     assert 0.0 < retrieval["metrics"]["recall@100"] <= 1.0
     assert retrieval["metrics"]["count"] == retrieval["popularity_baseline"]["count"] > 100
-    # One run, one version: the serving stack finds the ranker and retriever as a pair.
+    # One run, one version, and the run's deployment record names the pair.
     assert retrieval["pushed_versions"] == report["pushed_versions"]
+    assert report["deployment"]["models"] == {"ranker": report["pushed_versions"][0],
+                                              "retriever": retrieval["pushed_versions"][0]}
     # TFMA's own loader reads the retrieval evaluation (overall + slices, baseline as a model).
     result = tfma.load_eval_result(retrieval["evaluation_uri"], model_name="candidate")
     overall = dict(result.slicing_metrics)[()]
@@ -110,16 +112,37 @@ def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run)
     assert not set(top[:5]) & {i.decode() for i in out["item_ids"].numpy()[0]}
 
 
+def test_deployment_record_names_both_pushed_versions(first_run):
+    from serving.deployment import latest_deployment
+    from serving.manifest import verify_manifest
+    from serving.stack import config_for
+
+    config, report = first_run
+    paths = RunPaths.from_config(config)
+    record = latest_deployment(paths.serving_root)
+    version = int(report["pushed_versions"][0])
+    assert record["id"] == version  # the file is deployments/<run version>.json
+    assert record["models"] == {"ranker": {"version": version, "base_path": paths.serving_dir},
+                                "retriever": {"version": version,
+                                              "base_path": paths.retrieval_serving_dir}}
+    manifest = verify_manifest(os.path.join(paths.serving_dir, str(version)))
+    assert (manifest["model"], manifest["version"]) == ("ranker", version)
+    assert not [n for n in os.listdir(paths.serving_dir) if not n.isdigit()]  # no staging left
+    assert f"versions: {version}" in config_for(paths.serving_root)
+
+
 def test_rerun_hits_the_cache(first_run):
     config, report = first_run
-    upstream = COMPONENTS - {RESOLVER, "Evaluator", "Pusher"}
+    upstream = COMPONENTS - {RESOLVER, "Evaluator", "Pusher", "DeploymentRecorder"}
     second = run(config)
     cached = {c for c, s in second["components"].items() if s == "CACHED"}
     # Data, statistics, schema, Transform and training are reused. The Evaluator runs once more
     # because the Resolver now finds a blessed baseline (the first run's model) it did not have;
-    # the Pusher then finds that very model already served and publishes no copy.
+    # the Pusher then finds that very model already served and publishes no copy, and the
+    # DeploymentRecorder records the same pair again for this run.
     assert upstream <= cached, second["components"]
     assert second["pushed_versions"] == report["pushed_versions"]
+    assert second["deployment"]["models"] == report["deployment"]["models"]
     third = run(config)
     assert set(third["components"].values()) <= {"CACHED", "COMPLETE"}
     assert {c for c, s in third["components"].items() if s != "CACHED"} <= {RESOLVER}, \
