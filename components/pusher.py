@@ -126,10 +126,14 @@ def push_version(model_path: str, base_directory: str, version: str, *, run_id: 
         raise FileExistsError(f"{final} exists but is not this model (or fails its push manifest); "
                               f"a version is never overwritten under its number")
     staging = os.path.join(base_directory, f"{PARTIAL_PREFIX}{version}-{os.getpid()}")
-    shutil.copytree(model_path, staging)
-    write_manifest(staging, model=os.path.basename(os.path.normpath(base_directory)),
-                   version=int(version), run_id=run_id)
-    os.rename(staging, final)
+    try:
+        shutil.copytree(model_path, staging)
+        write_manifest(staging, model=os.path.basename(os.path.normpath(base_directory)),
+                       version=int(version), run_id=run_id)
+        os.rename(staging, final)  # atomic: TF Serving sees no version, then the whole one
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a SIGKILL skips this: the next push cleans
+        raise
     return final
 
 

@@ -87,6 +87,19 @@ def test_leftovers_of_killed_pushes_are_removed_but_a_live_push_is_not(tmp_path)
     assert not os.path.exists(dead) and os.path.exists(live)
 
 
+def test_a_push_that_fails_cleans_up_its_staging_dir(tmp_path, monkeypatch):
+    import components.pusher as pusher
+
+    def disk_full(path, **extra):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pusher, "write_manifest", disk_full)
+    base = str(tmp_path / "ranker")
+    with pytest.raises(OSError, match="No space"):
+        push_version(_model(str(tmp_path / "m")), base, "100", run_id=None)
+    assert os.listdir(base) == []
+
+
 def test_a_push_killed_before_its_rename_is_never_a_version(tmp_path):
     """SIGKILL a real push after its files are staged: no numbered directory appears, readers
     see no version, and the next push removes the leftover and publishes."""
