@@ -97,10 +97,52 @@ def _flatten(value: Any, out: list) -> None:
         out.append(value)
 
 
+def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
+    """The common case without a Python call per value: a dense list (depth <= 2) whose values all
+    have the dtype's JSON type. None -> take the checked path (which also words the errors)."""
+    if not isinstance(value, list) or not value:
+        return None
+    rows = value if isinstance(value[0], list) else [value]
+    if any(type(r) is not list for r in rows):
+        return None
+    if dtype == "DT_STRING":
+        if not all(type(v) is str for r in rows for v in r):
+            return None
+        try:
+            arr = np.array(value, dtype=object)
+        except ValueError:  # ragged
+            return None
+        if arr.ndim != (2 if rows is not value else 1):
+            return None
+        return np.frompyfunc(str.encode, 1, 1)(arr).astype(object)
+    kinds = "iu" if dtype.startswith(("DT_INT", "DT_UINT")) else "iuf"
+    if dtype not in ("DT_FLOAT", "DT_DOUBLE", "DT_HALF") and kinds == "iuf":
+        return None  # bool and other dtypes: checked path
+    if any(type(v) is bool for r in rows for v in r):
+        return None  # numpy would read true as 1; TF Serving refuses it
+    try:
+        arr = np.asarray(value)
+    except (ValueError, OverflowError):
+        return None
+    if arr.dtype.kind not in kinds or arr.ndim != (2 if rows is not value else 1):
+        return None  # bools, strings, big ints (object), ragged
+    if kinds == "iu":
+        info = np.iinfo(NUMPY_DTYPES[dtype])
+        if arr.min() < info.min or arr.max() > info.max:
+            return None
+    return arr.astype(NUMPY_DTYPES[dtype])
+
+
 def to_array(value: Any, dtype: str, where: str) -> np.ndarray:
     """A JSON (nested) value -> a dense numpy array of ``dtype``."""
     if dtype not in NUMPY_DTYPES:
         raise invalid(f"{where}: input dtype {dtype} is not supported over REST")
+    fast = _fast_array(value, dtype)
+    return fast if fast is not None else _checked_array(value, dtype, where)
+
+
+def _checked_array(value: Any, dtype: str, where: str) -> np.ndarray:
+    """Value by value: every mismatch is an error naming the input and the value."""
     shape = _shape_of(value, where)
     leaves: list = []
     _flatten(value, leaves)

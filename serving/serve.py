@@ -95,3 +95,53 @@ def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False) -> N
         asyncio.run(_serve_all(apps))
     finally:
         manager.stop()
+
+
+def add_arguments(parser) -> None:
+    """The flags of ``recsys serve`` (also ``python -m serving.serve``); defaults from the run config."""
+    parser.add_argument("--serving-dir", default="", help="the pipeline's serving directory "
+                        "(default: the run config's, runs/serving)")
+    parser.add_argument("--model-config", default="", help="a TF Serving models.config to serve "
+                        "instead of the newest deployment record")
+    parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1: this "
+                        "machine only)")
+    parser.add_argument("--port", type=int, default=None, help="model server port (default 8501)")
+    parser.add_argument("--recommend-port", type=int, default=None,
+                        help="/v1/recommend port (default 8502; 0: do not start it)")
+    parser.add_argument("--canary", action="store_true", help="serve the newest deployment as "
+                        "label 'canary' beside the previous one as 'stable' (A/B by serving.canary_share)")
+
+
+def run_from_args(args, config) -> int:
+    """``config``: the loaded run config; the flags override its [serving] section."""
+    serving = config.serving
+    for flag, field in [("host", "host"), ("port", "port"), ("recommend_port", "recommend_port"),
+                        ("model_config", "model_config")]:
+        value = getattr(args, flag)
+        if value not in (None, ""):
+            setattr(serving, field, value)
+    serving_dir = args.serving_dir or config.serving_dir
+    if not serving.model_config and not os.path.isdir(serving_dir):
+        raise FileNotFoundError(f"serving directory {serving_dir} does not exist: run `recsys run` "
+                                f"first, or pass --serving-dir / --model-config")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    serve(serving_dir, serving, canary=args.canary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from recsys.config import REPO_ROOT, load_config
+
+    parser = argparse.ArgumentParser(prog="python -m serving.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_from_args(args, load_config(args.config, args.set))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

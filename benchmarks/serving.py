@@ -1,0 +1,242 @@
+"""Serving benchmark: latency, throughput and memory of ``recsys serve`` on loopback.
+
+  .venv/bin/recsys run                      # once: pushes a ranker and a retriever
+  .venv/bin/python -m benchmarks.serving    # --rate 50 --duration 60 by default
+
+Starts ``python -m serving.serve`` on free loopback ports as a separate process (so its RSS is
+its own), then drives it with an open-loop load generator: requests are *scheduled* at a fixed
+rate (``--rate``/s for ``--duration`` s: a fixed count), so a slow server cannot slow the offered
+load down and hide its own latency (latency counts from the scheduled send time). Three calls, each
+built from real examples of the run's data:
+
+  (a) ``ranker:predict`` ``serving_raw``: one user with 100 candidate items,
+  (b) ``retriever:predict`` ``serving_raw``: the user's top-100 excluding their history,
+  (c) ``POST /v1/recommend`` with k=10 (retrieval -> ranking of 100 candidates -> top 10).
+
+For each: p50/p95/p99 latency, achieved throughput and errors at the fixed rate; then the highest
+rate (doubling from the fixed one, ``--step-seconds`` each) whose p99 stays under the target
+(``TARGETS_MS``) with no errors; the same calls made in-process on the loaded SavedModels (the
+server's own overhead as a ratio); and the server's RSS at start and end. The load generator
+shares the 2 cores with the server, so the figures are an upper bound on what the server costs.
+Results: ``benchmarks/results/serving.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.machine import record, stamp
+from recsys.config import REPO_ROOT, load_config
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "serving.json")
+TARGETS_MS = {"rank_100": 15.0, "retrieve_top100": 10.0, "recommend_k10": 25.0}
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _scalar(values):
+    return values[0] if values else None
+
+
+def build_requests(config, server_url: str, n_users: int = 50) -> dict[str, list]:
+    """Request bodies per call kind, from the run's prepared examples and the models' metadata."""
+    import httpx
+
+    from data.canonical import read_tfrecords
+    from data.prepare import data_root_for
+
+    def inputs(model):
+        meta = httpx.get(f"{server_url}/v1/models/{model}/metadata").json()
+        sig = meta["metadata"]["signature_def"]["signature_def"]["serving_raw"]["inputs"]
+        return {k: len(v["tensor_shape"]["dim"]) for k, v in sig.items()}
+
+    ranker_in, retriever_in = inputs("ranker"), inputs("retriever")
+    rows = []
+    for r in read_tfrecords(os.path.join(data_root_for(config), "*", "*.tfrecord.gz")):
+        rows.append({k: [v.decode() if isinstance(v, bytes) else v for v in vs] for k, vs in r.items()})
+        if len(rows) >= 5000:
+            break
+    items = {}
+    for r in rows:
+        items.setdefault(r["item_id"][0], r)
+    candidates = list(items.values())[:100]
+    users = {}
+    for r in rows:
+        if len(r.get("history", [])) >= 3:
+            users.setdefault(r["user_id"][0], r)
+    users = list(users.values())[:n_users]
+
+    def value(row, name, rank):
+        return list(row.get(name, [])) if rank >= 2 else _scalar(row[name])
+
+    out = {"rank_100": [], "retrieve_top100": [], "recommend_k10": []}
+    item_side = {k for k in ranker_in if k.startswith("item_")}
+    for u in users:
+        user = {k: value(u, k, rank) for k, rank in ranker_in.items() if k not in item_side}
+        out["rank_100"].append(("/v1/models/ranker:predict", {"signature_name": "serving_raw", "instances": [
+            {**user, **{k: value(c, k, ranker_in[k]) for k in item_side}} for c in candidates]}))
+        query = {k: value(u, k, rank) for k, rank in retriever_in.items() if k != "exclude"}
+        out["retrieve_top100"].append(("/v1/models/retriever:predict", {
+            "signature_name": "serving_raw",
+            "instances": [{**query, "exclude": list(u.get("history", [])) or [""]}]}))
+        features = {k: v for k, v in query.items() if k != "user_id"}
+        out["recommend_k10"].append(("/v1/recommend", {"user_id": u["user_id"][0],
+                                                       "features": features, "k": 10}))
+    return out
+
+
+async def open_loop(url: str, requests: list, rate: float, duration: float) -> dict:
+    """Sends ``rate * duration`` requests at scheduled times; latency from the scheduled time."""
+    import httpx
+
+    count = int(rate * duration)
+    latencies, errors, statuses = [], 0, {}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+        start = time.perf_counter() + 0.05
+
+        async def one(i):
+            nonlocal errors
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            path, body = requests[i % len(requests)]
+            try:
+                r = await client.post(path, json=body)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError as e:
+                errors += 1
+                statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        wall = time.perf_counter() - start
+    lat = np.array(latencies)
+    return {"rate": rate, "duration_s": duration, "requests": count, "errors": errors,
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "throughput_rps": round(count / wall, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p95_ms": round(float(np.percentile(lat, 95)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+
+def in_process(serving_dir: str, requests: dict[str, list], repeats: int = 300) -> dict:
+    """The same predict calls on the SavedModels loaded here: what the server adds is the rest."""
+    from serving import json_tensor
+    from serving.servable import Servable
+    from serving.versions import latest_complete_version
+
+    out = {}
+    for kind, model in (("rank_100", "ranker"), ("retrieve_top100", "retriever")):
+        base = os.path.join(serving_dir, model)
+        servable = Servable(model, latest_complete_version(base), os.path.join(base, str(
+            latest_complete_version(base))))
+        info = servable.signature("serving_raw")
+        parsed = [json_tensor.parse_predict(body, info.inputs, max_batch=10_000)[0]
+                  for _, body in requests[kind]]
+        for p in parsed[:5]:
+            servable.run("serving_raw", p)
+        times = []
+        for i in range(repeats):
+            t = time.perf_counter()
+            servable.run("serving_raw", parsed[i % len(parsed)])
+            times.append((time.perf_counter() - t) * 1000)
+        out[kind] = {"p50_ms": round(float(np.percentile(times, 50)), 2),
+                     "p99_ms": round(float(np.percentile(times, 99)), 2)}
+    return out
+
+
+def start_server(serving_dir: str, port: int, recommend_port: int, log_path: str):
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "serving.serve", "--serving-dir", serving_dir, "--port", str(port),
+           "--recommend-port", str(recommend_port)]
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    import httpx
+
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
+        try:
+            if (httpx.get(f"http://127.0.0.1:{port}/v1/models/ranker").status_code == 200 and
+                    httpx.get(f"http://127.0.0.1:{recommend_port}/openapi.json").status_code == 200):
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"server did not answer within 180 s; see {log_path}")
+
+
+def main(argv=None) -> int:
+    from tests.serving_fixtures import free_port
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--step-seconds", type=float, default=10.0)
+    ap.add_argument("--max-rate", type=float, default=1600.0)
+    ap.add_argument("--kinds", default=",".join(TARGETS_MS))
+    args = ap.parse_args(argv)
+    config = load_config(args.config, args.set)
+    serving_dir = os.path.abspath(config.serving_dir)
+    port, rport = free_port(), free_port()
+    log_path = os.path.join(config.pipeline.output_dir, "bench-serving.log")
+    proc = start_server(serving_dir, port, rport, log_path)
+    urls = {"rank_100": f"http://127.0.0.1:{port}", "retrieve_top100": f"http://127.0.0.1:{port}",
+            "recommend_k10": f"http://127.0.0.1:{rport}"}
+    results = {"targets_p99_ms": TARGETS_MS}
+    try:
+        requests = build_requests(config, urls["rank_100"])
+        results["rss_mb_start"] = round(rss_mb(proc.pid), 1)
+        for kind in args.kinds.split(","):
+            asyncio.run(open_loop(urls[kind], requests[kind], args.rate, 2))  # warm connections
+            fixed = asyncio.run(open_loop(urls[kind], requests[kind], args.rate, args.duration))
+            print(kind, fixed, flush=True)
+            sustained, rate = None, args.rate
+            while rate <= args.max_rate:
+                step = asyncio.run(open_loop(urls[kind], requests[kind], rate, args.step_seconds))
+                print(f"  {kind} at {rate:g}/s: p99 {step['p99_ms']} ms, errors {step['errors']}",
+                      flush=True)
+                if step["errors"] or step["p99_ms"] > TARGETS_MS[kind]:
+                    break
+                sustained, rate = step, rate * 2
+            results[kind] = {"fixed_rate": fixed, "max_rate_within_target": sustained and {
+                k: sustained[k] for k in ("rate", "p99_ms", "throughput_rps", "errors")},
+                "target_p99_ms": TARGETS_MS[kind],
+                "meets_target_at_fixed_rate": fixed["errors"] == 0 and fixed["p99_ms"] <= TARGETS_MS[kind]}
+        results["rss_mb_end"] = round(rss_mb(proc.pid), 1)
+        results["rss_growth_pct"] = round(100 * (results["rss_mb_end"] / results["rss_mb_start"] - 1), 1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    results["in_process"] = in_process(serving_dir, requests)
+    for kind in ("rank_100", "retrieve_top100"):
+        if kind in results:
+            results[kind]["server_over_in_process_p50"] = round(
+                results[kind]["fixed_rate"]["p50_ms"] / results["in_process"][kind]["p50_ms"], 2)
+    results.update(stamp())
+    record(RESULTS, {"loopback": results})
+    print({k: v for k, v in results.items() if k != "machine"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
