@@ -1,5 +1,6 @@
 """``recsys`` command line: ``run`` (the pipeline), ``prepare`` (data only), ``summary``, ``score``,
-``report`` (the evaluation as a terminal table and a self-contained HTML file).
+``report`` (the evaluation as a terminal table and a self-contained HTML file), ``serve`` (the
+pushed models over TF Serving's REST API, and the /v1/recommend service).
 
 Every subcommand takes ``--config FILE`` (default ``configs/default.toml``) and any number of
 ``--set section.key=value`` overrides; no flag is required.
@@ -106,6 +107,13 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    """Serves the pushed models over TF Serving's REST API, and /v1/recommend (serving/serve.py)."""
+    from serving.serve import run_from_args
+
+    return run_from_args(args, _config(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="recsys", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                             ("prepare", cmd_prepare, "write the input tf.Examples only"),
                             ("summary", cmd_summary, "what the last run did (from MLMD)"),
                             ("score", cmd_score, "score a few examples with the pushed model"),
-                            ("report", cmd_report, "per-slice metrics table + offline HTML report")]:
+                            ("report", cmd_report, "per-slice metrics table + offline HTML report"),
+                            ("serve", cmd_serve, "serve the pushed models (TF Serving REST API) "
+                                                 "and /v1/recommend")]:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", default=DEFAULT_CONFIG, help="TOML run config")
         p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -124,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--force", action="store_true", help="rewrite even if present")
         if name == "score":
             p.add_argument("-n", type=int, default=5, help="how many examples")
+        if name == "serve":
+            from serving.serve import add_arguments
+
+            add_arguments(p)
         if name == "report":
             p.add_argument("--eval-dir", default="", help="a TFMA output directory (default: the "
                            "newest ModelEvaluation in the run's MLMD store)")
