@@ -4,10 +4,12 @@ One request, in order:
 
 1. **Bucket** (``serving/ab.py``): sha256 of ``experiment:user_id`` puts the user in ``canary``
    (a ``serving.canary_share`` of users) or ``stable``, the same on every call and every replica.
-2. **Versions**: per model, the bucket's TF Serving version label (``canary``, falling back to
-   ``stable``; ``stable``), or the newest AVAILABLE version when the model has no such label, looked
-   up with TF Serving's status API and cached ~1 s. Every later call names that exact version
-   (``/versions/V:predict``), so the versions in the response are the ones that answered.
+2. **Versions**: per model, the version its TF Serving version label names: ``canary`` for the
+   canary bucket (``stable`` when the model has no canary), ``stable`` for the stable bucket; a
+   model without the label serves its newest AVAILABLE version (the stable bucket: not the one
+   labelled canary). Looked up with TF Serving's status API, cached ~1 s; every later call names
+   that exact version (``/versions/V:predict``), so the versions reported are the ones that
+   answered. The REST client is ``serving/tf_serving_client.py``.
 3. **Retrieval**: ``serving_raw`` of the retriever with the user/context features (their names and
    dtypes read from the version's metadata) and ``exclude`` = history ∪ the request's ``exclude``.
    Answer: ``item_ids``, ``scores`` and one output per raw item feature.
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import json
@@ -36,7 +37,6 @@ import logging
 import math
 import sys
 import time
-import urllib.parse
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -49,10 +49,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.config import ServingConfig, load_config
 from serving import ab
+from serving.tf_serving_client import (SIGNATURE, ApiError, ModelServer, Resolved, Signature, Tensor,
+                                       VersionGone, show)
 
 log = logging.getLogger(__name__)
 
-SIGNATURE = "serving_raw"
 EXCLUDE = "exclude"  # the retriever's input of item ids never to return
 ITEM_ID = "item_id"  # the ranker's input filled with each candidate's id
 RETRIEVER_OUTPUTS = ("item_ids", "scores")  # every other retriever output is an item feature
@@ -60,7 +61,6 @@ MAX_LIST = 1000  # entries of `exclude` and of any list feature (history)
 MAX_TEXT = 256  # characters of an id, a feature name or a string feature value
 MAX_FEATURES = 100
 DEFAULT_K = 10
-METADATA_CACHE = 32  # (model, version) signatures kept
 
 REQUEST_EXAMPLE = {
     "user_id": "u000001",
@@ -81,21 +81,7 @@ RESPONSE_EXAMPLE = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors: every failure leaves as {"error": message} with a status saying whose fault it is.
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class VersionGone(ApiError):
-    """The model server no longer serves a version we resolved (unloaded within the cache time)."""
-
-    def __init__(self, message: str):
-        super().__init__(503, message)
-
+# Errors: every failure leaves as {"error": message} (ApiError: status + message).
 
 class AsciiJSONResponse(JSONResponse):
     """JSON with non-ASCII escaped: an error message quoting a client's unpaired surrogate
@@ -107,15 +93,6 @@ class AsciiJSONResponse(JSONResponse):
 
 def _error(status: int, message: str) -> AsciiJSONResponse:
     return AsciiJSONResponse({"error": message}, status_code=status)
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """A value as the client sent it (JSON), shortened."""
-    try:
-        text = json.dumps(value, ensure_ascii=True)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _kind(value: Any) -> str:
@@ -164,7 +141,7 @@ def describe_validation_error(errors: list[dict], fields: tuple[str, ...] = ()) 
     else:
         msg = e.get("msg", "invalid")
         msg = msg.removeprefix("Value error, ").replace("Input should be ", "expected ", 1)
-        text = f"{where}: got {_show(e.get('input'))}; {msg}"
+        text = f"{where}: got {show(e.get('input'))}; {msg}"
     more = len(errors) - 1
     return text + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
 
@@ -222,6 +199,10 @@ class ServedModel(BaseModel):
                               "null: the model has no such label, its newest version was used.")
 
 
+def served(m: Resolved) -> ServedModel:
+    return ServedModel(name=m.name, version=m.version, label=m.label)
+
+
 class ServedModels(BaseModel):
     retriever: ServedModel
     ranker: ServedModel
@@ -260,44 +241,6 @@ class Health(BaseModel):
 REQUEST_FIELDS = tuple(RecommendRequest.model_fields)
 
 
-# ---------------------------------------------------------------------------------------------
-# Signatures as TF Serving's metadata describes them.
-
-@dataclasses.dataclass(frozen=True)
-class Tensor:
-    dtype: str  # "DT_STRING", "DT_INT64", "DT_FLOAT", ...
-    rank: int  # 1: one value per instance ([B]); 2: a list per instance ([B, N], "" padded)
-
-
-@dataclasses.dataclass(frozen=True)
-class Signature:
-    inputs: dict[str, Tensor]
-    outputs: dict[str, Tensor]
-
-
-def parse_signature(metadata: Any, where: str, name: str = SIGNATURE) -> Signature:
-    """``metadata.signature_def.signature_def[name]`` of a TF Serving ``/metadata`` answer."""
-    try:
-        sig = metadata["metadata"]["signature_def"]["signature_def"][name]
-        inputs, outputs = sig["inputs"], sig.get("outputs", {})
-        if not isinstance(inputs, dict) or not isinstance(outputs, dict):
-            raise TypeError
-    except (KeyError, TypeError):
-        raise ApiError(502, f"{where} has no {name!r} signature in its metadata") from None
-
-    def tensors(d: dict) -> dict[str, Tensor]:
-        out = {}
-        for n, t in d.items():
-            t = t if isinstance(t, dict) else {}
-            shape = t.get("tensor_shape") or {}
-            dims = shape.get("dim") or []
-            rank = 1 if shape.get("unknown_rank") else max(1, len(dims) if isinstance(dims, list) else 1)
-            out[str(n)] = Tensor(str(t.get("dtype", "DT_INVALID")), rank)
-        return out
-
-    return Signature(tensors(inputs), tensors(outputs))
-
-
 _INT_BITS = {"DT_INT64": 64, "DT_INT32": 32, "DT_INT16": 16, "DT_INT8": 8, "DT_UINT8": 8,
              "DT_UINT16": 16, "DT_UINT32": 32, "DT_UINT64": 64}
 _FLOAT_MAX = {"DT_FLOAT": 3.4028234663852886e38, "DT_DOUBLE": sys.float_info.max,
@@ -323,14 +266,14 @@ def _scalar(field: str, value: Any, t: Tensor) -> Any:
             try:
                 return _encodable(value)
             except ValueError as e:
-                raise ApiError(400, f"{field}: got {_show(value)}; {e}") from None
+                raise ApiError(400, f"{field}: got {show(value)}; {e}") from None
     elif dtype in _INT_BITS:
         if isinstance(value, int) and not isinstance(value, bool):
             bits = _INT_BITS[dtype]
             lo, hi = (0, 2 ** bits) if dtype.startswith("DT_UINT") else (-(2 ** (bits - 1)), 2 ** (bits - 1))
             if lo <= value < hi:
                 return value
-            raise ApiError(400, f"{field}: got {_show(value)}; expected an integer in [{lo}, {hi}) "
+            raise ApiError(400, f"{field}: got {show(value)}; expected an integer in [{lo}, {hi}) "
                            f"({dtype})")
     elif dtype in _FLOAT_MAX:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -340,20 +283,20 @@ def _scalar(field: str, value: Any, t: Tensor) -> Any:
                 number = math.inf
             if math.isfinite(number) and abs(number) <= _FLOAT_MAX[dtype]:
                 return number
-            raise ApiError(400, f"{field}: got {_show(value)}; expected a finite number ({dtype})")
+            raise ApiError(400, f"{field}: got {show(value)}; expected a finite number ({dtype})")
     elif dtype == "DT_BOOL":
         if isinstance(value, bool):
             return value
     else:
         raise ApiError(502, f"{field}: the model takes {dtype}, which /v1/recommend cannot send")
-    raise ApiError(400, f"{field}: got {_show(value)} ({_kind(value)}); expected {_expected(t)}")
+    raise ApiError(400, f"{field}: got {show(value)} ({_kind(value)}); expected {_expected(t)}")
 
 
 def coerce_feature(field: str, value: Any, t: Tensor) -> Any:
     """A client's value checked against (and converted to) a model input; 400 when it does not fit."""
     if t.rank >= 2:
         if not isinstance(value, list):
-            raise ApiError(400, f"{field}: got {_show(value)} ({_kind(value)}); expected {_expected(t)}")
+            raise ApiError(400, f"{field}: got {show(value)} ({_kind(value)}); expected {_expected(t)}")
         if len(value) > MAX_LIST:
             raise ApiError(400, f"{field}: got a list of {len(value)}; expected at most {MAX_LIST} entries")
         return [_scalar(f"{field}[{i}]", v, Tensor(t.dtype, 1)) for i, v in enumerate(value)]
@@ -370,189 +313,6 @@ def pad_lists(instances: list[dict], inputs: dict[str, Tensor]) -> None:
         fill = "" if t.dtype == "DT_STRING" else 0
         for inst in instances:
             inst[name] = list(inst[name]) + [fill] * (width - len(inst[name]))
-
-
-# ---------------------------------------------------------------------------------------------
-# The model server.
-
-@dataclasses.dataclass(frozen=True)
-class Resolved:
-    name: str
-    version: str
-    label: str | None
-
-    def doc(self) -> ServedModel:
-        return ServedModel(name=self.name, version=self.version, label=self.label)
-
-
-def _upstream_error(payload: Any, response: httpx.Response) -> str:
-    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-        return payload["error"][:300]
-    return response.text[:300] or response.reason_phrase
-
-
-class ModelServer:
-    """TF Serving's REST API (status, metadata, predict) over one keep-alive ``httpx.AsyncClient``.
-
-    Label -> version resolutions are cached ``cache_seconds`` (a relabel takes effect within that);
-    signatures per (model, version) until evicted (a version's signature never changes).
-    """
-
-    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 5.0, cache_seconds: float = 1.0, clock=time.monotonic):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.cache_seconds = cache_seconds
-        self._transport = transport
-        self._clock = clock
-        self._client: httpx.AsyncClient | None = None
-        self._resolved: dict[tuple[str, str], tuple[float, Resolved]] = {}
-        self._signatures: collections.OrderedDict[tuple[str, str], Signature] = collections.OrderedDict()
-
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # trust_env=False: a proxy from the environment must not sit between us and the model
-            # server (usually on loopback).
-            self._client = httpx.AsyncClient(
-                base_url=self.url, transport=self._transport, timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16), trust_env=False)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, httpx.Response]:
-        """(status, JSON payload or None, response); 503/504 when the server does not answer, 502 for
-        a 5xx answer. 4xx answers are returned: what they mean depends on the call."""
-        what = f"{method} {self.url}{path}"
-        content, headers = None, None
-        if body is not None:
-            try:
-                content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-            except ValueError as e:  # model output echoed back (clients' values are checked)
-                raise ApiError(502, f"cannot encode {what}: {e}") from None
-            headers = {"content-type": "application/json"}
-        try:
-            # httpx's timeout bounds each read/write; wait_for bounds the whole exchange.
-            response = await asyncio.wait_for(
-                self.client().request(method, path, content=content, headers=headers), self.timeout)
-        except (httpx.TimeoutException, asyncio.TimeoutError):
-            raise ApiError(504, f"model server did not answer {what} within {self.timeout:g} s") from None
-        except httpx.HTTPError as e:
-            raise ApiError(503, f"model server unreachable: {what}: {type(e).__name__}: {e}") from None
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if response.status_code >= 500:
-            raise ApiError(502, f"model server answered {response.status_code} to {what}: "
-                           f"{_upstream_error(payload, response)}")
-        return response.status_code, payload, response
-
-    @staticmethod
-    def _path(model: str, *rest: str) -> str:
-        return "/v1/models/" + "/".join(urllib.parse.quote(p, safe="") for p in (model, *rest))
-
-    @staticmethod
-    def _statuses(payload: Any, where: str) -> list[dict]:
-        rows = payload.get("model_version_status") if isinstance(payload, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ApiError(502, f"{where}: expected {{\"model_version_status\": [...]}}, got "
-                           f"{_show(payload)}")
-        return rows
-
-    async def available_versions(self, model: str) -> list[str]:
-        """AVAILABLE versions of ``model``, newest first (503 when the server does not serve it)."""
-        path = self._path(model)
-        status, payload, response = await self.call("GET", path)
-        if status == 404:
-            raise ApiError(503, f"model server {self.url} does not serve model {model!r}: "
-                           f"{_upstream_error(payload, response)}")
-        if status != 200:
-            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
-        versions = [str(r.get("version")) for r in self._statuses(payload, f"GET {path}")
-                    if r.get("state") == "AVAILABLE" and str(r.get("version")).isdigit()]
-        return sorted(versions, key=int, reverse=True)
-
-    async def label_version(self, model: str, label: str) -> str | None:
-        """The AVAILABLE version ``label`` points to, None when the model has no such label."""
-        path = self._path(model, "labels", label)
-        status, payload, response = await self.call("GET", path)
-        if status in (400, 404):  # "Unrecognized servable version label" is an INVALID_ARGUMENT
-            return None
-        if status != 200:
-            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
-        for r in self._statuses(payload, f"GET {path}"):
-            if r.get("state") == "AVAILABLE" and str(r.get("version")).isdigit():
-                return str(r["version"])
-        return None
-
-    async def resolve_uncached(self, model: str, bucket: str) -> Resolved:
-        for label in ab.LABELS[bucket]:
-            version = await self.label_version(model, label)
-            if version is not None:
-                return Resolved(model, version, label)
-        versions = await self.available_versions(model)
-        if not versions:
-            raise ApiError(503, f"model {model!r} has no AVAILABLE version on {self.url}")
-        if bucket == ab.STABLE and len(versions) > 1:
-            # No stable label: the newest version, but not the canary's (a canary-only label must not
-            # send everybody to the canary).
-            canary = await self.label_version(model, ab.CANARY)
-            versions = [v for v in versions if v != canary] or versions
-        return Resolved(model, versions[0], None)
-
-    async def resolve(self, model: str, bucket: str) -> Resolved:
-        now = self._clock()
-        hit = self._resolved.get((model, bucket))
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        resolved = await self.resolve_uncached(model, bucket)
-        self._resolved[(model, bucket)] = (now + self.cache_seconds, resolved)
-        return resolved
-
-    def forget(self, model: str) -> None:
-        for key in [k for k in self._resolved if k[0] == model]:
-            del self._resolved[key]
-
-    async def signature(self, m: Resolved) -> Signature:
-        key = (m.name, m.version)
-        if key in self._signatures:
-            self._signatures.move_to_end(key)
-            return self._signatures[key]
-        path = self._path(m.name, "versions", m.version, "metadata")
-        status, payload, response = await self.call("GET", path)
-        if status == 404:
-            raise VersionGone(f"model {m.name!r} version {m.version} is no longer served: "
-                              f"{_upstream_error(payload, response)}")
-        if status != 200:
-            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
-        sig = parse_signature(payload, f"model {m.name!r} version {m.version}")
-        self._signatures[key] = sig
-        while len(self._signatures) > METADATA_CACHE:
-            self._signatures.popitem(last=False)
-        return sig
-
-    async def predict(self, m: Resolved, instances: list[dict]) -> list:
-        """``serving_raw`` predictions in TF Serving's row format, one per instance."""
-        path = self._path(m.name, "versions", m.version) + ":predict"
-        status, payload, response = await self.call(
-            "POST", path, {"signature_name": SIGNATURE, "instances": instances})
-        if status == 404:
-            raise VersionGone(f"model {m.name!r} version {m.version} is no longer served: "
-                              f"{_upstream_error(payload, response)}")
-        if status != 200:
-            # Every client value was checked against the signature first: a refusal is a contract
-            # mismatch between this service and the model, not the client's fault.
-            raise ApiError(502, f"model {m.name!r} version {m.version} refused the request "
-                           f"({status}): {_upstream_error(payload, response)}")
-        predictions = payload.get("predictions") if isinstance(payload, dict) else None
-        if not isinstance(predictions, list) or len(predictions) != len(instances):
-            raise ApiError(502, f"model {m.name!r} version {m.version}: expected \"predictions\" with "
-                           f"{len(instances)} rows, got {_show(payload)}")
-        return predictions
 
 
 async def _gather(*aws):
@@ -586,21 +346,21 @@ def parse_candidates(row: Any, item_features: dict[str, Tensor], excluded: set[s
                      where: str) -> list[Candidate]:
     """The retriever's row: non-padding, non-excluded items, best first, at most ``limit``."""
     if not isinstance(row, dict):
-        raise ApiError(502, f"{where}: expected a row with item_ids and scores, got {_show(row)}")
+        raise ApiError(502, f"{where}: expected a row with item_ids and scores, got {show(row)}")
     ids, scores = row.get("item_ids"), row.get("scores")
     if not isinstance(ids, list) or not isinstance(scores, list) or len(ids) != len(scores):
         raise ApiError(502, f"{where}: expected item_ids and scores lists of one length, got "
-                       f"{_show(row)}")
+                       f"{show(row)}")
     columns = {}
     for name, t in item_features.items():
         col = row.get(name)
         if not isinstance(col, list) or len(col) != len(ids):
-            raise ApiError(502, f"{where}: output {name!r} should hold one value per item, got {_show(col)}")
+            raise ApiError(502, f"{where}: output {name!r} should hold one value per item, got {show(col)}")
         columns[name] = col
     out, seen = [], set()
     for i, item in enumerate(ids):
         if not isinstance(item, str):
-            raise ApiError(502, f"{where}: item_ids[{i}] is {_show(item)}; expected a string")
+            raise ApiError(502, f"{where}: item_ids[{i}] is {show(item)}; expected a string")
         if item == "" or item in seen:
             continue
         if item in excluded:
@@ -608,13 +368,13 @@ def parse_candidates(row: Any, item_features: dict[str, Tensor], excluded: set[s
             continue
         score = _number(scores[i])
         if score is None:
-            raise ApiError(502, f"{where}: scores[{i}] is {_show(scores[i])}; expected a finite number")
+            raise ApiError(502, f"{where}: scores[{i}] is {show(scores[i])}; expected a finite number")
         features = {}
         for name, t in item_features.items():
             value = columns[name][i]
             multi = t.rank >= 3  # [B, K, N]: a list per item; [B, K]: one value per item
             if multi != isinstance(value, list):
-                raise ApiError(502, f"{where}: {name}[{i}] is {_show(value)}; expected "
+                raise ApiError(502, f"{where}: {name}[{i}] is {show(value)}; expected "
                                f"{'a list' if multi else 'one value'}")
             features[name] = value
         seen.add(item)
@@ -636,7 +396,7 @@ def parse_score(prediction: Any, where: str) -> float:
         value = value[0]
     number = _number(value)
     if number is None:
-        raise ApiError(502, f"{where}: expected one finite score per candidate, got {_show(prediction)}")
+        raise ApiError(502, f"{where}: expected one finite score per candidate, got {show(prediction)}")
     return number
 
 
@@ -683,12 +443,24 @@ class Recommender:
                         "nothing: it is an item feature, the retrieved candidates supply it")
                 if name == "user_id" and req.features[name] == req.user_id:
                     continue
-                raise ApiError(400, f"features.{name}: got {_show(req.features[name])}; expected "
+                raise ApiError(400, f"features.{name}: got {show(req.features[name])}; expected "
                                f"{what}")
         values: dict[str, Any] = {}
+        first: dict[str, tuple[Resolved, Tensor]] = {}
         for m, inputs in needs:
             for name, t in inputs.items():
                 field = "user_id" if name == "user_id" else f"features.{name}"
+                if name in first and first[name][1] != t:
+                    # The value fits the first model; if it cannot fit this one too, the two
+                    # models disagree (a deployment mistake), not the client.
+                    other, t0 = first[name]
+                    try:
+                        coerce_feature(field, values[name], t)
+                    except ApiError:
+                        raise ApiError(502, f"models disagree on input {name!r}: {other.name!r} "
+                                       f"version {other.version} takes {_expected(t0)}, {m.name!r} "
+                                       f"version {m.version} {_expected(t)}") from None
+                    continue
                 if name == "user_id":
                     raw = req.user_id
                 elif name in req.features:
@@ -700,8 +472,8 @@ class Recommender:
                 else:
                     raise ApiError(400, f"{field} is missing; model {m.name!r} version {m.version} "
                                    f"needs it: expected {_expected(t)}")
-                value = coerce_feature(field, raw, t)
-                values.setdefault(name, value)
+                values[name] = coerce_feature(field, raw, t)
+                first[name] = (m, t)
         return values
 
     async def _recommend(self, req: RecommendRequest, k: int, bucket: str, now: float
@@ -733,8 +505,8 @@ class Recommender:
         items = [ScoredItem(item_id=candidates[i].item_id, score=scores[i],  # the retrieval order
                             retrieval_score=candidates[i].retrieval_score) for i in order]
         return RecommendResponse(user_id=req.user_id, items=items, experiment=self.config.experiment,
-                                 bucket=bucket, models=ServedModels(retriever=retriever.doc(),
-                                                                    ranker=ranker.doc()))
+                                 bucket=bucket, models=ServedModels(retriever=served(retriever),
+                                                                    ranker=served(ranker)))
 
     async def _rank(self, ranker: Resolved, sig: Signature, query: dict[str, Any],
                     candidates: list[Candidate]) -> list[float]:
@@ -749,7 +521,7 @@ class Recommender:
                     value = c.features[name]
                     if (t.rank >= 2) != isinstance(value, list):
                         raise ApiError(502, f"{where} takes {name} as {_expected(t)}; the retriever "
-                                       f"gave {_show(value)}")
+                                       f"gave {show(value)}")
                     inst[name] = value
                 else:
                     inst[name] = query[name]
@@ -772,7 +544,7 @@ class Recommender:
                     v = await self.server.label_version(name, label)
                     if v is not None:
                         labels[label] = v
-                buckets = {b: (await self.server.resolve_uncached(name, b)).doc()
+                buckets = {b: served(await self.server.resolve_uncached(name, b))
                            for b in (ab.STABLE, ab.CANARY)}
                 doc.models[name] = ModelHealth(name=name, available_versions=versions, labels=labels,
                                                buckets=buckets)
@@ -812,7 +584,7 @@ def parse_request(body: bytes) -> RecommendRequest:
     except ValueError as e:
         raise ApiError(400, f"request body is not valid JSON ({e})") from None
     if not isinstance(doc, dict):
-        raise ApiError(400, f"request body: got {_show(doc)} ({_kind(doc)}); expected a JSON object "
+        raise ApiError(400, f"request body: got {show(doc)} ({_kind(doc)}); expected a JSON object "
                        f"with {', '.join(REQUEST_FIELDS)}")
     try:
         return RecommendRequest.model_validate(doc)

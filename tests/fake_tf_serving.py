@@ -42,6 +42,7 @@ class FakeVersion:
     predict: Callable[[list[dict]], list]  # instances -> row-format predictions
     state: str = "AVAILABLE"
     delay: float = 0.0  # seconds before :predict answers
+    refuse: str = ""  # :predict answers 400 {"error": refuse}
 
 
 def retriever_version(catalogue: list[dict] = CATALOGUE, k: int = 10, item=ITEM,
@@ -203,6 +204,8 @@ class FakeTFServing:
             return fake
         if fake.delay:
             await asyncio.sleep(fake.delay)
+        if fake.refuse:
+            return _error(400, fake.refuse)
         if not isinstance(body, dict) or body.get("signature_name") != "serving_raw":
             return _error(400, "Serving signature name: \"serving_default\" not found in signature def")
         instances = body.get("instances")

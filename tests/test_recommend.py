@@ -442,7 +442,7 @@ def test_nonsense_from_the_retriever_is_502():
         assert_error(client.post("/v1/recommend", json=request()), 502, "has no 'exclude' input")
 
 
-def test_model_not_served_is_503_and_rejected_request_is_502():
+def test_model_not_served_is_503_and_models_disagreeing_502():
     fake = FakeTFServing()
     fake.add("retriever", "1", retriever_version())
     with service(fake) as client:
@@ -452,9 +452,18 @@ def test_model_not_served_is_503_and_rejected_request_is_502():
     with service(fake) as client:  # a ranker input nobody supplies is demanded from the client...
         assert_error(client.post("/v1/recommend", json=request()), 400, "features.item_color is missing")
     fake.models["ranker"]["1"] = ranker_version(inputs={**RANKER_INPUTS, "user_age": (STRING, 1)})
-    with service(fake) as client:  # ...and a dtype clash between the two models is caught
-        assert_error(client.post("/v1/recommend", json=request()), 400, "features.user_age",
-                     "DT_STRING")
+    with service(fake) as client:  # ...but two models disagreeing on a dtype is not its fault
+        assert_error(client.post("/v1/recommend", json=request()), 502,
+                     "models disagree on input 'user_age': 'retriever' version 1 takes an integer "
+                     "(DT_INT64), 'ranker' version 1 a string (DT_STRING)")
+
+
+def test_a_refused_predict_is_502():
+    fake = standard_fake()
+    fake.models["ranker"]["1"].refuse = "Expected tensor of type int64 but got type string"
+    with service(fake) as client:
+        assert_error(client.post("/v1/recommend", json=request()), 502,
+                     "model 'ranker' version 1 refused the request (400): Expected tensor of type int64")
 
 
 def test_timeout_is_504():

@@ -1,0 +1,264 @@
+"""TF Serving's REST API as /v1/recommend uses it: status and version labels (which version answers),
+metadata (a version's ``serving_raw`` inputs and outputs) and row-format ``:predict``.
+
+Every failure is an ``ApiError`` carrying the HTTP status the recommendation service answers with:
+the model server unreachable is 503, too slow 504, answering a 5xx, a refusal or a document of the
+wrong shape 502; a version unloaded since it was resolved is ``VersionGone`` (503 unless resolving
+again helps). TF Serving's own statuses follow ``api_rest.md``: an unknown model or version is a
+404, an unknown version label a 400 ("Unrecognized servable version label").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import json
+import time
+import urllib.parse
+from typing import Any
+
+import httpx
+
+from serving import ab
+
+SIGNATURE = "serving_raw"
+METADATA_CACHE = 32  # (model, version) signatures kept
+
+
+class ApiError(Exception):
+    """Answered as ``{"error": message}`` with HTTP ``status`` by the recommendation service."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class VersionGone(ApiError):
+    """The model server no longer serves a version we resolved (unloaded within the cache time)."""
+
+    def __init__(self, message: str):
+        super().__init__(503, message)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as the client sent it (JSON), shortened."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor:
+    dtype: str  # "DT_STRING", "DT_INT64", "DT_FLOAT", ...
+    rank: int  # of the batched tensor: an input [B] is 1, [B, N] ("" padded lists) 2; the
+    #            retriever's outputs are one rank up ([B, K] per item, [B, K, N] lists per item)
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    inputs: dict[str, Tensor]
+    outputs: dict[str, Tensor]
+
+
+def parse_signature(metadata: Any, where: str, name: str = SIGNATURE) -> Signature:
+    """``metadata.signature_def.signature_def[name]`` of a TF Serving ``/metadata`` answer."""
+    try:
+        sig = metadata["metadata"]["signature_def"]["signature_def"][name]
+        inputs, outputs = sig["inputs"], sig.get("outputs", {})
+        if not isinstance(inputs, dict) or not isinstance(outputs, dict):
+            raise TypeError
+    except (KeyError, TypeError):
+        raise ApiError(502, f"{where} has no {name!r} signature in its metadata") from None
+
+    def tensors(d: dict) -> dict[str, Tensor]:
+        out = {}
+        for n, t in d.items():
+            t = t if isinstance(t, dict) else {}
+            shape = t.get("tensor_shape") or {}
+            dims = shape.get("dim") or []
+            rank = 1 if shape.get("unknown_rank") else max(1, len(dims) if isinstance(dims, list) else 1)
+            out[str(n)] = Tensor(str(t.get("dtype", "DT_INVALID")), rank)
+        return out
+
+    return Signature(tensors(inputs), tensors(outputs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    name: str
+    version: str
+    label: str | None
+
+
+def _upstream_error(payload: Any, response: httpx.Response) -> str:
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+        return payload["error"][:300]
+    return response.text[:300] or response.reason_phrase
+
+
+class ModelServer:
+    """TF Serving's REST API (status, metadata, predict) over one keep-alive ``httpx.AsyncClient``.
+
+    Label -> version resolutions are cached ``cache_seconds`` (a relabel takes effect within that);
+    signatures per (model, version) until evicted (a version's signature never changes).
+    """
+
+    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 5.0, cache_seconds: float = 1.0, clock=time.monotonic):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.cache_seconds = cache_seconds
+        self._transport = transport
+        self._clock = clock
+        self._client: httpx.AsyncClient | None = None
+        self._resolved: dict[tuple[str, str], tuple[float, Resolved]] = {}
+        self._signatures: collections.OrderedDict[tuple[str, str], Signature] = collections.OrderedDict()
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # trust_env=False: a proxy from the environment must not sit between us and the model
+            # server (usually on loopback).
+            self._client = httpx.AsyncClient(
+                base_url=self.url, transport=self._transport, timeout=httpx.Timeout(self.timeout),
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16), trust_env=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, httpx.Response]:
+        """(status, JSON payload or None, response); 503/504 when the server does not answer, 502 for
+        a 5xx answer. 4xx answers are returned: what they mean depends on the call."""
+        what = f"{method} {self.url}{path}"
+        content, headers = None, None
+        if body is not None:
+            try:
+                content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except ValueError as e:  # model output echoed back (clients' values are checked)
+                raise ApiError(502, f"cannot encode {what}: {e}") from None
+            headers = {"content-type": "application/json"}
+        try:
+            # httpx's timeout bounds each read/write; wait_for bounds the whole exchange.
+            response = await asyncio.wait_for(
+                self.client().request(method, path, content=content, headers=headers), self.timeout)
+        except (httpx.TimeoutException, asyncio.TimeoutError):
+            raise ApiError(504, f"model server did not answer {what} within {self.timeout:g} s") from None
+        except httpx.HTTPError as e:
+            raise ApiError(503, f"model server unreachable: {what}: {type(e).__name__}: {e}") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code >= 500:
+            raise ApiError(502, f"model server answered {response.status_code} to {what}: "
+                           f"{_upstream_error(payload, response)}")
+        return response.status_code, payload, response
+
+    @staticmethod
+    def _path(model: str, *rest: str) -> str:
+        return "/v1/models/" + "/".join(urllib.parse.quote(p, safe="") for p in (model, *rest))
+
+    @staticmethod
+    def _statuses(payload: Any, where: str) -> list[dict]:
+        rows = payload.get("model_version_status") if isinstance(payload, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ApiError(502, f"{where}: expected {{\"model_version_status\": [...]}}, got "
+                           f"{show(payload)}")
+        return rows
+
+    async def available_versions(self, model: str) -> list[str]:
+        """AVAILABLE versions of ``model``, newest first (503 when the server does not serve it)."""
+        path = self._path(model)
+        status, payload, response = await self.call("GET", path)
+        if status == 404:
+            raise ApiError(503, f"model server {self.url} does not serve model {model!r}: "
+                           f"{_upstream_error(payload, response)}")
+        if status != 200:
+            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
+        versions = [str(r.get("version")) for r in self._statuses(payload, f"GET {path}")
+                    if r.get("state") == "AVAILABLE" and str(r.get("version")).isdigit()]
+        return sorted(versions, key=int, reverse=True)
+
+    async def label_version(self, model: str, label: str) -> str | None:
+        """The AVAILABLE version ``label`` points to, None when the model has no such label."""
+        path = self._path(model, "labels", label)
+        status, payload, response = await self.call("GET", path)
+        if status in (400, 404):  # "Unrecognized servable version label" is an INVALID_ARGUMENT
+            return None
+        if status != 200:
+            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
+        for r in self._statuses(payload, f"GET {path}"):
+            if r.get("state") == "AVAILABLE" and str(r.get("version")).isdigit():
+                return str(r["version"])
+        return None
+
+    async def resolve_uncached(self, model: str, bucket: str) -> Resolved:
+        for label in ab.LABELS[bucket]:
+            version = await self.label_version(model, label)
+            if version is not None:
+                return Resolved(model, version, label)
+        versions = await self.available_versions(model)
+        if not versions:
+            raise ApiError(503, f"model {model!r} has no AVAILABLE version on {self.url}")
+        if bucket == ab.STABLE and len(versions) > 1:
+            # No stable label: the newest version, but not the canary's (a canary-only label must not
+            # send everybody to the canary).
+            canary = await self.label_version(model, ab.CANARY)
+            versions = [v for v in versions if v != canary] or versions
+        return Resolved(model, versions[0], None)
+
+    async def resolve(self, model: str, bucket: str) -> Resolved:
+        now = self._clock()
+        hit = self._resolved.get((model, bucket))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        resolved = await self.resolve_uncached(model, bucket)
+        self._resolved[(model, bucket)] = (now + self.cache_seconds, resolved)
+        return resolved
+
+    def forget(self, model: str) -> None:
+        for key in [k for k in self._resolved if k[0] == model]:
+            del self._resolved[key]
+
+    async def signature(self, m: Resolved) -> Signature:
+        key = (m.name, m.version)
+        if key in self._signatures:
+            self._signatures.move_to_end(key)
+            return self._signatures[key]
+        path = self._path(m.name, "versions", m.version, "metadata")
+        status, payload, response = await self.call("GET", path)
+        if status == 404:
+            raise VersionGone(f"model {m.name!r} version {m.version} is no longer served: "
+                              f"{_upstream_error(payload, response)}")
+        if status != 200:
+            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
+        sig = parse_signature(payload, f"model {m.name!r} version {m.version}")
+        self._signatures[key] = sig
+        while len(self._signatures) > METADATA_CACHE:
+            self._signatures.popitem(last=False)
+        return sig
+
+    async def predict(self, m: Resolved, instances: list[dict]) -> list:
+        """``serving_raw`` predictions in TF Serving's row format, one per instance."""
+        path = self._path(m.name, "versions", m.version) + ":predict"
+        status, payload, response = await self.call(
+            "POST", path, {"signature_name": SIGNATURE, "instances": instances})
+        if status == 404:
+            raise VersionGone(f"model {m.name!r} version {m.version} is no longer served: "
+                              f"{_upstream_error(payload, response)}")
+        if status != 200:
+            # Every client value was checked against the signature first: a refusal is a contract
+            # mismatch between this service and the model, not the client's fault.
+            raise ApiError(502, f"model {m.name!r} version {m.version} refused the request "
+                           f"({status}): {_upstream_error(payload, response)}")
+        predictions = payload.get("predictions") if isinstance(payload, dict) else None
+        if not isinstance(predictions, list) or len(predictions) != len(instances):
+            raise ApiError(502, f"model {m.name!r} version {m.version}: expected \"predictions\" with "
+                           f"{len(instances)} rows, got {show(payload)}")
+        return predictions
