@@ -9,8 +9,10 @@ ranker-only change records the new ranker beside the retriever version it reused
 was not pushed (not blessed), nothing is recorded and the previous deployment stays current.
 
 A custom executor rather than a function component: the record is named after the pipeline run,
-which only the executor context knows. With all inputs unchanged TFX caches this component too;
-the record of the run that produced those inputs already exists then.
+which only the executor context knows. The runner compiles this node with caching off
+(``pipeline.pipeline.NEVER_CACHED``): a run that goes back to an earlier combination of pushed
+models has the very inputs of that earlier run, and a cached recorder would leave a newer record
+current.
 """
 
 from __future__ import annotations

@@ -91,13 +91,14 @@ def run(config: Config) -> dict:
     from tfx import v1 as tfx
 
     from data.prepare import prepare_data
+    from pipeline.pipeline import compile_pipeline
 
     start = time.perf_counter()
     data_root = prepare_data(config)
     paths = RunPaths.from_config(config)
-    pipeline = build(config, data_root)
+    ir = compile_pipeline(build(config, data_root))
     with runner_pid_file(paths):
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        tfx.orchestration.LocalDagRunner().run_with_ir(ir)
     report = summarize(paths)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report

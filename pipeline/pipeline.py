@@ -32,6 +32,27 @@ from recsys.fingerprint import source_fingerprint
 
 PACKAGE_DIRS = ("components", "models", "recsys")
 
+# Nodes that run in every pipeline run, whatever the cache. The DeploymentRecorder's record must
+# name this run's models: cached, it would keep a newer record current after a run that went
+# back to an earlier combination of pushed models (its inputs unchanged since that earlier run).
+NEVER_CACHED = ("DeploymentRecorder",)
+
+
+def compile_pipeline(pipeline: tfx.dsl.Pipeline):
+    """The pipeline's IR, with caching off for ``NEVER_CACHED`` nodes (TFX's DSL sets caching
+    per pipeline only). Runners run this with ``run_with_ir`` instead of ``run(pipeline)``."""
+    from tfx.dsl.compiler import compiler
+    from tfx.dsl.components.base import base_component
+
+    for component in pipeline.components:  # what TfxRunner.run does before compiling
+        if isinstance(component, base_component.BaseComponent):
+            component._resolve_pip_dependencies(pipeline.pipeline_info.pipeline_root)  # noqa: SLF001
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in NEVER_CACHED:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir
+
 
 def code_fingerprint() -> str:
     """Hash of the code that Transform and the Trainer import by name.

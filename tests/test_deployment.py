@@ -160,15 +160,24 @@ def test_recorder_records_nothing_when_a_model_was_not_pushed(root):
     assert set(record["models"]) == {"ranker"}
 
 
-def test_recorder_is_wired_after_both_pushers():
-    from tfx import v1 as tfx
+@pytest.mark.parametrize("retrieval", [True, False])
+def test_recorder_runs_after_both_pushers_in_every_run(tmp_path, retrieval):
+    from pipeline.local_runner import RunPaths, build
+    from pipeline.pipeline import compile_pipeline
+    from recsys.config import load_config
 
-    from components.deployment_recorder import DeploymentRecorder
-
-    pushed = tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel)
-    recorder = DeploymentRecorder(ranker=pushed, serving_root="/srv")
-    assert recorder.exec_properties["serving_root"] == "/srv"
-    assert set(recorder.inputs) == {"ranker"}  # the retriever is optional
+    config = load_config(None, [f"pipeline.output_dir={tmp_path}", f"retrieval.enabled={retrieval}"])
+    nodes = {n.pipeline_node.node_info.id: n.pipeline_node
+             for n in compile_pipeline(build(config, str(tmp_path / "data"))).nodes}
+    recorder = nodes["DeploymentRecorder"]
+    pushers = ["Pusher", "RetrievalPusher"] if retrieval else ["Pusher"]
+    assert sorted(recorder.upstream_nodes) == pushers
+    assert sorted(recorder.inputs.inputs) == (["ranker", "retriever"] if retrieval else ["ranker"])
+    assert recorder.parameters.parameters["serving_root"].field_value.string_value == \
+        RunPaths.from_config(config).serving_root
+    # Never cached (a run going back to earlier models must record them again); the rest is.
+    assert not recorder.execution_options.caching_options.enable_cache
+    assert nodes["Pusher"].execution_options.caching_options.enable_cache
 
 
 def _compose():
