@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Callable
 
-from serving.manifest import ManifestError, verify_manifest
+from serving.manifest import MANIFEST, ManifestError, verify_manifest
 from serving.servable import Servable
 from serving.status import ServingError, invalid, not_found
 
@@ -81,8 +81,13 @@ def parse_model_config(text: str, source: str = "models.config") -> list[ModelSp
     return specs
 
 
-def complete_versions(base_path: str) -> tuple[list[int], dict[int, str]]:
-    """(servable versions, version -> why not) of the numeric directories under ``base_path``."""
+def candidate_versions(base_path: str) -> tuple[list[int], dict[int, str]]:
+    """(loadable-looking versions, version -> why not) of the numeric directories of a model.
+
+    Cheap (a listing and two stats per version), so it can run at every poll: a version must hold
+    ``saved_model.pb`` and a push manifest. The manifest's digests are checked in full once, right
+    before the version is loaded (``ModelManager``), not at every poll.
+    """
     ok, refused = [], {}
     if not os.path.isdir(base_path):
         return ok, refused
@@ -92,14 +97,18 @@ def complete_versions(base_path: str) -> tuple[list[int], dict[int, str]]:
         path = os.path.join(base_path, entry)
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             refused[int(entry)] = "no saved_model.pb (incomplete)"
-            continue
-        try:
-            verify_manifest(path)
-        except ManifestError as e:
-            refused[int(entry)] = str(e)
-            continue
-        ok.append(int(entry))
+        elif not os.path.exists(os.path.join(path, MANIFEST)):
+            refused[int(entry)] = (f"{path}: no {MANIFEST} (not pushed by the pipeline, or the push "
+                                   f"did not finish)")
+        else:
+            ok.append(int(entry))
     return sorted(ok), refused
+
+
+def _fingerprint(path: str) -> tuple:
+    """Changes when a version directory, its graph or its manifest is rewritten."""
+    return tuple(os.stat(p).st_mtime_ns if os.path.exists(p) else 0
+                 for p in (path, os.path.join(path, "saved_model.pb"), os.path.join(path, MANIFEST)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +133,8 @@ class ModelManager:
         self._config_source = specs if callable(specs) else (lambda: specs)
         self._states: dict[str, ModelState] = {}
         self._apply_config(self._config_source())
-        self._failed_at: dict[tuple[str, int], float] = {}  # (model, version) -> dir mtime
+        # (model, version) -> (fingerprint when it failed, why): not retried until it changes.
+        self._failed: dict[tuple[str, int], tuple[tuple, str]] = {}
         self._lock = threading.Lock()  # one poll at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,28 +169,27 @@ class ModelManager:
     def _poll_model(self, name: str) -> None:
         state = self._states[name]
         spec = state.spec
-        on_disk, refused = complete_versions(spec.base_path)
-        wanted = spec.wanted(on_disk)
+        on_disk, refused = candidate_versions(spec.base_path)
         errors = dict(refused)
         loaded = dict(state.available)
-        for version in wanted:
-            if version in loaded:
-                continue
-            path = os.path.join(spec.base_path, str(version))
-            mtime = os.path.getmtime(path)
-            if self._failed_at.get((name, version)) == mtime:
-                errors[version] = state.errors.get(version, "failed to load")
-                continue  # failed before and unchanged since: don't retry every poll
-            try:
-                servable = Servable(name, version, path)
-                replayed = self._replay_warmup(servable)
-                loaded[version] = servable
-                log.info("loaded %s version %d in %.1fs (%d warmup requests)", name, version,
-                         servable.load_seconds, replayed)
-            except Exception as e:  # a bad SavedModel must not take the server down
-                self._failed_at[(name, version)] = mtime
-                errors[version] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-                log.error("could not load %s version %d: %s", name, version, errors[version])
+        while True:
+            # A version that failed to verify or load (and is unchanged since) is not a candidate:
+            # the policy then falls back to the next one, so a bad push never replaces a good model.
+            failed = {v for v in on_disk if v not in loaded and self._failed.get((name, v), (None,))[0]
+                      == _fingerprint(os.path.join(spec.base_path, str(v)))}
+            for v in failed:
+                errors[v] = self._failed[(name, v)][1]
+            wanted = spec.wanted([v for v in on_disk if v not in failed])
+            new_failure = False
+            for version in wanted:
+                if version not in loaded:
+                    servable = self._load(name, version, os.path.join(spec.base_path, str(version)))
+                    if servable is None:
+                        new_failure = True
+                    else:
+                        loaded[version] = servable
+            if not new_failure:
+                break
         available = {v: loaded[v] for v in wanted if v in loaded}
         if not available and state.available and not wanted:
             # Every version vanished from disk: keep serving what is loaded rather than nothing
@@ -196,6 +205,22 @@ class ModelManager:
         self._states[name] = ModelState(spec, available, labels, errors)  # the swap
         for version in set(state.available) - set(available):
             log.info("unloaded %s version %d", name, version)
+
+    def _load(self, name: str, version: int, path: str) -> Servable | None:
+        fingerprint = _fingerprint(path)
+        try:
+            verify_manifest(path)  # every byte, once, before the SavedModel (code) is loaded
+            servable = Servable(name, version, path)
+            replayed = self._replay_warmup(servable)
+        except Exception as e:  # a bad SavedModel must not take the server down
+            message = str(e) if isinstance(e, ManifestError) else \
+                f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            self._failed[(name, version)] = (fingerprint, message)
+            log.error("could not load %s version %d: %s", name, version, message)
+            return None
+        log.info("loaded %s version %d in %.1fs (%d warmup requests)", name, version,
+                 servable.load_seconds, replayed)
+        return servable
 
     def _replay_warmup(self, servable: Servable) -> int:
         if not self.warmup:
@@ -292,4 +317,4 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     return bool(predicate())
 
 
-__all__ = ["ModelManager", "ModelSpec", "ServingError", "complete_versions", "parse_model_config"]
+__all__ = ["ModelManager", "ModelSpec", "ServingError", "candidate_versions", "parse_model_config"]

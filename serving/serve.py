@@ -43,16 +43,28 @@ def config_source(serving_dir: str, model_config: str = "", canary: bool = False
                 return parse_model_config(fh.read(), model_config)
         return from_file
 
-    def from_deployment() -> list[ModelSpec]:
-        from serving import deployment, stack
+    from serving import deployment, stack
 
-        records = deployment.deployments(serving_dir)
-        if not records:
+    records_dir = os.path.join(serving_dir, deployment.DIRECTORY)
+    cache: dict = {}
+
+    def from_deployment() -> list[ModelSpec]:
+        # Reading the records verifies every file of the versions they name; do it only when a
+        # record was added or removed (the directory's mtime), not at every poll.
+        key = os.stat(records_dir).st_mtime_ns if os.path.isdir(records_dir) else None
+        if key is None:
             return directory_specs(serving_dir)
-        previous = records[-2] if canary and len(records) > 1 else None
-        return parse_model_config(stack.models_config(records[-1], base_path=serving_dir,
-                                                      canary_over=previous),
-                                  f"deployment of {serving_dir}")
+        if cache.get("key") != key:
+            records = deployment.deployments(serving_dir, limit=2)
+            if not records:
+                specs = directory_specs(serving_dir)
+            else:
+                previous = records[-2] if canary and len(records) > 1 else None
+                specs = parse_model_config(stack.models_config(records[-1], base_path=serving_dir,
+                                                               canary_over=previous),
+                                           f"deployment {records[-1]['id']} of {serving_dir}")
+            cache.update(key=key, specs=specs)
+        return cache["specs"]
     return from_deployment
 
 
