@@ -653,9 +653,12 @@ def create_app(config: ServingConfig, model_server_url: str, *,
         log.exception("unhandled error")
         return _error(500, f"internal error: {type(e).__name__}")
 
+    # The body is read by hand (any Content-Type, size-limited), so FastAPI does not see the model:
+    # documented by reference, with this deployment's max_k.
+    request_schema = RecommendRequest.model_json_schema()
+    request_schema["properties"]["k"]["anyOf"][0]["maximum"] = config.max_k
     request_doc = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": RecommendRequest.model_json_schema(),
-        "example": REQUEST_EXAMPLE}}}}
+        "schema": {"$ref": "#/components/schemas/RecommendRequest"}, "example": REQUEST_EXAMPLE}}}}
 
     @app.post("/v1/recommend", response_model=RecommendResponse, responses=_ERRORS,
               openapi_extra=request_doc, summary="Top-k items for a user: retrieve, then rank")
@@ -672,6 +675,15 @@ def create_app(config: ServingConfig, model_server_url: str, *,
         return AsciiJSONResponse(body, status_code=status)
 
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            generate()["components"]["schemas"]["RecommendRequest"] = request_schema
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

@@ -500,9 +500,13 @@ def test_openapi_documents_request_response_and_errors():
         spec = client.get("/openapi.json").json()
     op = spec["paths"]["/v1/recommend"]["post"]
     body = op["requestBody"]["content"]["application/json"]
-    assert set(body["schema"]["properties"]) == {"user_id", "features", "exclude", "k"}
-    assert body["schema"]["additionalProperties"] is False
+    assert body["schema"] == {"$ref": "#/components/schemas/RecommendRequest"}
     assert body["example"]["user_id"] == "u000001"
+    schema = spec["components"]["schemas"]["RecommendRequest"]
+    assert set(schema["properties"]) == {"user_id", "features", "exclude", "k"}
+    assert schema["additionalProperties"] is False and schema["required"] == ["user_id"]
+    assert schema["properties"]["k"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 100}
+    assert schema["examples"][0]["features"]["history"] == ["i00003", "i00007"]
     ok = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/RecommendResponse"}
     assert spec["components"]["schemas"]["RecommendResponse"]["examples"][0]["bucket"] == "stable"
@@ -541,6 +545,28 @@ def test_real_sockets_keep_alive_client_socket():
             server = app.state.recommender.server
             assert server._client is not None
         assert server._client is None  # closed at shutdown
+
+
+def test_concurrent_requests_share_one_client():
+    import asyncio
+
+    fake = standard_fake()
+    fake.add("ranker", "2", ranker_version(lambda i: -i["item_price"]), labels=["canary"])
+    app = create_app(ServingConfig(canary_share=0.5), URL, transport=httpx.ASGITransport(app=fake.app))
+
+    async def run():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rec") as c:
+            users = [f"u{n:06d}" for n in range(60)]
+            answers = await asyncio.gather(*(c.post("/v1/recommend", json=request(user_id=u))
+                                             for u in users))
+        await app.state.recommender.server.aclose()
+        return users, answers
+
+    users, answers = asyncio.run(run())
+    for user, r in zip(users, answers):
+        assert r.status_code == 200, r.text
+        canary = ab.assign("ranker-ab", user, 0.5) == "canary"
+        assert r.json()["models"]["ranker"]["version"] == ("2" if canary else "1")
 
 
 def test_command_line(monkeypatch, capsys):
