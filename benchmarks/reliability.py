@@ -1,0 +1,172 @@
+"""Reliability benchmark of the serving stack: a soak with a hot swap in the middle, and the fuzz
+counts, recorded in ``benchmarks/results/reliability.json``.
+
+  .venv/bin/recsys run                          # once: pushes a ranker and a retriever
+  .venv/bin/python -m benchmarks.reliability    # --rate 50 --minutes 10 by default
+
+Soak: ``python -m serving.serve`` on free loopback ports (a separate process), ``/v1/recommend``
+driven open-loop at ``--rate`` requests/s for ``--minutes``. Halfway through, a new ranker version
+is pushed the way the Pusher does it (staged under a non-numeric name with its manifest, renamed
+into place) and a new deployment record names it; the server hot-loads it and moves ``stable``
+to it. Recorded: requests and errors before/across/after the swap, which ranker versions
+answered, p50/p99 latency, and the server's RSS at start (after a warm-up minute) and end.
+
+Fuzz: runs the property-based fuzz tests of both REST servers (``tests/test_model_server_fuzz.py``,
+``tests/test_recommend.py``) with ``FUZZ_EXAMPLES`` cases each and records the counts and the
+5xx seen (the tests fail on any 5xx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.machine import record, stamp
+from benchmarks.serving import build_requests, rss_mb, start_server
+from recsys.config import REPO_ROOT, load_config
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "reliability.json")
+
+
+def push_copy(serving_dir: str, model: str, version: int, new_version: int) -> None:
+    """A new version of ``model`` with the same weights, pushed as the Pusher pushes."""
+    from serving.manifest import write_manifest
+
+    base = os.path.join(serving_dir, model)
+    staging = os.path.join(base, f".partial-{new_version}-bench")
+    shutil.copytree(os.path.join(base, str(version)), staging)
+    os.remove(os.path.join(staging, "push_manifest.json"))
+    write_manifest(staging, model=model, version=new_version, run_id="benchmarks.reliability")
+    os.rename(staging, os.path.join(base, str(new_version)))
+
+
+async def soak(url: str, requests: list, rate: float, seconds: float, swap_at: float, swap) -> dict:
+    import httpx
+
+    count = int(rate * seconds)
+    rows = []  # (scheduled offset s, latency ms, status, ranker version)
+    async with httpx.AsyncClient(base_url=url, timeout=10,
+                                 limits=httpx.Limits(max_connections=64)) as client:
+        start = time.perf_counter() + 0.05
+        swapped = asyncio.Event()
+
+        async def do_swap():
+            await asyncio.sleep(max(0.0, start + swap_at - time.perf_counter()))
+            await asyncio.to_thread(swap)
+            swapped.set()
+
+        async def one(i):
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            path, body = requests[i % len(requests)]
+            try:
+                r = await client.post(path, json=body)
+                version = r.json().get("models", {}).get("ranker", {}).get("version") \
+                    if r.status_code == 200 else None
+                rows.append((i / rate, (time.perf_counter() - scheduled) * 1000, r.status_code, version))
+            except httpx.HTTPError as e:
+                rows.append((i / rate, (time.perf_counter() - scheduled) * 1000, type(e).__name__, None))
+
+        await asyncio.gather(do_swap(), *(one(i) for i in range(count)))
+    lat = np.array([r[1] for r in rows])
+    errors = [r for r in rows if r[2] != 200]
+    window = [r for r in rows if swap_at - 10 <= r[0] <= swap_at + 30]
+    versions = {}
+    for r in rows:
+        versions[str(r[3])] = versions.get(str(r[3]), 0) + 1
+    return {"requests": len(rows), "errors": len(errors),
+            "error_statuses": sorted({str(r[2]) for r in errors}),
+            "requests_around_swap": len(window),
+            "errors_around_swap": sum(1 for r in window if r[2] != 200),
+            "ranker_versions_answering": versions,
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+
+def run_fuzz(examples: int) -> dict:
+    out = {}
+    # The model server's fuzz file has 4 generated tests (predict bodies, raw bytes, classify/
+    # regress bodies, paths) of FUZZ_EXAMPLES cases each; the recommend fuzz test has 1,000.
+    for name, target in [("model_server", ["tests/test_model_server_fuzz.py"]),
+                         ("recommend", ["tests/test_recommend.py", "-k", "fuzz"])]:
+        t = time.time()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               *target],
+                              cwd=REPO_ROOT, env={**os.environ, "FUZZ_EXAMPLES": str(examples)},
+                              capture_output=True, text=True)
+        tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
+        out[name] = {"examples_per_test": examples if name == "model_server" else 1000,
+                     "generated_tests": 4 if name == "model_server" else 1,
+                     "passed": proc.returncode == 0,
+                     "summary": tail, "seconds": round(time.time() - t, 1),
+                     "5xx_seen": 0 if proc.returncode == 0 else "see summary"}
+    return out
+
+
+def main(argv=None) -> int:
+    from serving.deployment import latest_deployment, record_deployment
+    from tests.serving_fixtures import free_port
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--fuzz-examples", type=int, default=1000)
+    ap.add_argument("--skip-fuzz", action="store_true")
+    args = ap.parse_args(argv)
+    config = load_config(args.config, args.set)
+    source = os.path.abspath(config.serving_dir)
+    # Work on a copy: the soak pushes a version, which must not become the user's deployment.
+    serving_dir = os.path.join(os.path.abspath(config.pipeline.output_dir), "bench-reliability-serving")
+    shutil.rmtree(serving_dir, ignore_errors=True)
+    shutil.copytree(source, serving_dir)
+    current = latest_deployment(serving_dir)
+    if current is None:
+        raise SystemExit(f"no deployment record under {source}: run `recsys run` first")
+    port, rport = free_port(), free_port()
+    proc = start_server(serving_dir, port, rport, os.path.join(serving_dir, "server.log"))
+    ranker = current["models"]["ranker"]["version"]
+    new_version = ranker + 1
+
+    def swap():
+        push_copy(serving_dir, "ranker", ranker, new_version)
+        models = {m: (e["version"], e["base_path"]) for m, e in current["models"].items()}
+        models["ranker"] = (new_version, os.path.join(serving_dir, "ranker"))
+        record_deployment(serving_dir, "benchmarks.reliability", models, record_id=str(new_version))
+
+    results = {}
+    try:
+        requests = build_requests(config, f"http://127.0.0.1:{port}")["recommend_k10"]
+        url = f"http://127.0.0.1:{rport}"
+        asyncio.run(soak(url, requests, args.rate, 60, 1e9, lambda: None))  # warm-up minute
+        rss_start = rss_mb(proc.pid)
+        seconds = args.minutes * 60
+        soak_result = asyncio.run(soak(url, requests, args.rate, seconds, seconds / 2, swap))
+        rss_end = rss_mb(proc.pid)
+        results["soak"] = {"rate": args.rate, "minutes": args.minutes, **soak_result,
+                           "swapped_to_ranker_version": new_version,
+                           "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
+                           "rss_growth_pct": round(100 * (rss_end / rss_start - 1), 1)}
+        print(results["soak"], flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(serving_dir, ignore_errors=True)
+    if not args.skip_fuzz:
+        results["fuzz"] = run_fuzz(args.fuzz_examples)
+        print(results["fuzz"], flush=True)
+    results.update(stamp())
+    record(RESULTS, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
