@@ -116,6 +116,7 @@ class ModelServer:
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
         self._resolved: dict[tuple[str, str], tuple[float, Resolved]] = {}
+        self._inflight: dict[tuple, asyncio.Future] = {}
         self._signatures: collections.OrderedDict[tuple[str, str], Signature] = collections.OrderedDict()
 
     def client(self) -> httpx.AsyncClient:
@@ -213,24 +214,54 @@ class ModelServer:
             versions = [v for v in versions if v != canary] or versions
         return Resolved(model, versions[0], None)
 
+    async def _shared(self, key: tuple, make) -> Any:
+        """``await make()``, but concurrent callers with the same key share one call (so a cold or
+        expired cache under load costs the model server one request, not one per client request).
+        Shielded: a client hanging up cancels its own wait, not the call others share."""
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(make())
+            self._inflight[key] = task
+
+            def done(t: asyncio.Future) -> None:
+                if self._inflight.get(key) is t:
+                    del self._inflight[key]
+                if not t.cancelled():
+                    t.exception()  # retrieved, even when every waiter has gone
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
+
     async def resolve(self, model: str, bucket: str) -> Resolved:
-        now = self._clock()
-        hit = self._resolved.get((model, bucket))
-        if hit is not None and hit[0] > now:
+        """``resolve_uncached``, cached ``cache_seconds``."""
+        key = (model, bucket)
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] > self._clock():
             return hit[1]
-        resolved = await self.resolve_uncached(model, bucket)
-        self._resolved[(model, bucket)] = (now + self.cache_seconds, resolved)
+        resolved = await self._shared(("resolve", *key), lambda: self.resolve_uncached(model, bucket))
+        self._resolved[key] = (self._clock() + self.cache_seconds, resolved)
         return resolved
 
     def forget(self, model: str) -> None:
+        """Drops what is cached about ``model``'s labels (a version they named is gone)."""
         for key in [k for k in self._resolved if k[0] == model]:
             del self._resolved[key]
+        for key in [k for k in self._inflight if k[:2] == ("resolve", model)]:
+            del self._inflight[key]
 
     async def signature(self, m: Resolved) -> Signature:
+        """The version's ``serving_raw`` signature from its metadata (cached: it never changes)."""
         key = (m.name, m.version)
         if key in self._signatures:
             self._signatures.move_to_end(key)
             return self._signatures[key]
+        sig = await self._shared(("metadata", *key), lambda: self._fetch_signature(m))
+        self._signatures[key] = sig
+        while len(self._signatures) > METADATA_CACHE:
+            self._signatures.popitem(last=False)
+        return sig
+
+    async def _fetch_signature(self, m: Resolved) -> Signature:
         path = self._path(m.name, "versions", m.version, "metadata")
         status, payload, response = await self.call("GET", path)
         if status == 404:
@@ -238,11 +269,7 @@ class ModelServer:
                               f"{_upstream_error(payload, response)}")
         if status != 200:
             raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
-        sig = parse_signature(payload, f"model {m.name!r} version {m.version}")
-        self._signatures[key] = sig
-        while len(self._signatures) > METADATA_CACHE:
-            self._signatures.popitem(last=False)
-        return sig
+        return parse_signature(payload, f"model {m.name!r} version {m.version}")
 
     async def predict(self, m: Resolved, instances: list[dict]) -> list:
         """``serving_raw`` predictions in TF Serving's row format, one per instance."""

@@ -567,6 +567,12 @@ def test_concurrent_requests_share_one_client():
         assert r.status_code == 200, r.text
         canary = ab.assign("ranker-ab", user, 0.5) == "canary"
         assert r.json()["models"]["ranker"]["version"] == ("2" if canary else "1")
+    # One label lookup per (model, bucket) and one metadata fetch per version, not one per request.
+    lookups = [path for method, path, _ in fake.calls if "/labels/" in path]
+    assert sorted(lookups) == sorted(["/v1/models/ranker/labels/stable"] * 1 + [
+        "/v1/models/ranker/labels/canary", "/v1/models/retriever/labels/stable",
+        "/v1/models/retriever/labels/canary", "/v1/models/retriever/labels/stable"])
+    assert len([p for _, p, _ in fake.calls if p.endswith("/metadata")]) == 3
 
 
 def test_command_line(monkeypatch, capsys):
