@@ -196,7 +196,8 @@ class ServedModel(BaseModel):
     name: str
     version: str = Field(description="The TF Serving version that answered this request.")
     label: str | None = Field(description="The version label it was found by (stable/canary); "
-                              "null: the model has no such label, its newest version was used.")
+                              "null: the model has no such label, its newest AVAILABLE version "
+                              "was used (for the stable bucket: not the canary's).")
 
 
 def served(m: Resolved) -> ServedModel:
@@ -240,6 +241,9 @@ class Health(BaseModel):
 
 REQUEST_FIELDS = tuple(RecommendRequest.model_fields)
 
+
+# ---------------------------------------------------------------------------------------------
+# A client's feature values against the served models' input dtypes (from their metadata).
 
 _INT_BITS = {"DT_INT64": 64, "DT_INT32": 32, "DT_INT16": 16, "DT_INT8": 8, "DT_UINT8": 8,
              "DT_UINT16": 16, "DT_UINT32": 32, "DT_UINT64": 64}
