@@ -5,8 +5,10 @@
 2. Item sampling probabilities for the logQ correction from Transform's interaction counts
    (``ITEM_COUNTS_VOCAB``), aligned to the item vocabulary's ids.
 3. The catalogue: every distinct item of the train and eval splits with its transformed item
-   features (items seen only in eval are retrievable through their attributes).
-4. Export: ``models/retrieval_export.py`` (query tower + Transform graph + embedded catalogue).
+   features (items seen only in eval are retrievable through their attributes) and its raw item
+   attributes (Transform's pass-through), which the index returns with each candidate.
+4. Export: ``models/retrieval_export.py`` (query tower + Transform graph + embedded catalogue),
+   with TF Serving warmup requests built from the first eval examples' raw features.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from components.trainer import EpochTimer, config_from_json, fit_summary
-from components.transform import CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, vocabulary_sizes
+from components.trainer import EpochTimer, config_from_json, fit_summary, raw_rows
+from components.transform import (CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, passthrough_keys, raw_key,
+                                  vocabulary_sizes)
 from models import retrieval_export
 from models.retrieval import CANDIDATE_SIDES, QUERY_SIDES, TwoTowerModel, transformed_keys
 from recsys.config import RetrievalConfig
@@ -41,8 +44,9 @@ def _files(patterns) -> list[str]:
 def interactions_dataset(file_patterns, tft_out, features: FeatureConfig, config: RetrievalConfig
                          ) -> tf.data.Dataset:
     """Transformed tf.Examples -> batches of feature dicts, positives only if so configured."""
-    spec = tft_out.transformed_feature_spec()
-    drop = set(features.label_keys) | {CATALOG_ITEM_KEY}
+    spec = {k: v for k, v in tft_out.transformed_feature_spec().items()
+            if k not in passthrough_keys(features)}  # raw values are for the export only
+    drop = set(features.label_keys)
     ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP").cache()
     ds = ds.shuffle(100_000, seed=config.seed, reshuffle_each_iteration=True)
     ds = ds.batch(config.batch_size)
@@ -81,23 +85,34 @@ def item_probabilities(tft_out, features: FeatureConfig, vocab_sizes: dict[str, 
     return (rows / sum(observed)).astype(np.float32)
 
 
+def item_attributes(features: FeatureConfig) -> tuple[str, ...]:
+    """The raw item-side features the index returns with its candidates (all but the key)."""
+    return tuple(f.name for f in features.side_features(*CANDIDATE_SIDES) if f.name != features.item_key)
+
+
 def build_catalog(file_patterns, tft_out, features: FeatureConfig, names: tuple[str, ...]
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(raw item keys [N], transformed item features name -> [N, ...]) of every distinct item."""
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every distinct item, from its first example: (raw item keys [N], transformed item
+    features name -> [N, ...], raw item attributes raw feature name -> [N] or [N, max_length])."""
     spec = tft_out.transformed_feature_spec()
-    wanted = {k: spec[k] for k in (CATALOG_ITEM_KEY,) + names}
+    raw = {n: raw_key(n) for n in item_attributes(features)}
+    wanted = {k: spec[k] for k in (CATALOG_ITEM_KEY,) + names + tuple(raw.values())}
     ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP").batch(4096)
     seen: dict[bytes, int] = {}
-    columns: dict[str, list] = {k: [] for k in names}
+    columns: dict[str, list] = {k: [] for k in names + tuple(raw.values())}
     for batch in ds.map(lambda s: tf.io.parse_example(s, wanted)):
         keys = batch[CATALOG_ITEM_KEY].numpy().reshape(-1)
+        first = []  # rows of items not seen before
         for i, key in enumerate(keys):
             if key not in seen:
                 seen[key] = len(seen)
-                for k in names:
-                    columns[k].append(batch[k][i].numpy())
+                first.append(i)
+        for k in columns:
+            values = batch[k].numpy()
+            columns[k].extend(values[i] for i in first)
     ids = np.array([k.decode() for k in seen], dtype=object)
-    return ids, {k: np.stack(v) for k, v in columns.items()}
+    stacked = {k: np.stack(v) for k, v in columns.items()}
+    return ids, {k: stacked[k] for k in names}, {n: stacked[k] for n, k in raw.items()}
 
 
 def embed_catalog(model: TwoTowerModel, catalog: dict[str, np.ndarray], batch: int = 4096) -> np.ndarray:
@@ -112,8 +127,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     tf.keras.utils.set_random_seed(config.seed)
     tft_out = tft.TFTransformOutput(transform_output)
     sizes = vocabulary_sizes(tft_out, features)
-    catalog_ids, catalog = build_catalog(list(train_files) + list(eval_files), tft_out, features,
-                                         transformed_keys(features, CANDIDATE_SIDES))
+    catalog_ids, catalog, attributes = build_catalog(list(train_files) + list(eval_files), tft_out,
+                                                     features, transformed_keys(features, CANDIDATE_SIDES))
     model = TwoTowerModel(features, sizes, config,
                           item_probability=item_probabilities(tft_out, features, sizes),
                           catalog=catalog)
@@ -125,9 +140,10 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
 
     index = retrieval_export.RetrievalIndex(
         model.query_tower, tft_out.transform_features_layer(), catalog_ids,
-        embed_catalog(model, catalog), config.top_k)
+        embed_catalog(model, catalog), config.top_k, attributes)
     query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
-    retrieval_export.save(index, tft_out, features, query_names, serving_model_dir)
+    retrieval_export.save(index, tft_out, features, query_names, serving_model_dir,
+                          warmup_rows=raw_rows(eval_files, tft_out, features))
     result = {**fit_summary(history, timer, examples), "catalog_size": len(catalog_ids)}
     logging.info("retrieval training result: %s", json.dumps(result))
     return result

@@ -1,7 +1,9 @@
 """TFX Trainer ``run_fn``: reads Transform's output, trains the configured ranker, exports signatures.
 
 Everything it needs arrives in ``fn_args.custom_config`` (the feature config and the typed train
-config as JSON), so the same function serves the pipeline, the tests and the benchmarks.
+config as JSON), so the same function serves the pipeline, the tests and the benchmarks. The
+export's TF Serving warmup requests are rebuilt from the first eval examples' raw features, which
+Transform passes through (``raw_rows``): the Trainer itself only reads transformed examples.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from components.baseline_resolver import comparability_record, write_record
-from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
+from components.transform import passthrough_keys, raw_key, vocabulary_sizes
 from models import export, neighbourhood
 from models.blend import BlendedRanker
 from models.factory import aux_label_key, build_optimizer, build_ranker, finalize_weight_averages
@@ -46,6 +48,32 @@ def _records(file_patterns, holdout: tuple[int, bool] | None = None) -> tf.data.
     return ds
 
 
+def raw_rows(file_patterns, tf_transform_output, features: FeatureConfig,
+             limit: int = export.WARMUP_BATCH) -> list[dict[str, np.ndarray]]:
+    """The raw model features of the first ``limit`` transformed examples, from Transform's
+    pass-through (``raw_key``): feature name -> value, multi-valued string features as their
+    values without the "" padding. The exports build their warmup requests from these (the
+    Trainer reads transformed examples only, but serving parses raw ones)."""
+    spec = tf_transform_output.transformed_feature_spec()
+    missing = [raw_key(f.name) for f in features.features if raw_key(f.name) not in spec]
+    if missing:
+        raise ValueError(f"the Transform output has no pass-through raw features {missing}; "
+                         "it was made by an older preprocessing_fn: re-run Transform")
+    wanted = {raw_key(f.name): spec[raw_key(f.name)] for f in features.features}
+    rows = []
+    for batch in _records(file_patterns).take(limit).batch(limit):
+        parsed = {k: v.numpy() for k, v in tf.io.parse_example(batch, wanted).items()}
+        for i in range(len(batch)):
+            row = {}
+            for f in features.features:
+                value = parsed[raw_key(f.name)][i]
+                row[f.name] = value[value != b""] if f.is_varlen and f.dtype == "string" else value
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"no examples in {file_patterns} to build warmup requests from")
+    return rows
+
+
 def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, train: TrainConfig,
                  *, training: bool, holdout: tuple[int, bool] | None = None) -> tf.data.Dataset:
     """Transformed tf.Examples -> (features, label) batches (``holdout``: see ``_records``).
@@ -54,10 +82,12 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
     epoch shuffles records, batches, and parses whole batches in parallel (one ``parse_example``
     per batch is far cheaper than per record).
     """
-    spec = tf_transform_output.transformed_feature_spec()
+    # Pass-through raw values are never parsed: they are for the exports, not model inputs.
+    spec = {k: v for k, v in tf_transform_output.transformed_feature_spec().items()
+            if k not in passthrough_keys(features)}
     label_key = features.label if train.label_mode == "binary" else features.rating
     aux = aux_label_key(train, features)  # multi-task: labels [B, 2] = (main, auxiliary)
-    label_keys = set(features.label_keys) | {CATALOG_ITEM_KEY}  # not model inputs
+    label_keys = set(features.label_keys)  # not model inputs
     ds = _records(file_patterns, holdout).cache()
     if training:
         ds = ds.shuffle(100_000, seed=train.seed, reshuffle_each_iteration=True)
@@ -130,7 +160,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         train_ds = make_dataset(train_files, tft_out, features, train, training=True)
         model, summary = _fit_ranker(train_ds, tft_out, features, train, log_dir)
     metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
-    export.save(model, tft_out, features, train.label_mode, serving_model_dir)
+    export.save(model, tft_out, features, train.label_mode, serving_model_dir,
+                warmup_rows=raw_rows(eval_files, tft_out, features))
     result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary}
     logging.info("training result: %s", json.dumps(result))
     return result

@@ -17,6 +17,12 @@ Labels pass through as float32. For retrieval, the raw item key also passes thro
 ``CATALOG_ITEM_KEY``: the exported index names items by it, including items that are only in the
 eval split), and a second vocabulary of the item key stores each item's interaction count
 (``ITEM_COUNTS_VOCAB``: the logQ correction's sampling probabilities).
+
+Every raw model feature also passes through unchanged under ``raw_key(name)`` (its raw dtype;
+multi-valued ones as their first ``max_length`` values padded with ""/0 to [B, max_length]): the
+retrieval index returns the raw item attributes of its candidates, and both Trainers rebuild real
+raw eval requests from them for TF Serving's warmup file. None of these (``passthrough_keys``) is a
+model input.
 """
 
 from __future__ import annotations
@@ -30,7 +36,18 @@ from recsys.features import PAD_ID, Feature, FeatureConfig
 
 BUCKET_SUFFIX = "_bucket"
 CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
+RAW_PREFIX = "raw__"  # raw model features, passed through unchanged (``raw_key``)
 ITEM_COUNTS_VOCAB = "item_interaction_counts"  # "<count> <item>" lines over training interactions
+
+
+def raw_key(name: str) -> str:
+    """The Transform output that carries raw feature ``name`` through unchanged."""
+    return RAW_PREFIX + name
+
+
+def passthrough_keys(config: FeatureConfig) -> tuple[str, ...]:
+    """Transform outputs that carry raw values for the exports, never model inputs."""
+    return (CATALOG_ITEM_KEY,) + tuple(raw_key(f.name) for f in config.features)
 
 
 def _dense_scalar(x, default):
@@ -55,6 +72,15 @@ def _pad(ids: tf.SparseTensor, k: int) -> tf.Tensor:
     return tf.reshape(tf.sparse.to_dense(ids, default_value=PAD_ID), [-1, k])
 
 
+def _raw_passthrough(x, f: Feature) -> tf.Tensor:
+    """The raw values as Transform received them: [B], or [B, max_length] padded with ""/0."""
+    default = "" if x.dtype == tf.string else tf.zeros([], x.dtype)
+    if f.is_varlen:
+        first = _first_k(x, f.max_length)
+        return tf.reshape(tf.sparse.to_dense(first, default_value=default), [-1, f.max_length])
+    return _dense_scalar(x, default)
+
+
 def _vocab_kwargs(f: Feature) -> dict[str, Any]:
     return dict(top_k=f.top_k, frequency_threshold=f.frequency_threshold or None,
                 vocab_filename=f.vocab_name)
@@ -71,6 +97,10 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
             raise KeyError(f"feature {f.name!r} of the feature config is not in the data's schema; "
                            f"schema has {sorted(inputs)}")
         x = inputs[f.name]
+        if raw_key(f.name) in inputs:
+            raise ValueError(f"feature {f.name!r}: its pass-through name {raw_key(f.name)!r} is "
+                             "also a raw feature; rename that feature")
+        outputs[raw_key(f.name)] = _raw_passthrough(x, f)
         if f.kind == "time":
             # Stateless: no analyzer, the same arithmetic at serving (1970-01-01 was a Thursday).
             seconds = tf.cast(_dense_scalar(x, 0), tf.int64)

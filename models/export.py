@@ -4,19 +4,29 @@
                            raw parse -> embedded Transform graph -> model.
 * ``serving_raw``          one JSON-friendly tensor per raw feature: scalars as [B], multi-valued
                            features as [B, N] padded with "" (the padding is dropped before
-                           Transform, exactly as if the tf.Example had fewer values).
+                           Transform, exactly as if the tf.Example had fewer values). An empty
+                           batch gives empty outputs, also when TF Serving feeds an empty
+                           multi-valued input as [0] (it does not check the signature's rank).
 * ``transform_features``   serialized ``tf.Example`` -> transformed features (TFMA / debugging).
 
 Outputs: ``{"probability": [B]}`` for a binary ranker, ``{"rating": [B]}`` for regression.
+
+``save`` also writes TF Serving's warmup file (``serving/warmup.py``) from real raw examples:
+``serving_default`` with 1 and with ``WARMUP_BATCH`` examples and ``serving_raw`` with
+``WARMUP_RAW_INSTANCES`` instances, so a freshly loaded version answers its first requests warm.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from recsys.features import FeatureConfig
+from serving.warmup import write_warmup
 
 PREDICTION_KEYS = {"binary": "probability", "regression": "rating"}
+WARMUP_BATCH = 100  # the large batch size warmed up (besides single requests)
+WARMUP_RAW_INSTANCES = 3
 
 
 def _outputs(model, transformed, label_mode: str) -> dict[str, tf.Tensor]:
@@ -54,6 +64,79 @@ def raw_input_signature(spec) -> dict[str, tf.TensorSpec]:
     return out
 
 
+def as_matrix(t: tf.Tensor) -> tf.Tensor:
+    """A multi-valued ``serving_raw`` input as [B, N].
+
+    The signature declares [B, N], but TF Serving feeds request tensors without checking their
+    rank: a columnar ``"history": []`` arrives as shape [0], which must stay an empty batch
+    ([0, 0]) rather than fail deep inside the Transform graph; a [B] vector becomes [B, 1].
+    """
+    rows = tf.shape(t, out_type=tf.int64)[0]
+    return tf.reshape(t, tf.stack([rows, tf.size(t, out_type=tf.int64) // tf.maximum(rows, 1)]))
+
+
+def parse_raw(inputs: dict[str, tf.Tensor], spec) -> dict:
+    """``serving_raw`` inputs -> what ``tf.io.parse_example`` gives for the same values: the ""
+    padding of multi-valued features is dropped, scalars take the spec's shape."""
+    parsed = {}
+    for name, s in spec.items():
+        t = inputs[name]
+        parsed[name] = (tf.sparse.from_dense(as_matrix(t)) if isinstance(s, tf.io.VarLenFeature)
+                        else tf.reshape(t, [-1] + list(s.shape)))
+    return parsed
+
+
+def serialize_examples(rows: list[dict], spec) -> np.ndarray:
+    """Raw rows (feature name -> value, multi-valued ones as unpadded lists) -> serialized
+    ``tf.Example`` s holding the features of ``spec``, in the dtypes it parses."""
+    out = []
+    for row in rows:
+        example = tf.train.Example()
+        for name, s in spec.items():
+            values = np.asarray(row[name]).reshape(-1)
+            if not len(values):
+                continue  # no values: the feature is absent, as in the original tf.Example
+            feature = example.features.feature[name]
+            if s.dtype == tf.string:
+                feature.bytes_list.value.extend(v if isinstance(v, bytes) else str(v).encode()
+                                                for v in values)
+            elif s.dtype.is_floating:
+                feature.float_list.value.extend(float(v) for v in values)
+            else:
+                feature.int64_list.value.extend(int(v) for v in values)
+        out.append(example.SerializeToString())
+    return np.array(out, dtype=object)
+
+
+def raw_instances(rows: list[dict], spec) -> dict[str, np.ndarray]:
+    """Raw rows -> ``serving_raw`` inputs: [B] per scalar, [B, N] ""-padded per multi-valued."""
+    out = {}
+    for name, s in spec.items():
+        if isinstance(s, tf.io.VarLenFeature):
+            lists = [list(np.asarray(r[name], dtype=object).reshape(-1)) for r in rows]
+            width = max([len(v) for v in lists] + [1])
+            out[name] = np.array([v + [b""] * (width - len(v)) for v in lists], dtype=object)
+        else:
+            out[name] = np.array([np.asarray(r[name]).reshape(-1)[0] for r in rows],
+                                 dtype=object if s.dtype == tf.string else s.dtype.as_numpy_dtype)
+    return out
+
+
+def cycle(rows: list, n: int) -> list:
+    """``n`` rows, repeating ``rows`` when there are fewer (warmup wants the batch size itself)."""
+    if not rows:
+        raise ValueError("no raw examples to build warmup requests from")
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def warmup_requests(rows: list[dict], spec) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The ranker's warmup: ``serving_default`` with 1 and ``WARMUP_BATCH`` examples,
+    ``serving_raw`` with ``WARMUP_RAW_INSTANCES`` instances, all from ``rows``."""
+    return [("serving_default", {"examples": serialize_examples(cycle(rows, 1), spec)}),
+            ("serving_default", {"examples": serialize_examples(cycle(rows, WARMUP_BATCH), spec)}),
+            ("serving_raw", raw_instances(cycle(rows, WARMUP_RAW_INSTANCES), spec))]
+
+
 def make_signatures(model, tf_transform_output, features: FeatureConfig, label_mode: str) -> dict:
     """The three signatures; ``model.tft_layer`` is set so the Transform graph is saved with it."""
     model.tft_layer = tf_transform_output.transform_features_layer()
@@ -69,14 +152,7 @@ def make_signatures(model, tf_transform_output, features: FeatureConfig, label_m
     # Signature inputs are named by their TensorSpec names, so positional tensors arrive per feature.
     @tf.function(input_signature=list(raw_inputs.values()))
     def serve_raw(*tensors):
-        parsed = {}
-        for name, t in zip(raw_inputs, tensors):
-            s = raw_spec[name]
-            if isinstance(s, tf.io.VarLenFeature):
-                # "" padding is dropped: the same as a tf.Example with fewer values.
-                parsed[name] = tf.sparse.from_dense(t)
-            else:
-                parsed[name] = tf.reshape(t, [-1] + list(s.shape))
+        parsed = parse_raw(dict(zip(raw_inputs, tensors)), raw_spec)
         return _outputs(model, model.tft_layer(parsed), label_mode)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -90,6 +166,10 @@ def make_signatures(model, tf_transform_output, features: FeatureConfig, label_m
     }
 
 
-def save(model, tf_transform_output, features: FeatureConfig, label_mode: str, path: str) -> None:
+def save(model, tf_transform_output, features: FeatureConfig, label_mode: str, path: str,
+         warmup_rows: list[dict]) -> None:
+    """The SavedModel with its signatures, then its warmup file from ``warmup_rows`` (raw eval
+    examples: feature name -> value, multi-valued features as unpadded lists)."""
     signatures = make_signatures(model, tf_transform_output, features, label_mode)
     tf.saved_model.save(model, path, signatures=signatures)
+    write_warmup(path, warmup_requests(warmup_rows, serving_feature_spec(tf_transform_output, features)))

@@ -1,16 +1,32 @@
 """The retrieval SavedModel: query tower + Transform graph + the embedded catalogue, top-K by exact
-search, built from stock TF ops only (MatMul, lookup tables, TopKV2), so stock TF Serving loads it.
+search, built from stock TF ops only (MatMul, lookup tables, TopKV2, Gather), so stock TF Serving
+loads it.
 
-Signatures (all return ``item_ids`` [B, K] raw item keys and ``scores`` [B, K], best first):
+Signatures ``serving_default``, ``serving_exclude`` and ``serving_raw`` all return, best first:
 
-Fewer than K remaining items (tiny catalogue, long exclusion list) pad with "" and score -1e9.
+* ``item_ids`` [B, K] string: the raw item keys;
+* ``scores`` [B, K] float32;
+* one output per raw item-side feature of the feature config other than the item key, named by
+  the raw feature and in the raw dtype the ranker's ``serving_raw`` takes: scalar features
+  [B, K] (e.g. ``item_category`` string, ``item_price`` float32, an int64 feature int64),
+  multi-valued ones [B, K, M] string padded with "" (M = the feature's ``max_length``). So a
+  two-stage service sends the candidates straight to the ranker's ``serving_raw``, no item store.
+  An item's attributes are those of its first example in the Trainer's data (train split first),
+  the same example its candidate embedding was computed from.
+
+Fewer than K remaining items (tiny catalogue, long exclusion list) pad the tail: item id "",
+score -1e9, attributes ""/0.
 
 * ``serving_default``  ``examples``: serialized ``tf.Example`` s holding the user's features.
 * ``serving_exclude``  ``examples`` plus ``exclude`` [B, N] item keys never to return (already
                        seen/bought; pad rows with ""; unknown keys are ignored).
 * ``serving_raw``      one tensor per raw query feature (as the ranker's ``serving_raw``) plus
-                       ``exclude``.
+                       ``exclude``. An empty batch gives empty outputs.
 * ``query_embedding``  ``examples`` -> ``embedding`` [B, d] (for an external ANN index).
+
+``save`` also writes TF Serving's warmup file (``serving/warmup.py``) from real raw examples:
+``serving_default`` and ``serving_exclude`` with 1 and ``WARMUP_BATCH`` queries, ``serving_raw``
+with a few.
 
 Why exact search rather than ScaNN: ScaNN's custom op does not load in stock TF Serving, and a
 [B, d] x [d, N] product over a catalogue of 10^5 items is milliseconds on a CPU.
@@ -21,20 +37,32 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from models.export import raw_input_signature, serving_feature_spec
+from models.export import (WARMUP_BATCH, WARMUP_RAW_INSTANCES, as_matrix, cycle, parse_raw,
+                           raw_input_signature, raw_instances, serialize_examples,
+                           serving_feature_spec)
 from recsys.features import FeatureConfig
+from serving.warmup import write_warmup
 
 MASKED = -1e9  # score of an excluded item: below any cosine / temperature score
+OUTPUTS = ("item_ids", "scores")  # besides one output per raw item attribute
 
 
 class RetrievalIndex(tf.Module):
     """Exact top-K over ``catalog_embeddings`` [N, d] for a query tower's output."""
 
     def __init__(self, query_tower, tft_layer, catalog_ids: np.ndarray, catalog_embeddings: np.ndarray,
-                 k: int):
+                 k: int, attributes: dict[str, np.ndarray] | None = None):
+        """``attributes``: raw item feature name -> its values per catalogue row ([N] or [N, M]),
+        returned for the top-K items under that name."""
         super().__init__()
         if len(catalog_ids) != len(catalog_embeddings):
             raise ValueError(f"catalogue: {len(catalog_ids)} ids but {len(catalog_embeddings)} embeddings")
+        attributes = attributes or {}
+        for name, values in attributes.items():
+            if name in OUTPUTS or len(values) != len(catalog_ids):
+                raise ValueError(f"catalogue attribute {name!r}: {len(values)} rows for "
+                                 f"{len(catalog_ids)} items; expected one per item and a name "
+                                 f"other than {OUTPUTS}")
         self.query_tower = query_tower
         self.tft_layer = tft_layer
         self.k = int(min(k, len(catalog_ids)))
@@ -46,6 +74,11 @@ class RetrievalIndex(tf.Module):
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(np.asarray(catalog_ids, dtype=object).astype(bytes)),
                 tf.range(len(catalog_ids), dtype=tf.int64)), default_value=-1)
+        # Variables, like the ids: one copy in the SavedModel's variables, gathered per request.
+        self.attributes = {
+            name: tf.Variable(values.astype(bytes) if values.dtype.kind in "OSU" else values,
+                              trainable=False, name=f"catalog_{name}")
+            for name, values in sorted(attributes.items())}
 
     def query(self, transformed) -> tf.Tensor:
         return self.query_tower(transformed, training=False)
@@ -64,13 +97,17 @@ class RetrievalIndex(tf.Module):
         # excluded item.
         kept = values > MASKED / 2
         ids = tf.where(kept, tf.gather(self.item_ids, indices), "")
-        return {"item_ids": ids, "scores": tf.where(kept, values, tf.constant(MASKED, values.dtype))}
+        out = {"item_ids": ids, "scores": tf.where(kept, values, tf.constant(MASKED, values.dtype))}
+        for name, table in self.attributes.items():
+            got = tf.gather(table, indices)  # [B, K] or [B, K, M]
+            mask = kept if got.shape.rank == 2 else kept[:, :, tf.newaxis]
+            out[name] = tf.where(mask, got, tf.zeros_like(got))  # padding: "" / 0
+        return out
 
 
 def make_signatures(index: RetrievalIndex, tf_transform_output, features: FeatureConfig,
                     query_names: tuple[str, ...]) -> dict:
-    raw_spec = {n: s for n, s in serving_feature_spec(tf_transform_output, features).items()
-                if n in query_names}
+    raw_spec = query_spec(tf_transform_output, features, query_names)
     raw_inputs = raw_input_signature(raw_spec)
     examples = tf.TensorSpec([None], tf.string, name="examples")
     exclude = tf.TensorSpec([None, None], tf.string, name="exclude")
@@ -86,17 +123,13 @@ def make_signatures(index: RetrievalIndex, tf_transform_output, features: Featur
 
     @tf.function(input_signature=[examples, exclude])
     def serve_exclude(examples, exclude):
-        return index.top_k(index.query(transformed(examples)), exclude)
+        return index.top_k(index.query(transformed(examples)), as_matrix(exclude))
 
     @tf.function(input_signature=list(raw_inputs.values()) + [exclude])
     def serve_raw(*tensors):
         *features_, exclude_ = tensors
-        parsed = {}
-        for name, t in zip(raw_inputs, features_):
-            s = raw_spec[name]
-            parsed[name] = (tf.sparse.from_dense(t) if isinstance(s, tf.io.VarLenFeature)
-                            else tf.reshape(t, [-1] + list(s.shape)))
-        return index.top_k(index.query(index.tft_layer(parsed)), exclude_)
+        parsed = parse_raw(dict(zip(raw_inputs, features_)), raw_spec)
+        return index.top_k(index.query(index.tft_layer(parsed)), as_matrix(exclude_))
 
     @tf.function(input_signature=[examples])
     def query_embedding(examples):
@@ -108,7 +141,35 @@ def make_signatures(index: RetrievalIndex, tf_transform_output, features: Featur
             "query_embedding": query_embedding.get_concrete_function()}
 
 
+def query_spec(tf_transform_output, features: FeatureConfig, query_names: tuple[str, ...]) -> dict:
+    """The raw spec of the query features (what the retriever's signatures parse)."""
+    return {n: s for n, s in serving_feature_spec(tf_transform_output, features).items()
+            if n in query_names}
+
+
+def warmup_requests(rows: list[dict], spec, item_key: str) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The retriever's warmup from raw rows: ``serving_default`` and ``serving_exclude`` with 1
+    and ``WARMUP_BATCH`` queries, ``serving_raw`` with a few; each query excludes its own item."""
+    def exclude(rs):
+        keys = [np.asarray(r[item_key]).reshape(-1)[0] for r in rs]
+        return np.array([[k if isinstance(k, bytes) else str(k).encode()] for k in keys], dtype=object)
+
+    requests = []
+    for n in (1, WARMUP_BATCH):
+        rs = cycle(rows, n)
+        requests.append(("serving_default", {"examples": serialize_examples(rs, spec)}))
+        requests.append(("serving_exclude", {"examples": serialize_examples(rs, spec),
+                                             "exclude": exclude(rs)}))
+    rs = cycle(rows, WARMUP_RAW_INSTANCES)
+    requests.append(("serving_raw", {**raw_instances(rs, spec), "exclude": exclude(rs)}))
+    return requests
+
+
 def save(index: RetrievalIndex, tf_transform_output, features: FeatureConfig,
-         query_names: tuple[str, ...], path: str) -> None:
+         query_names: tuple[str, ...], path: str, warmup_rows: list[dict]) -> None:
+    """The SavedModel with its signatures, then its warmup file from ``warmup_rows`` (raw eval
+    examples: feature name -> value, multi-valued features as unpadded lists)."""
     tf.saved_model.save(index, path,
                         signatures=make_signatures(index, tf_transform_output, features, query_names))
+    spec = query_spec(tf_transform_output, features, query_names)
+    write_warmup(path, warmup_requests(warmup_rows, spec, features.item_key))

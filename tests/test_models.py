@@ -7,14 +7,14 @@ import pytest
 import tensorflow as tf
 
 from components.trainer import train_and_export
-from components.transform import CATALOG_ITEM_KEY, vocabulary_sizes
+from components.transform import passthrough_keys, vocabulary_sizes
 from models.export import PREDICTION_KEYS
 from models.factory import build_optimizer, build_ranker, learning_rate
 from recsys.config import TrainConfig
-from tests.tiny import CONFIG, ROWS, analyze_and_transform, to_example, write_gz
+from tests.tiny import CONFIG, ROWS, analyze_and_transform, call_like_tf_serving, to_example, write_gz
 
 LABELS = set(CONFIG.label_keys)
-NOT_INPUTS = LABELS | {CATALOG_ITEM_KEY}  # Transform outputs the ranker does not read
+NOT_INPUTS = LABELS | set(passthrough_keys(CONFIG))  # Transform outputs the ranker does not read
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +198,20 @@ def test_transform_features_signature_keeps_labels(tiny, tmp_path):
     t = loaded.signatures["transform_features"](examples=tf.constant([to_example(r) for r in ROWS]))
     assert list(t["label"].numpy()) == [r["label"] for r in ROWS]
     assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+
+
+def test_empty_batch_gives_empty_outputs(tiny, tmp_path):
+    data, out = tiny
+    files = write_gz(data, str(tmp_path / "t.gz"))
+    export_dir = str(tmp_path / "m")
+    train_and_export(train_files=[files], eval_files=[files], transform_output=out._transform_output_dir,
+                     serving_model_dir=export_dir, features=CONFIG,
+                     train=TrainConfig(epochs=1, batch_size=4, embedding_dim=4, deep_layers=(4,)))
+    loaded = tf.saved_model.load(export_dir)
+    raw = loaded.signatures["serving_raw"]
+    spec = raw.structured_input_signature[1]
+    empty = {k: tf.zeros([0] * s.shape.rank, s.dtype) for k, s in spec.items()}  # [0] and [0, 0]
+    assert raw(**empty)["probability"].shape == (0,)
+    assert loaded.signatures["serving_default"](examples=tf.zeros([0], tf.string))["probability"].shape == (0,)
+    # TF Serving feeds a columnar `"history": []` as shape [0], whatever the signature's rank.
+    assert call_like_tf_serving(raw, **{k: [] for k in spec})["probability"].shape == (0,)

@@ -17,7 +17,7 @@ from models.retrieval import sampling_probability
 from models.retrieval_export import RetrievalIndex
 from recsys import retrieval_metrics
 from recsys.config import RetrievalConfig, RetrievalEvalConfig
-from tests.tiny import CONFIG, ROWS, analyze_and_transform, to_example, write_gz
+from tests.tiny import CONFIG, ROWS, analyze_and_transform, call_like_tf_serving, to_example, write_gz
 
 TINY = RetrievalConfig(epochs=2, batch_size=4, embedding_dim=4, tower_layers=(8,), output_dim=4,
                        top_k=5, uniform_negatives=2)
@@ -87,6 +87,51 @@ def test_exported_index_answers_for_an_unseen_user_and_honours_exclusions(tiny):
     assert b"b" not in raw["item_ids"].numpy()[0]
 
 
+# Each item's raw attributes in the data, from its first example (train split first): genres cut
+# to max_length 2 and padded with "".
+ATTRIBUTES = {b"a": (1.0, [b"x", b"y"]), b"b": (2.0, [b"x", b""]), b"c": (6.0, [b"x", b""]),
+              b"": (0.0, [b"", b""])}  # padding
+
+
+def test_candidates_carry_their_raw_item_attributes_in_every_signature(tiny):
+    _, model_dir, _, _ = tiny
+    model = tf.saved_model.load(model_dir)
+    two = tf.constant([to_example(dict(user_id="u1", history=["a"])), to_example(dict(user_id="u2"))])
+    exclude = tf.constant([["a", "b"], ["", ""]])  # row 0: only c is left, then padding
+    calls = {"serving_default": dict(examples=two),
+             "serving_exclude": dict(examples=two, exclude=exclude),
+             "serving_raw": dict(user_id=tf.constant(["u1", "u2"]), history=tf.constant([["a"], [""]]),
+                                 exclude=exclude)}
+    for name, inputs in calls.items():
+        out = model.signatures[name](**inputs)
+        assert set(out) == {"item_ids", "scores", "item_price", "item_genres"}, name
+        assert out["item_price"].dtype == tf.float32 and out["item_genres"].dtype == tf.string
+        assert out["item_price"].shape == (2, 3) and out["item_genres"].shape == (2, 3, 2)
+        ids, prices, genres = (out[k].numpy() for k in ("item_ids", "item_price", "item_genres"))
+        assert sorted(ids[1]) == [b"a", b"b", b"c"]
+        for b in range(2):
+            assert [ATTRIBUTES[i][0] for i in ids[b]] == list(prices[b]), name
+            assert [ATTRIBUTES[i][1] for i in ids[b]] == genres[b].tolist(), name
+    padded = model.signatures["serving_exclude"](examples=two, exclude=exclude)
+    assert padded["item_ids"].numpy()[0].tolist() == [b"c", b"", b""]
+    assert padded["item_price"].numpy()[0].tolist() == [6.0, 0.0, 0.0]
+    assert padded["item_genres"].numpy()[0].tolist() == [[b"x", b""], [b"", b""], [b"", b""]]
+
+
+def test_empty_batch_gives_empty_outputs(tiny):
+    _, model_dir, _, _ = tiny
+    model = tf.saved_model.load(model_dir)
+    shapes = {"item_ids": (0, 3), "scores": (0, 3), "item_price": (0, 3), "item_genres": (0, 3, 2)}
+    out = model.signatures["serving_raw"](user_id=tf.zeros([0], tf.string), history=tf.zeros([0, 0], tf.string),
+                                          exclude=tf.zeros([0, 0], tf.string))
+    assert {k: tuple(v.shape) for k, v in out.items()} == shapes
+    out = model.signatures["serving_exclude"](examples=tf.zeros([0], tf.string), exclude=tf.zeros([0, 0], tf.string))
+    assert {k: tuple(v.shape) for k, v in out.items()} == shapes
+    # TF Serving feeds a columnar `"history": [], "exclude": []` as shape [0] tensors.
+    out = call_like_tf_serving(model.signatures["serving_raw"], user_id=[], history=[], exclude=[])
+    assert {k: tuple(v.shape) for k, v in out.items()} == shapes
+
+
 class _Identity(tf.keras.layers.Layer):
     def call(self, features, training=False):
         return features["q"]
@@ -110,6 +155,49 @@ def test_exclusions_are_never_returned_and_the_rest_is_exact_top_k():
         assert not set(got) & set(ex)
         allowed = [j for j in np.argsort(-s) if ids[j] not in ex]
         assert got == list(ids[allowed[:k]])
+
+
+def test_index_gathers_attributes_in_their_dtypes_pads_them_and_saves_them(tmp_path):
+    rng = np.random.default_rng(1)
+    n, d, k = 7, 4, 5
+    ids = np.array([f"i{j}" for j in range(n)], dtype=object)
+    emb = rng.normal(size=(n, d)).astype(np.float32)
+    attributes = {"item_year": np.arange(1990, 1990 + n, dtype=np.int64),
+                  "item_price": rng.uniform(1, 9, n).astype(np.float32),
+                  "item_brand": np.array([f"b{j}" for j in range(n)], dtype=object),
+                  "item_genres": np.array([[f"g{j}", f"h{j}" if j % 2 else ""] for j in range(n)], dtype=object)}
+    index = RetrievalIndex(_Identity(), None, ids, emb, k, attributes)
+    queries = rng.normal(size=(3, d)).astype(np.float32)
+    exclude = np.array([["i0", "i1", "i2", "i3"], [""] * 4, ["i6", "nope", "", ""]], dtype=object)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, d], tf.float32, name="q"),
+                                  tf.TensorSpec([None, None], tf.string, name="exclude")])
+    def serve(q, exclude):
+        return index.top_k(index.query({"q": q}), exclude)
+
+    direct = {k: v.numpy() for k, v in serve(queries, exclude).items()}
+    scores = queries @ emb.T
+    pad = {"item_year": 0, "item_price": 0.0, "item_brand": b"", "item_genres": [b"", b""]}
+    for b in range(3):  # the exact top-K, attributes gathered per item, padding "" / 0
+        best = [j for j in np.argsort(-scores[b]) if ids[j] not in exclude[b]][:k]
+        assert [i.decode() for i in direct["item_ids"][b]] == [ids[j] for j in best] + [""] * (k - len(best))
+        for name, values in attributes.items():
+            want = [np.asarray(values[j]).tolist() for j in best]
+            if values.dtype == object:
+                want = [[x.encode() for x in v] if isinstance(v, list) else v.encode() for v in want]
+            want += [pad[name]] * (k - len(best))
+            assert direct[name][b].tolist() == want, name  # float32 values compare exactly
+    assert direct["item_year"].dtype == np.int64 and direct["item_genres"].shape == (3, k, 2)
+
+    tf.saved_model.save(index, str(tmp_path), signatures={"serving_exclude": serve.get_concrete_function()})
+    reloaded = tf.saved_model.load(str(tmp_path)).signatures["serving_exclude"](
+        q=tf.constant(queries), exclude=tf.constant(exclude))
+    assert set(reloaded) == set(direct)
+    for key, value in reloaded.items():
+        assert value.dtype.as_numpy_dtype == direct[key].dtype or value.dtype == tf.string, key
+        np.testing.assert_array_equal(value.numpy(), direct[key])
+    with pytest.raises(ValueError, match="'scores': 7 rows for 7 items"):
+        RetrievalIndex(_Identity(), None, ids, emb, k, {"scores": attributes["item_price"]})
 
 
 def _raw_split(d, name, rows):

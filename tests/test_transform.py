@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.transform import BUCKET_SUFFIX, CATALOG_ITEM_KEY, vocabulary_sizes
+from components.transform import (BUCKET_SUFFIX, CATALOG_ITEM_KEY, passthrough_keys, raw_key,
+                                  vocabulary_sizes)
 from recsys.features import PAD_ID
 from tests.tiny import CONFIG, ROWS, analyze_and_transform
 
@@ -79,6 +80,30 @@ def _key(row):
 def test_raw_item_key_passes_through_for_the_retrieval_catalogue(transformed):
     data, _, _ = transformed
     assert [r[CATALOG_ITEM_KEY] for r in data] == [r["item_id"].encode() for r in ROWS]
+
+
+def test_raw_features_pass_through_in_their_raw_dtype_padded_to_max_length(transformed):
+    data, _, out = transformed
+    spec = out.transformed_feature_spec()
+    assert spec[raw_key("item_price")].dtype == tf.float32 and spec[raw_key("user_id")].dtype == tf.string
+    assert spec[raw_key("item_genres")].shape == [2] and spec[raw_key("history")].shape == [3]
+    assert [float(r[raw_key("item_price")]) for r in data] == [r["item_price"] for r in ROWS]
+    assert [r[raw_key("user_id")] for r in data] == [r["user_id"].encode() for r in ROWS]
+    # First max_length values, padded with "": [x, y, z] -> [x, y]; [] -> ["", ""].
+    assert [list(r[raw_key("item_genres")]) for r in data][:3] == [[b"x", b"y"], [b"x", b""], [b"", b""]]
+    assert list(data[2][raw_key("history")]) == [b"b", b"a", b"zz"]
+    assert set(passthrough_keys(CONFIG)) == {CATALOG_ITEM_KEY} | {raw_key(f.name) for f in CONFIG.features}
+
+
+def test_pass_through_names_must_not_shadow_a_raw_feature():
+    from recsys.features import Feature, FeatureConfig
+
+    config = FeatureConfig(dataset="t", features=(
+        Feature("user_id", "categorical", side="user"), Feature("item_id", "categorical", side="item"),
+        Feature(raw_key("item_id"), "categorical", side="item")))
+    rows = [dict(user_id="u", item_id="i", label=1, **{raw_key("item_id"): "j"})]
+    with pytest.raises(ValueError, match="pass-through name 'raw__item_id' is also a raw feature"):
+        analyze_and_transform(rows, config)
 
 
 def test_beam_output_equals_the_embedded_transform_graph(transformed):

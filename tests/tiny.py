@@ -89,3 +89,13 @@ def write_gz(rows, path: str) -> str:
         for r in rows:
             w.write(to_example(r))
     return path
+
+
+def call_like_tf_serving(signature, **inputs):
+    """Calls a loaded signature the way TF Serving's session feeds it: by input name, without
+    checking a tensor's shape against the signature (a columnar JSON ``[]`` arrives as [0]).
+    The Python wrapper checks shapes, so the concrete function's flat inputs are fed directly."""
+    specs = signature.structured_input_signature[1]
+    names = [t.name.split(":")[0] for t in signature.inputs[:len(specs)]]
+    args = [tf.constant(inputs[n], dtype=specs[n].dtype) for n in names]
+    return signature._call_flat(args + list(signature.captured_inputs), [])
