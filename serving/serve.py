@@ -83,7 +83,8 @@ async def _serve_all(apps: list[tuple[object, str, int]]) -> None:
     await asyncio.gather(*(s.serve() for s in servers))
 
 
-def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False) -> None:
+def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
+          ranker: str = "ranker", retriever: str = "retriever") -> None:
     from serving.model_server import create_app
 
     manager = build_manager(serving_dir, config, canary)
@@ -99,7 +100,8 @@ def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False) -> N
     if config.recommend_port:
         from serving.recommend import create_app as create_recommend_app
 
-        apps.append((create_recommend_app(config, config.model_server_url or url),
+        apps.append((create_recommend_app(config, config.model_server_url or url, ranker=ranker,
+                                          retriever=retriever),
                      config.host, config.recommend_port))
         print(f"recommendation service: http://{config.host}:{config.recommend_port}/v1/recommend "
               f"(OpenAPI: /openapi.json)", flush=True)
@@ -137,7 +139,8 @@ def run_from_args(args, config) -> int:
         raise FileNotFoundError(f"serving directory {serving_dir} does not exist: run `recsys run` "
                                 f"first, or pass --serving-dir / --model-config")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    serve(serving_dir, serving, canary=args.canary)
+    serve(serving_dir, serving, canary=args.canary, ranker=config.pipeline.model_name,
+          retriever=config.retrieval.model_name)
     return 0
 
 
