@@ -205,7 +205,9 @@ def test_compose_reads_the_config_serving_stack_writes():
     assert flags["model_config_file"] == f"/models/{CONFIG_FILE}"  # <serving root>/models.config
     assert flags["allow_version_labels_for_unavailable_models"] == "true"
     recommend = _compose()["services"]["recommend"]
-    assert recommend["command"][-2:] == ["--model-server-url", "http://tfserving:8501"]
+    command = recommend["command"]
+    assert command[command.index("--model-server-url") + 1] == "http://tfserving:8501"
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # reachable from outside its container
     assert os.path.exists(os.path.join(REPO, recommend["build"]["dockerfile"]))
 
 
