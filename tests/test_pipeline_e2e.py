@@ -112,6 +112,34 @@ def test_retriever_is_gated_pushed_beside_the_ranker_and_serves_top_k(first_run)
     assert not set(top[:5]) & {i.decode() for i in out["item_ids"].numpy()[0]}
 
 
+def test_candidates_go_straight_to_the_rankers_serving_raw_and_both_models_warm_up(first_run):
+    from serving.warmup import replay_warmup
+
+    config, report = first_run
+    version = report["pushed_versions"][0]
+    ranker_dir = os.path.join(RunPaths.from_config(config).serving_dir, version)
+    retriever_dir = os.path.join(report["retrieval"]["serving_dir"], version)
+    ranker, retriever = tf.saved_model.load(ranker_dir), tf.saved_model.load(retriever_dir)
+    assert replay_warmup(ranker, ranker_dir) == 3 and replay_warmup(retriever, retriever_dir) == 5
+
+    user = {"user_id": ["u000001"], "user_age": [34], "user_gender": ["F"], "user_region": ["r03"],
+            "timestamp": [1700000000], "history": [["i00003", "i00007"]]}
+    find = retriever.signatures["serving_raw"]
+    query = find.structured_input_signature[1]
+    candidates = find(**{k: tf.constant(v, query[k].dtype) for k, v in user.items()},
+                      exclude=tf.constant([["i00003", "i00007"]]))
+    k = candidates["item_ids"].shape[1]
+    # The retriever's outputs are the item half of the ranker's serving_raw, in its dtypes.
+    score = ranker.signatures["serving_raw"]
+    spec = score.structured_input_signature[1]
+    inputs = {n: tf.repeat(tf.constant(v, spec[n].dtype), k, axis=0) for n, v in user.items()}
+    inputs["item_id"] = candidates["item_ids"][0]
+    inputs.update({n: candidates[n][0] for n in spec if n not in inputs})
+    assert {n: t.dtype for n, t in inputs.items()} == {n: s.dtype for n, s in spec.items()}
+    p = score(**inputs)["probability"].numpy()
+    assert p.shape == (k,) and ((p > 0) & (p < 1)).all()
+
+
 def test_deployment_record_names_both_pushed_versions(first_run):
     from serving.deployment import latest_deployment
     from serving.manifest import verify_manifest
