@@ -26,6 +26,7 @@ from typing import Callable
 
 from serving.manifest import MANIFEST, ManifestError, verify_manifest
 from serving.servable import Servable
+from serving.versions import candidate_versions
 from serving.status import ServingError, invalid, not_found
 
 log = logging.getLogger("recsys.serving")
@@ -79,30 +80,6 @@ def parse_model_config(text: str, source: str = "models.config") -> list[ModelSp
             versions=tuple(policy.specific.versions) if which == "specific" else (),
             labels=tuple(sorted(c.version_labels.items()))))
     return specs
-
-
-def candidate_versions(base_path: str) -> tuple[list[int], dict[int, str]]:
-    """(loadable-looking versions, version -> why not) of the numeric directories of a model.
-
-    Cheap (a listing and two stats per version), so it can run at every poll: a version must hold
-    ``saved_model.pb`` and a push manifest. The manifest's digests are checked in full once, right
-    before the version is loaded (``ModelManager``), not at every poll.
-    """
-    ok, refused = [], {}
-    if not os.path.isdir(base_path):
-        return ok, refused
-    for entry in os.listdir(base_path):
-        if not entry.isdigit():
-            continue  # staging dirs of a push in progress, files: TF Serving ignores them too
-        path = os.path.join(base_path, entry)
-        if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            refused[int(entry)] = "no saved_model.pb (incomplete)"
-        elif not os.path.exists(os.path.join(path, MANIFEST)):
-            refused[int(entry)] = (f"{path}: no {MANIFEST} (not pushed by the pipeline, or the push "
-                                   f"did not finish)")
-        else:
-            ok.append(int(entry))
-    return sorted(ok), refused
 
 
 def _fingerprint(path: str) -> tuple:
@@ -170,7 +147,7 @@ class ModelManager:
         state = self._states[name]
         spec = state.spec
         on_disk, refused = candidate_versions(spec.base_path)
-        errors = dict(refused)
+        errors = {v: f"{os.path.join(spec.base_path, str(v))}: {why}" for v, why in refused.items()}
         loaded = dict(state.available)
         while True:
             # A version that failed to verify or load (and is unchanged since) is not a candidate:
@@ -317,4 +294,4 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     return bool(predicate())
 
 
-__all__ = ["ModelManager", "ModelSpec", "ServingError", "candidate_versions", "parse_model_config"]
+__all__ = ["ModelManager", "ModelSpec", "ServingError", "parse_model_config"]

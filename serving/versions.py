@@ -15,15 +15,45 @@ from __future__ import annotations
 import logging
 import os
 
-from serving.manifest import ManifestError, verify_manifest
+from serving.manifest import MANIFEST, ManifestError, verify_manifest
 
 log = logging.getLogger(__name__)
 
 
+def missing_part(version_dir: str) -> str | None:
+    """Why ``version_dir`` cannot be a complete version, from a listing alone (no hashing): not
+    numbered, no saved_model.pb, or no manifest; None when it may be (then verify the manifest)."""
+    if not os.path.basename(os.path.normpath(version_dir)).isdigit():
+        return "not a numbered version directory"
+    if not os.path.isfile(os.path.join(version_dir, "saved_model.pb")):
+        return "no saved_model.pb (incomplete)"
+    if not os.path.isfile(os.path.join(version_dir, MANIFEST)):
+        return f"no {MANIFEST} (not pushed by the pipeline, or the push did not finish)"
+    return None
+
+
+def candidate_versions(model_dir: str) -> tuple[list[int], dict[int, str]]:
+    """(numbered versions that hold a graph and a manifest, version -> why not for the others).
+
+    Cheap enough for every poll of a server: the manifest's digests are checked once, before a
+    version is loaded (``is_complete`` / ``serving.manifest.verify_manifest``).
+    """
+    ok, refused = [], {}
+    if not os.path.isdir(model_dir):
+        return ok, refused
+    for entry in os.listdir(model_dir):
+        if entry.isdigit():  # staging dirs of a push in progress are not: TF Serving skips them too
+            why = missing_part(os.path.join(model_dir, entry))
+            if why is None:
+                ok.append(int(entry))
+            else:
+                refused[int(entry)] = why
+    return sorted(ok), refused
+
+
 def is_complete(version_dir: str) -> bool:
     """True when ``version_dir`` (``<model_dir>/<V>``) holds saved_model.pb and passes its manifest."""
-    if not (os.path.basename(os.path.normpath(version_dir)).isdigit()
-            and os.path.isfile(os.path.join(version_dir, "saved_model.pb"))):
+    if missing_part(version_dir) is not None:
         return False
     try:
         verify_manifest(version_dir)

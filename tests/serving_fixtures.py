@@ -86,6 +86,22 @@ def push(base: str, version: int, exporter=export_predict_model, **kwargs) -> st
     return final
 
 
+def tf_example(features: dict) -> bytes:
+    """A serialized tf.Example of raw features: str -> bytes_list, float -> float_list, int ->
+    int64_list; a list gives several values of its elements' kind."""
+    ex = tf.train.Example()
+    for name, value in features.items():
+        values = value if isinstance(value, list) else [value]
+        feature = ex.features.feature[name]
+        if values and isinstance(values[0], str):
+            feature.bytes_list.value.extend(v.encode() for v in values)
+        elif values and isinstance(values[0], float):
+            feature.float_list.value.extend(values)
+        else:
+            feature.int64_list.value.extend(values)
+    return ex.SerializeToString()
+
+
 def example(x: float) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature={
         "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))})).SerializeToString()

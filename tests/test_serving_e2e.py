@@ -20,7 +20,7 @@ from serving.model_server import create_app
 from serving.recommend import create_app as create_recommend_app
 from serving.serve import config_source
 from serving.warmup import read_warmup
-from tests.serving_fixtures import ServerThread
+from tests.serving_fixtures import ServerThread, tf_example
 
 pytestmark = pytest.mark.e2e
 
@@ -64,20 +64,9 @@ def test_both_models_answer_over_tf_serving_rest(stack):
     p = raw["predictions"][0]
     assert 0 < p < 1
     # The same example as a tf.Example over serving_default, in the columnar format.
-    import tensorflow as tf
-
-    ex = tf.train.Example()
-    for k, v in {"user_id": "u000001", **USER, **ITEM}.items():
-        values = v if isinstance(v, list) else [v]
-        f = ex.features.feature[k]
-        if isinstance(values[0], str):
-            f.bytes_list.value.extend(x.encode() for x in values)
-        elif isinstance(values[0], float):
-            f.float_list.value.extend(values)
-        else:
-            f.int64_list.value.extend(values)
+    ex = tf_example({"user_id": "u000001", **USER, **ITEM})
     by_example = httpx.post(f"{url}/v1/models/ranker:predict", json={
-        "inputs": {"examples": [{"b64": base64.b64encode(ex.SerializeToString()).decode()}]}}).json()
+        "inputs": {"examples": [{"b64": base64.b64encode(ex).decode()}]}}).json()
     assert by_example["outputs"] == pytest.approx([p], rel=1e-5)
 
     top = httpx.post(f"{url}/v1/models/retriever:predict", json={
