@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from serving.deployment import record_deployment
-from serving.model_manager import ModelManager
-from serving.serve import config_source, directory_specs
+from recsys.serving.deployment import record_deployment
+from recsys.serving.model_manager import ModelManager
+from recsys.serving.serve import config_source, directory_specs
 from tests.serving_fixtures import push
 
 
@@ -83,3 +83,21 @@ def test_a_given_models_config_is_served_and_reread(tmp_path):
     assert manager.get("m").version == 2
     with pytest.raises(Exception, match="Specific"):
         manager.get("m", version=1)
+
+
+def test_rolling_back_is_removing_the_newest_record(tmp_path):
+    root = str(tmp_path)
+    push(os.path.join(root, "ranker"), 100)
+    push(os.path.join(root, "ranker"), 200, scale=2.0)
+    push(os.path.join(root, "retriever"), 100)
+    _deploy(root, 100, 100)
+    manager = ModelManager(config_source(root), warmup=False)
+    manager.poll()
+    os.utime(os.path.join(root, "deployments"), ns=(1, 1))
+    _deploy(root, 200, 100)
+    manager.poll()
+    assert manager.get("ranker", label="stable").version == 200
+    os.remove(os.path.join(root, "deployments", "200.json"))  # the rollback
+    manager.poll()
+    assert manager.get("ranker", label="stable").version == 100
+    assert sorted(manager.state("ranker").available) == [100]
