@@ -16,21 +16,22 @@ import tempfile
 
 import pandas as pd
 
-import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 from benchmarks.machine import record, stamp
-from data.canonical import read_tfrecords
-from pipeline.local_runner import RunPaths, run
+from recsys.data.canonical import read_tfrecords
+from recsys.evaluation.metadata import latest_output_uri
+from recsys.pipeline.local_runner import RunPaths, run
 from recsys.config import REPO_ROOT, load_config
-from recsys.metrics import auc
+from recsys.evaluation.metrics import auc
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "pipeline.json")
 
 
-def popularity_auc(pipeline_root: str, item_key: str = "item_id", label_key: str = "label") -> float:
+def popularity_auc(examples_uri: str, item_key: str = "item_id", label_key: str = "label") -> float:
     """The baseline a learned ranker must beat: each item's smoothed train-split positive rate,
     scored on ExampleGen's eval split (the very examples the Evaluator scored)."""
     def load(split):
-        pattern = os.path.join(pipeline_root, "ImportExampleGen", "examples", "*", f"Split-{split}", "*")
+        pattern = os.path.join(examples_uri, f"Split-{split}", "*")
         rows = [(r[item_key][0], r[label_key][0]) for r in read_tfrecords(pattern)]
         return pd.DataFrame(rows, columns=["item", "label"])
 
@@ -54,7 +55,8 @@ def main():
     config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), overrides + args.set)
     try:
         report = run(config)
-        report["metrics"]["popularity_auc"] = popularity_auc(RunPaths.from_config(config).pipeline_root)
+        examples = latest_output_uri(RunPaths.from_config(config).metadata_path, "ImportExampleGen", "Examples")
+        report["metrics"]["popularity_auc"] = popularity_auc(examples)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     name = os.path.basename(os.path.normpath(args.movielens)) if args.movielens else "synthetic-default"

@@ -11,17 +11,17 @@ Results: benchmarks/results/ranking_ml100k.json (mean and std over seeds).
 
 import argparse
 import dataclasses
-import glob
 import json
 import os
 import statistics
 import tempfile
 
-import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 from benchmarks.machine import record, stamp
-from components.trainer import train_and_export
-from pipeline.local_runner import RunPaths, run
+from recsys.training.ranker import train_and_export
+from recsys.evaluation.metadata import latest_output_uri, overrides
+from recsys.pipeline.local_runner import RunPaths, run
 from recsys.config import REPO_ROOT, load_config
 from recsys.features import FeatureConfig
 
@@ -34,9 +34,9 @@ def transform_output(movielens: str, work: str) -> tuple[str, str, FeatureConfig
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         "train.epochs=1", "eval.auc_lower_bound=0"])
     run(config)
-    root = os.path.join(RunPaths.from_config(config).pipeline_root, "Transform")
-    examples = max(glob.glob(os.path.join(root, "transformed_examples", "*")), key=os.path.getmtime)
-    graph = max(glob.glob(os.path.join(root, "transform_graph", "*")), key=os.path.getmtime)
+    store = RunPaths.from_config(config).metadata_path
+    examples = latest_output_uri(store, "Transform", "Examples")
+    graph = latest_output_uri(store, "Transform", "TransformGraph")
     return examples, graph, FeatureConfig.load(config.features_path)
 
 
@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--label-modes", default="binary,regression")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
-    ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: train.key)")
     ap.add_argument("--note", default="", help="stored with each entry, e.g. 'cores shared with other jobs'")
     ap.add_argument("--record-as", default="",
                     help="store under this key instead of the model's name (a variant of one model, "
@@ -57,7 +57,7 @@ def main():
         ap.error(f"--record-as {args.record_as!r} names one variant; got --models {args.models!r}")
     examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
-                       [f"train.{kv}" for kv in args.set]).train
+                       overrides(args.set, "train")).train
     results = {}
     for model in args.models.split(","):
         for mode in args.label_modes.split(","):

@@ -32,7 +32,7 @@ import tempfile
 
 import numpy as np
 
-import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 import tensorflow as tf
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -40,8 +40,9 @@ from sklearn.model_selection import cross_val_predict
 
 from benchmarks.machine import record, stamp
 from benchmarks.retrieval import pipeline_outputs
-from components.trainer import train_and_export
-from models.neighbourhood import fit_baseline, knn, similarities
+from recsys.evaluation.metadata import overrides
+from recsys.training.ranker import train_and_export
+from recsys.models.neighbourhood import fit_baseline, knn, similarities
 from recsys.config import REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_headroom_ml100k.json")
@@ -130,14 +131,14 @@ def main():
     ap.add_argument("--movielens", required=True)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
-    ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: train.key)")
     args = ap.parse_args()
     raw, examples, graph, features, _ = pipeline_outputs(os.path.abspath(args.movielens), args.work)
     ratings = read_ratings(raw)
     label = (ratings.rating[ratings.is_eval] >= 4).astype(int)
     predictors = neighbourhood_predictors(ratings)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
-                       [f"train.{kv}" for kv in args.set]).train
+                       overrides(args.set, "train")).train
     train = dataclasses.replace(base, label_mode="binary")
     runs: dict[str, list[float]] = {name: [] for name in BLENDS}
     for seed in range(args.seeds):

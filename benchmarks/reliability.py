@@ -4,7 +4,7 @@ counts, recorded in ``benchmarks/results/reliability.json``.
   .venv/bin/recsys run                          # once: pushes a ranker and a retriever
   .venv/bin/python -m benchmarks.reliability    # --rate 50 --minutes 10 by default
 
-Soak: ``python -m serving.serve`` on free loopback ports (a separate process), ``/v1/recommend``
+Soak: ``python -m recsys.serving.serve`` on free loopback ports (a separate process), ``/v1/recommend``
 driven open-loop at ``--rate`` requests/s for ``--minutes``. Halfway through, a new ranker version
 is pushed the way the Pusher does it (staged under a non-numeric name with its manifest, renamed
 into place) and a new deployment record names it; the server hot-loads it and moves ``stable``
@@ -37,7 +37,7 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "reliability.json")
 
 def push_copy(serving_dir: str, model: str, version: int, new_version: int) -> None:
     """A new version of ``model`` with the same weights, pushed as the Pusher pushes."""
-    from serving.manifest import write_manifest
+    from recsys.serving.manifest import write_manifest
 
     base = os.path.join(serving_dir, model)
     staging = os.path.join(base, f".partial-{new_version}-bench")
@@ -111,7 +111,7 @@ def run_fuzz(examples: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from serving.deployment import latest_deployment, record_deployment
+    from recsys.serving.deployment import latest_deployment, record_deployment
     from tests.serving_fixtures import free_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -14,19 +14,19 @@ Results: benchmarks/results/retrieval_ml100k.json.
 
 import argparse
 import dataclasses
-import glob
 import json
 import os
 import statistics
 import tempfile
 import time
 
-import recsys  # noqa: F401  (Keras 2 before TensorFlow)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 from benchmarks.machine import record, stamp
-from components.retrieval_evaluator import _read_split, evaluate
-from components.retrieval_trainer import train_and_export
-from pipeline.local_runner import RunPaths, run
+from recsys.evaluation.retrieval import evaluate, read_split
+from recsys.training.retriever import train_and_export
+from recsys.evaluation.metadata import latest_output_uri, overrides
+from recsys.pipeline.local_runner import RunPaths, run
 from recsys.config import REPO_ROOT, load_config
 from recsys.features import FeatureConfig
 
@@ -39,19 +39,17 @@ def pipeline_outputs(movielens: str, work: str, features: str = ""):
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
     run(config)
-    root = RunPaths.from_config(config).pipeline_root
-
-    def newest(*parts):
-        return max(glob.glob(os.path.join(root, *parts, "*")), key=os.path.getmtime)
-
-    return (newest("ImportExampleGen", "examples"), newest("Transform", "transformed_examples"),
-            newest("Transform", "transform_graph"), FeatureConfig.load(config.features_path), config)
+    store = RunPaths.from_config(config).metadata_path
+    return (latest_output_uri(store, "ImportExampleGen", "Examples"),
+            latest_output_uri(store, "Transform", "Examples"),
+            latest_output_uri(store, "Transform", "TransformGraph"),
+            FeatureConfig.load(config.features_path), config)
 
 
 def query_latency_ms(model_dir: str, examples_uri: str, features: FeatureConfig, calls: int = 200) -> float:
     import tensorflow as tf
 
-    _, _, queries, _ = _read_split(examples_uri, "eval", features, keep_bytes=True)
+    _, _, queries, _ = read_split(examples_uri, "eval", features, keep_bytes=True)
     serve = tf.saved_model.load(model_dir).signatures["serving_exclude"]
     times = []
     for q in queries[:calls]:
@@ -66,14 +64,14 @@ def main():
     ap.add_argument("--movielens", required=True)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-retrieval"))
-    ap.add_argument("--set", action="append", default=[], help="RetrievalConfig field=value")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: retrieval.key)")
     ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
     ap.add_argument("--record-as", default="two_tower", help="result key in the JSON")
     args = ap.parse_args()
     raw, transformed, graph, features, config = pipeline_outputs(
         os.path.abspath(args.movielens), args.work, args.features)
     base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
-                       [f"retrieval.{kv}" for kv in args.set]).retrieval
+                       overrides(args.set, "retrieval")).retrieval
     runs, baseline = [], None
     for seed in range(args.seeds):
         retrieval = dataclasses.replace(base, seed=seed)

@@ -3,7 +3,7 @@
   .venv/bin/recsys run                      # once: pushes a ranker and a retriever
   .venv/bin/python -m benchmarks.serving    # --rate 50 --duration 60 by default
 
-Starts ``python -m serving.serve`` on free loopback ports as a separate process (so its RSS is
+Starts ``python -m recsys.serving.serve`` on free loopback ports as a separate process (so its RSS is
 its own), then drives it with an open-loop load generator: requests are *scheduled* at a fixed
 rate (``--rate``/s for ``--duration`` s: a fixed count), so a slow server cannot slow the offered
 load down and hide its own latency (latency counts from the scheduled send time). Three calls, each
@@ -55,8 +55,8 @@ def build_requests(config, server_url: str, n_users: int = 50) -> dict[str, list
     """Request bodies per call kind, from the run's prepared examples and the models' metadata."""
     import httpx
 
-    from data.canonical import read_tfrecords
-    from data.prepare import data_root_for
+    from recsys.data.canonical import read_tfrecords
+    from recsys.data.prepare import data_root_for
 
     def inputs(model):
         meta = httpx.get(f"{server_url}/v1/models/{model}/metadata").json()
@@ -136,9 +136,9 @@ async def open_loop(url: str, requests: list, rate: float, duration: float) -> d
 
 def in_process(serving_dir: str, requests: dict[str, list], repeats: int = 300) -> dict:
     """The same predict calls on the SavedModels loaded here: what the server adds is the rest."""
-    from serving import json_tensor
-    from serving.servable import Servable
-    from serving.versions import latest_complete_version
+    from recsys.serving import json_tensor
+    from recsys.serving.servable import Servable
+    from recsys.serving.versions import latest_complete_version
 
     out = {}
     for kind, model in (("rank_100", "ranker"), ("retrieve_top100", "retriever")):
@@ -162,7 +162,7 @@ def in_process(serving_dir: str, requests: dict[str, list], repeats: int = 300) 
 
 def start_server(serving_dir: str, port: int, recommend_port: int, log_path: str):
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "serving.serve", "--serving-dir", serving_dir, "--port", str(port),
+    cmd = [sys.executable, "-m", "recsys.serving.serve", "--serving-dir", serving_dir, "--port", str(port),
            "--recommend-port", str(recommend_port)]
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

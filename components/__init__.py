@@ -1,3 +1,1 @@
-"""TFX custom components and the module functions (Transform, Trainer, Evaluator config)."""
-
-import recsys  # noqa: F401  (sets Keras 2 before TensorFlow is imported)
+"""TFX adapters: the Transform/Trainer modules (``preprocessing_fn``, ``run_fn``s) and the custom components; each calls library code."""

@@ -25,8 +25,8 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.pusher import run_version
-from serving.deployment import record_deployment
+from recsys.components.pusher import run_version
+from recsys.serving.deployment import record_deployment
 
 # Custom property names of TFX's PushedModel (tfx/components/pusher/executor.py, _MarkPushed).
 PUSHED, PUSHED_VERSION, PUSHED_DESTINATION = "pushed", "pushed_version", "pushed_destination"

@@ -35,7 +35,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from serving.manifest import ManifestError, file_digests, verify_manifest, write_manifest
+from recsys.serving.manifest import ManifestError, file_digests, verify_manifest, write_manifest
 
 PARTIAL_PREFIX = ".partial-"
 

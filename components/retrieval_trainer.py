@@ -1,152 +1,20 @@
-"""TFX Trainer ``run_fn`` of the two-tower retrieval model (a second Trainer on the same Transform).
-
-1. Interactions: transformed training examples (only positives when the feature config says
-   ``interactions = "label"``), shuffled and batched; each is a (query, candidate) pair.
-2. Item sampling probabilities for the logQ correction from Transform's interaction counts
-   (``ITEM_COUNTS_VOCAB``), aligned to the item vocabulary's ids.
-3. The catalogue: every distinct item of the train and eval splits with its transformed item
-   features (items seen only in eval are retrievable through their attributes) and its raw item
-   attributes (Transform's pass-through), which the index returns with each candidate.
-4. Export: ``models/retrieval_export.py`` (query tower + Transform graph + embedded catalogue),
-   with TF Serving warmup requests built from the first eval examples' raw features.
-"""
+"""TFX Trainer module of the two-tower retriever: ``run_fn`` reads ``fn_args`` and calls
+``recsys.training.retriever``."""
 
 from __future__ import annotations
 
-import json
 import os
 
-import numpy as np
-import tensorflow as tf
-import tensorflow_transform as tft
-from absl import logging
+# TFX imports this module by name in the Trainer's process: Keras 2 before TensorFlow.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from components.trainer import EpochTimer, config_from_json, fit_summary, raw_rows
-from components.transform import (CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, passthrough_keys, raw_key,
-                                  vocabulary_sizes)
-from models import retrieval_export
-from models.retrieval import CANDIDATE_SIDES, QUERY_SIDES, TwoTowerModel, transformed_keys
-from recsys.config import RetrievalConfig
-from recsys.features import FeatureConfig
+import json  # noqa: E402
 
-keras = tf.keras
+import tensorflow as tf  # noqa: E402
 
-
-def _files(patterns) -> list[str]:
-    files = []
-    for pattern in patterns if isinstance(patterns, (list, tuple)) else [patterns]:
-        files.extend(tf.io.gfile.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no transformed examples match {patterns}")
-    return sorted(files)
-
-
-def interactions_dataset(file_patterns, tft_out, features: FeatureConfig, config: RetrievalConfig
-                         ) -> tf.data.Dataset:
-    """Transformed tf.Examples -> batches of feature dicts, positives only if so configured."""
-    spec = {k: v for k, v in tft_out.transformed_feature_spec().items()
-            if k not in passthrough_keys(features)}  # raw values are for the export only
-    drop = set(features.label_keys)
-    ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP").cache()
-    ds = ds.shuffle(100_000, seed=config.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.batch_size)
-
-    def parse(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
-        if features.interactions == "label":
-            keep = parsed[features.label] > 0
-            parsed = {k: tf.boolean_mask(v, keep) for k, v in parsed.items()}
-        return {k: v for k, v in parsed.items() if k not in drop}
-
-    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def item_probabilities(tft_out, features: FeatureConfig, vocab_sizes: dict[str, int]) -> np.ndarray:
-    """[item vocabulary + OOV rows] share of training interactions per transformed item id.
-
-    Items with no counted interaction (and the OOV rows) get half the smallest observed count,
-    so their log-probability stays finite.
-    """
-    with tf.io.gfile.GFile(tft_out.vocabulary_file_by_name(features[features.item_key].vocab_name)) as fh:
-        vocab = [line.rstrip("\n") for line in fh]
-    counts: dict[str, float] = {}
-    with tf.io.gfile.GFile(tft_out.vocabulary_file_by_name(ITEM_COUNTS_VOCAB)) as fh:
-        for line in fh:
-            count, _, token = line.rstrip("\n").partition(" ")
-            counts[token] = float(count)
-    observed = [c for c in counts.values() if c > 0]
-    if not observed:
-        raise ValueError(f"Transform vocabulary {ITEM_COUNTS_VOCAB!r} counts no training interaction")
-    floor = min(observed) / 2
-    counts = {k: (c if c > 0 else floor) for k, c in counts.items()}
-    rows = np.full(vocab_sizes[features.item_key], floor, np.float64)
-    for i, token in enumerate(vocab):
-        rows[i] = counts.get(token, floor)
-    return (rows / sum(observed)).astype(np.float32)
-
-
-def item_attributes(features: FeatureConfig) -> tuple[str, ...]:
-    """The raw item-side features the index returns with its candidates (all but the key)."""
-    return tuple(f.name for f in features.side_features(*CANDIDATE_SIDES) if f.name != features.item_key)
-
-
-def build_catalog(file_patterns, tft_out, features: FeatureConfig, names: tuple[str, ...]
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Every distinct item, from its first example: (raw item keys [N], transformed item
-    features name -> [N, ...], raw item attributes raw feature name -> [N] or [N, max_length])."""
-    spec = tft_out.transformed_feature_spec()
-    raw = {n: raw_key(n) for n in item_attributes(features)}
-    wanted = {k: spec[k] for k in (CATALOG_ITEM_KEY,) + names + tuple(raw.values())}
-    ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP").batch(4096)
-    seen: dict[bytes, int] = {}
-    columns: dict[str, list] = {k: [] for k in names + tuple(raw.values())}
-    for batch in ds.map(lambda s: tf.io.parse_example(s, wanted)):
-        keys = batch[CATALOG_ITEM_KEY].numpy().reshape(-1)
-        first = []  # rows of items not seen before
-        for i, key in enumerate(keys):
-            if key not in seen:
-                seen[key] = len(seen)
-                first.append(i)
-        for k in columns:
-            values = batch[k].numpy()
-            columns[k].extend(values[i] for i in first)
-    ids = np.array([k.decode() for k in seen], dtype=object)
-    stacked = {k: np.stack(v) for k, v in columns.items()}
-    return ids, {k: stacked[k] for k in names}, {n: stacked[k] for n, k in raw.items()}
-
-
-def embed_catalog(model: TwoTowerModel, catalog: dict[str, np.ndarray], batch: int = 4096) -> np.ndarray:
-    n = len(next(iter(catalog.values())))
-    out = [model.candidate_tower({k: v[i:i + batch] for k, v in catalog.items()}).numpy()
-           for i in range(0, n, batch)]
-    return np.concatenate(out)
-
-
-def train_and_export(*, train_files, eval_files, transform_output: str, serving_model_dir: str,
-                     features: FeatureConfig, config: RetrievalConfig) -> dict:
-    tf.keras.utils.set_random_seed(config.seed)
-    tft_out = tft.TFTransformOutput(transform_output)
-    sizes = vocabulary_sizes(tft_out, features)
-    catalog_ids, catalog, attributes = build_catalog(list(train_files) + list(eval_files), tft_out,
-                                                     features, transformed_keys(features, CANDIDATE_SIDES))
-    model = TwoTowerModel(features, sizes, config,
-                          item_probability=item_probabilities(tft_out, features, sizes),
-                          catalog=catalog)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    train_ds = interactions_dataset(train_files, tft_out, features, config)
-    timer = EpochTimer()
-    history = model.fit(train_ds, epochs=config.epochs, callbacks=[timer], verbose=2)
-    examples = sum(int(tf.shape(b[features.item_key])[0]) for b in train_ds)
-
-    index = retrieval_export.RetrievalIndex(
-        model.query_tower, tft_out.transform_features_layer(), catalog_ids,
-        embed_catalog(model, catalog), config.top_k, attributes)
-    query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
-    retrieval_export.save(index, tft_out, features, query_names, serving_model_dir,
-                          warmup_rows=raw_rows(eval_files, tft_out, features))
-    result = {**fit_summary(history, timer, examples), "catalog_size": len(catalog_ids)}
-    logging.info("retrieval training result: %s", json.dumps(result))
-    return result
+from recsys.config import RetrievalConfig, config_from_json  # noqa: E402
+from recsys.features import FeatureConfig  # noqa: E402
+from recsys.training.retriever import train_and_export  # noqa: E402
 
 
 def run_fn(fn_args) -> None:

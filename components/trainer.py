@@ -1,236 +1,24 @@
-"""TFX Trainer ``run_fn``: reads Transform's output, trains the configured ranker, exports signatures.
-
-Everything it needs arrives in ``fn_args.custom_config`` (the feature config and the typed train
-config as JSON), so the same function serves the pipeline, the tests and the benchmarks. The
-export's TF Serving warmup requests are rebuilt from the first eval examples' raw features, which
-Transform passes through (``raw_rows``): the Trainer itself only reads transformed examples.
-"""
+"""TFX Trainer module of the ranker: ``run_fn`` reads ``fn_args`` and calls the training library
+(``recsys.training.ranker``). Everything it needs arrives in ``fn_args.custom_config`` (the feature
+config and the typed train config as JSON)."""
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import statistics
-import time
 
-import numpy as np
-import tensorflow as tf
-import tensorflow_transform as tft
-from absl import logging
+# TFX imports this module by name in the Trainer's process: Keras 2 before TensorFlow.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from components.baseline_resolver import comparability_record, write_record
-from components.transform import passthrough_keys, raw_key, vocabulary_sizes
-from models import export, neighbourhood
-from models.blend import BlendedRanker
-from models.factory import aux_label_key, build_optimizer, build_ranker, finalize_weight_averages
-from models.neighbourhood import Neighbourhood
-from models.ranking import make_task
-from recsys.config import TrainConfig
-from recsys.features import FeatureConfig
+import json  # noqa: E402
 
-keras = tf.keras
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
 
-
-def _records(file_patterns, holdout: tuple[int, bool] | None = None) -> tf.data.Dataset:
-    """Serialized transformed examples in a fixed order. ``holdout=(n, held)``: only every n-th
-    record (held) or all the others (not held), the same ones on every call."""
-    files = []
-    for pattern in file_patterns if isinstance(file_patterns, (list, tuple)) else [file_patterns]:
-        files.extend(tf.io.gfile.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no transformed examples match {file_patterns}")
-    ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP",
-                                 num_parallel_reads=min(len(files), 4))  # deterministic interleave
-    if holdout:
-        every, held = holdout
-        ds = ds.enumerate().filter(lambda n, _: tf.equal(tf.equal(n % every, 0), held)).map(lambda n, x: x)
-    return ds
-
-
-def raw_rows(file_patterns, tf_transform_output, features: FeatureConfig,
-             limit: int = export.WARMUP_BATCH) -> list[dict[str, np.ndarray]]:
-    """The raw model features of the first ``limit`` transformed examples, from Transform's
-    pass-through (``raw_key``): feature name -> value, multi-valued string features as their
-    values without the "" padding. The exports build their warmup requests from these (the
-    Trainer reads transformed examples only, but serving parses raw ones)."""
-    spec = tf_transform_output.transformed_feature_spec()
-    missing = [raw_key(f.name) for f in features.features if raw_key(f.name) not in spec]
-    if missing:
-        raise ValueError(f"the Transform output has no pass-through raw features {missing}; "
-                         "it was made by an older preprocessing_fn: re-run Transform")
-    wanted = {raw_key(f.name): spec[raw_key(f.name)] for f in features.features}
-    rows = []
-    for batch in _records(file_patterns).take(limit).batch(limit):
-        parsed = {k: v.numpy() for k, v in tf.io.parse_example(batch, wanted).items()}
-        for i in range(len(batch)):
-            row = {}
-            for f in features.features:
-                value = parsed[raw_key(f.name)][i]
-                row[f.name] = value[value != b""] if f.is_varlen and f.dtype == "string" else value
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"no examples in {file_patterns} to build warmup requests from")
-    return rows
-
-
-def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, train: TrainConfig,
-                 *, training: bool, holdout: tuple[int, bool] | None = None) -> tf.data.Dataset:
-    """Transformed tf.Examples -> (features, label) batches (``holdout``: see ``_records``).
-
-    Raw records are decompressed once and cached in memory (gzip is the slow part), then each
-    epoch shuffles records, batches, and parses whole batches in parallel (one ``parse_example``
-    per batch is far cheaper than per record).
-    """
-    # Pass-through raw values are never parsed: they are for the exports, not model inputs.
-    spec = {k: v for k, v in tf_transform_output.transformed_feature_spec().items()
-            if k not in passthrough_keys(features)}
-    label_key = features.label if train.label_mode == "binary" else features.rating
-    aux = aux_label_key(train, features)  # multi-task: labels [B, 2] = (main, auxiliary)
-    label_keys = set(features.label_keys)  # not model inputs
-    ds = _records(file_patterns, holdout).cache()
-    if training:
-        ds = ds.shuffle(100_000, seed=train.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(train.batch_size, drop_remainder=False)
-
-    def parse(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
-        label = parsed[label_key]
-        if aux:
-            label = tf.stack([label, parsed[aux]], axis=-1)
-        if training and train.shuffle_labels:
-            # Labels permuted within the batch (both heads' rows together): the base rate is
-            # kept, the signal is destroyed.
-            label = tf.random.shuffle(label, seed=train.seed)
-        return {k: v for k, v in parsed.items() if k not in label_keys}, label
-
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds per epoch (throughput is reported from these, not from a timed test)."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-def fit_summary(history, timer: EpochTimer, examples: int) -> dict:
-    """Loss per epoch and training throughput, as every Trainer reports them."""
-    return {"train_loss": [float(x) for x in history.history["loss"]],
-            "train_examples_per_epoch": examples,
-            "epoch_seconds": [round(t, 3) for t in timer.seconds],
-            # Steady state: the first epoch also traces the graph and fills the input cache.
-            "train_examples_per_second": examples / statistics.median(timer.seconds[1:] or timer.seconds)}
-
-
-def config_from_json(cls, values: dict):
-    """A config dataclass from TFX custom_config JSON (lists back to tuples)."""
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
-def configure_precision(train: TrainConfig) -> None:
-    """Mixed precision: float16 on GPU, bfloat16 on CPU (the CPU has no fast float16 path)."""
-    if train.mixed_precision:
-        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-        keras.mixed_precision.set_global_policy(policy)
-    else:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-def train_and_export(*, train_files, eval_files, transform_output: str, serving_model_dir: str,
-                     features: FeatureConfig, train: TrainConfig, log_dir: str | None = None) -> dict:
-    """Trains and saves the model; returns the final eval metrics and training throughput."""
-    tf.keras.utils.set_random_seed(train.seed)
-    configure_precision(train)
-    tft_out = tft.TFTransformOutput(transform_output)
-    eval_ds = make_dataset(eval_files, tft_out, features, train, training=False)
-    if train.eval_steps:
-        eval_ds = eval_ds.take(train.eval_steps)
-
-    if train.neighbourhood_blend:
-        model, summary = _fit_blend(train_files, tft_out, features, train, log_dir)
-    else:
-        train_ds = make_dataset(train_files, tft_out, features, train, training=True)
-        model, summary = _fit_ranker(train_ds, tft_out, features, train, log_dir)
-    metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
-    export.save(model, tft_out, features, train.label_mode, serving_model_dir,
-                warmup_rows=raw_rows(eval_files, tft_out, features))
-    result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary}
-    logging.info("training result: %s", json.dumps(result))
-    return result
-
-
-def _fit_ranker(train_ds, tft_out, features: FeatureConfig, train: TrainConfig, log_dir=None):
-    """The configured ranker, trained on ``train_ds``; returns it and its ``fit_summary``."""
-    model = build_ranker(train, features, vocabulary_sizes(tft_out, features))
-    # One counting pass (it also fills the input cache): the report's examples/epoch and, for a
-    # learning-rate schedule, the epoch length in steps.
-    examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)
-    steps = -(-examples // train.batch_size)  # the last batch may be short
-    model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
-    timer = EpochTimer()
-    callbacks = [timer] + ([keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else [])
-    history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=2)
-    finalize_weight_averages(model.optimizer)
-    return model, fit_summary(history, timer, examples)
-
-
-def _neighbourhood(train_files, tft_out, features: FeatureConfig, train: TrainConfig,
-                   holdout: tuple[int, bool] | None) -> Neighbourhood:
-    """KNNBaseline fitted on the (user, item, rating)s of the training records."""
-    keys = (features.user_key, features.item_key, features.rating)
-    spec = {k: tft_out.transformed_feature_spec()[k] for k in keys}
-    columns = {k: [] for k in keys}
-    for batch in _records(train_files, holdout).batch(8192).map(lambda x: tf.io.parse_example(x, spec)):
-        for k in keys:
-            columns[k].append(tf.reshape(batch[k], [-1]).numpy())
-    users, items, ratings = (np.concatenate(columns[k]) for k in keys)
-    sizes = vocabulary_sizes(tft_out, features)
-    tables = neighbourhood.fit(users, items, ratings, sizes[features.user_key], sizes[features.item_key])
-    return Neighbourhood(tables, features.user_key, features.item_key, train.neighbours, name="neighbourhood")
-
-
-def _fit_blend(train_files, tft_out, features: FeatureConfig, train: TrainConfig, log_dir=None):
-    """``neighbourhood_blend``: the ranker blended with KNNBaseline (``models/blend.py``).
-
-    Stage 1 fits the ranker and the neighbourhood model without every ``blend_holdout_every``-th
-    training example and the blend weights on those: the weights must come from examples neither
-    part has seen, or they would trust the part that memorised its training labels. Stage 2 refits
-    both on the whole training split and blends them with stage 1's weights."""
-    if features.rating is None:
-        raise ValueError(f"train.neighbourhood_blend needs ratings; data set {features.dataset!r} "
-                         "has none (its feature config sets no 'rating')")
-    if train.blend_holdout_every < 2:
-        raise ValueError(f"train.blend_holdout_every={train.blend_holdout_every}; expected >= 2 "
-                         "(every n-th training example fits the blend weights)")
-    if train.neighbours < 1:
-        raise ValueError(f"train.neighbours={train.neighbours}; expected >= 1 (neighbours per "
-                         "neighbourhood correction)")
-    every = train.blend_holdout_every
-    num_labels = 2 if aux_label_key(train, features) else 1
-    make = functools.partial(make_dataset, train_files, tft_out, features, train, training=True)
-    ranker, _ = _fit_ranker(make(holdout=(every, False)), tft_out, features, train)
-    stage1 = BlendedRanker(ranker, _neighbourhood(train_files, tft_out, features, train, (every, False)),
-                           make_task(train.label_mode), num_labels)
-    stage1.fit_blend(make(holdout=(every, True)), steps=train.blend_steps)
-    weights = stage1.blend.get_weights()
-
-    # Re-seeded so the stage-2 ranker starts as the same ranker trained without a blend would.
-    tf.keras.utils.set_random_seed(train.seed)
-    ranker, summary = _fit_ranker(make(), tft_out, features, train, log_dir)
-    model = BlendedRanker(ranker, _neighbourhood(train_files, tft_out, features, train, None),
-                          make_task(train.label_mode), num_labels, weights=weights)
-    model.compile()
-    summary["blend_weights"] = dict(zip(("ranker",) + neighbourhood.OUTPUTS + ("bias",),
-                                        [float(w) for w in np.concatenate([w.ravel() for w in weights])]))
-    return model, summary
+from recsys.config import TrainConfig, config_from_json  # noqa: E402
+from recsys.features import FeatureConfig  # noqa: E402
+from recsys.models import export  # noqa: E402
+from recsys.training.comparability import comparability_record, write_record  # noqa: E402
+from recsys.training.ranker import train_and_export  # noqa: E402
 
 
 def run_fn(fn_args) -> None:
@@ -241,7 +29,8 @@ def run_fn(fn_args) -> None:
     result = train_and_export(
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
-        features=features, train=train, log_dir=fn_args.model_run_dir)
+        features=features, train=train, log_dir=fn_args.model_run_dir,
+        shuffle_labels=cc.get("testing", {}).get("shuffle_labels", False))
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_result.json"), "w") as fh:
         fh.write(json.dumps(result, indent=2))
     # What this model parses and predicts, so a later run's Resolver offers it as a baseline only

@@ -4,7 +4,7 @@ Full-pass analyzers (vocabularies, quantiles, mean/variance) run once on Beam ov
 split; the resulting graph is embedded in the pushed SavedModel so serving applies the very same
 mapping to raw ``tf.Example``s (no training/serving skew).
 
-Per kind (see ``recsys/features.py``):
+Per kind (see ``recsys/features.py``, which also names every output):
   categorical        vocabulary + OOV buckets                 -> int64 [B]
   multi_categorical  vocabulary + OOV, first max_length, pad  -> int64 [B, max_length]
   sequence           the ``vocab_from`` feature's vocabulary  -> int64 [B, max_length] (pad -1)
@@ -27,28 +27,18 @@ model input.
 
 from __future__ import annotations
 
-from typing import Any
+import os
 
-import tensorflow as tf
-import tensorflow_transform as tft
+# TFX imports this module by name (the Transform executor, Beam workers): Keras 2 before TensorFlow.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from recsys.features import PAD_ID, Feature, FeatureConfig
+from typing import Any  # noqa: E402
 
-BUCKET_SUFFIX = "_bucket"
-CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
-RAW_PREFIX = "raw__"  # raw model features, passed through unchanged (``raw_key``)
-ITEM_COUNTS_VOCAB = "item_interaction_counts"  # "<count> <item>" lines over training interactions
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
 
-
-def raw_key(name: str) -> str:
-    """The Transform output that carries raw feature ``name`` through unchanged."""
-    return RAW_PREFIX + name
-
-
-def passthrough_keys(config: FeatureConfig) -> tuple[str, ...]:
-    """Transform outputs that carry raw values for the exports, never model inputs."""
-    return (CATALOG_ITEM_KEY,) + tuple(raw_key(f.name) for f in config.features)
-
+from recsys.features import (CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, PAD_ID, Feature,  # noqa: E402
+                             FeatureConfig, raw_key)
 
 def _dense_scalar(x, default):
     """[B], [B, 1] or a SparseTensor of at most one value per row -> dense [B]."""
@@ -113,8 +103,8 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
                 x = tf.math.log1p(tf.maximum(x, 0.0))
             outputs[f.name] = tft.scale_to_z_score(x)
             if f.num_buckets:
-                outputs[f.name + BUCKET_SUFFIX] = tft.bucketize(x, f.num_buckets)
-                cross_parts[f.name] = tf.strings.as_string(outputs[f.name + BUCKET_SUFFIX])
+                outputs[f.bucket_key] = tft.bucketize(x, f.num_buckets)
+                cross_parts[f.name] = tf.strings.as_string(outputs[f.bucket_key])
             continue
         if f.is_varlen:
             x = _first_k(x, f.max_length)
@@ -148,21 +138,3 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
     """TFX Transform entry point; ``custom_config['features']`` is ``FeatureConfig.to_dict()``."""
     return transform_features(inputs, FeatureConfig.from_dict(custom_config["features"]))
-
-
-def vocabulary_sizes(tf_transform_output, config: FeatureConfig) -> dict[str, int]:
-    """Embedding-table size per transformed id feature: vocabulary + its OOV buckets (+ buckets)."""
-    sizes = {}
-    for f in config.features:
-        sizes.update(f.time_parts)
-        if f.kind == "time":
-            continue
-        if f.kind == "numeric":
-            if f.num_buckets:
-                sizes[f.name + BUCKET_SUFFIX] = f.num_buckets + 1
-            continue
-        owner = config[f.vocab_from] if f.vocab_from else f
-        sizes[f.name] = tf_transform_output.vocabulary_size_by_name(f.vocab_name) + owner.num_oov_buckets
-    for cross in config.crosses:
-        sizes[cross.name] = cross.hash_buckets
-    return sizes

@@ -72,12 +72,13 @@ class WriteSummary:
 
 
 def write_tfrecords(records: Iterable[Mapping[str, Any]], out_dir: str, *, num_shards: int = 4,
-                    split_fn: Callable[[Mapping[str, Any]], str] | None = None) -> WriteSummary:
+                    split_fn: Callable[[Mapping[str, Any]], str] | None = None,
+                    progress: Callable[[int], None] | None = None) -> WriteSummary:
     """Stream records into gzip TFRecord shards under ``out_dir``.
 
     Without ``split_fn`` the shards land in ``out_dir/data/``; with it, in ``out_dir/<split>/``
     (e.g. ``train``/``eval`` for the temporal split). Records go round-robin over shards so every
-    shard is a sample of the whole stream.
+    shard is a sample of the whole stream. ``progress(n)`` is called every 10,000 records.
     """
     import tensorflow as tf
 
@@ -98,6 +99,8 @@ def write_tfrecords(records: Iterable[Mapping[str, Any]], out_dir: str, *, num_s
                 paths.append(path)
             w.write(to_tf_example(record).SerializeToString())
             counts[split] = n + 1
+            if progress is not None and (n + 1) % 10_000 == 0:
+                progress(sum(counts.values()))
     finally:
         for w in writers.values():
             w.close()

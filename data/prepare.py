@@ -18,8 +18,9 @@ import json
 import os
 import shutil
 
-from data import count_slices
-from data.canonical import write_tfrecords
+from recsys.data import count_slices
+from recsys import progress
+from recsys.data.canonical import write_tfrecords
 from recsys.config import Config
 from recsys.features import FeatureConfig
 from recsys.fingerprint import source_fingerprint
@@ -58,7 +59,7 @@ def _records_and_cutoff(config: Config):
     dict). A function, since the count slices need a counting pass before the writing pass."""
     d = config.data
     if d.dataset == "synthetic":
-        from data import synthetic
+        from recsys.data import synthetic
 
         sc = synthetic.SyntheticConfig(num_users=d.num_users, num_items=d.num_items,
                                        num_events=d.num_events, history_length=d.history_length,
@@ -66,7 +67,7 @@ def _records_and_cutoff(config: Config):
         # Seeded: the second pass regenerates the very same records (cheaper than holding them).
         return (lambda: synthetic.generate(sc)), synthetic.temporal_cutoff(sc, 1 - d.eval_fraction), {}
     if d.dataset.startswith("movielens"):
-        from data import movielens
+        from recsys.data import movielens
 
         if not d.source:
             raise ValueError("data.source is empty; expected the MovieLens directory "
@@ -97,7 +98,12 @@ def prepare_data(config: Config, *, force: bool = False) -> str:
         split_fn = lambda r: "train" if r["timestamp"] < cutoff else "eval"  # noqa: E731
     tmp = root + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    summary = write_tfrecords(records, tmp, num_shards=config.data.num_shards, split_fn=split_fn)
+    total = config.data.num_events if config.data.dataset == "synthetic" else None
+    bar = progress.Bar("preparing data", total, "examples")
+    summary = write_tfrecords(records, tmp, num_shards=config.data.num_shards, split_fn=split_fn,
+                              progress=bar.update)
+    bar.update(sum(summary.counts.values()))
+    bar.close()
     with open(os.path.join(tmp, MANIFEST), "w") as fh:
         json.dump({"settings": _settings(config), "counts": summary.counts, **report}, fh, indent=2)
     os.replace(tmp, root)

@@ -10,6 +10,8 @@ Gate: AUC must clear ``auc_lower_bound`` (value threshold) and must not drop mor
 ``max_auc_drop`` below the last blessed model (change threshold; the Resolver supplies that
 baseline, the latest one comparable with the run (``components/baseline_resolver.py``); on the first
 run, or after a switch of dataset or label mode, there is none, so only the value threshold applies).
+A regression ranker (``label_mode = "regression"``) is gated on RMSE instead: at most
+``max_rmse_rise`` above the baseline's and, with ``rmse_upper_bound`` > 0, at most that.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from models.export import PREDICTION_KEYS
+from recsys.models.export import PREDICTION_KEYS
 from recsys.config import EvaluatorConfig
 from recsys.features import FeatureConfig
 
@@ -38,13 +40,13 @@ def _per_user(features: FeatureConfig, gain_key: str) -> tfma.MetricsSpec:
     return tfma.MetricsSpec(query_key=features.user_key, metrics=[
         tfma.MetricConfig(class_name="NDCG", config=ndcg),
         tfma.MetricConfig(class_name="MinLabelPosition"),
-        tfma.MetricConfig(class_name="UserQueryStatistics", module="components.query_statistics"),
-        tfma.MetricConfig(class_name="GAUC", module="components.gauc")])
+        tfma.MetricConfig(class_name="UserQueryStatistics", module="recsys.evaluation.query_statistics"),
+        tfma.MetricConfig(class_name="GAUC", module="recsys.evaluation.gauc")])
 
 
 def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary"
                 ) -> tfma.EvalConfig:
-    label_key = features.label if label_mode == "binary" else features.rating
+    label_key = features.label_key(label_mode)
     slicing = [tfma.SlicingSpec()]
     slicing += [tfma.SlicingSpec(feature_keys=[name]) for name in features.slice_features]
     slicing += [tfma.SlicingSpec(feature_keys=list(combo)) for combo in features.cross_slices]
@@ -62,10 +64,12 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
                   "MeanLabel", "MeanPrediction"]
     else:
         # RMSE gate: lower is better; the AUC bound is not meaningful for a rating regressor.
+        value = (tfma.GenericValueThreshold(upper_bound={"value": gate.rmse_upper_bound})
+                 if gate.rmse_upper_bound > 0 else None)
         gated = tfma.MetricConfig(class_name="RootMeanSquaredError", per_slice_thresholds=_overall(
-            tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+            tfma.MetricThreshold(value_threshold=value, change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                absolute={"value": gate.max_auc_drop}))))
+                absolute={"value": gate.max_rmse_rise}))))
         others = ["MeanLabel", "MeanPrediction"]
     metrics = [count, gated] + [tfma.MetricConfig(class_name=c) for c in others]
     return tfma.EvalConfig(

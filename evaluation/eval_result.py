@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 
-from recsys.retrieval_metrics import METRICS_FILE as RETRIEVAL_FILE
+from recsys.evaluation.retrieval_metrics import METRICS_FILE as RETRIEVAL_FILE
 
 OVERALL = "Overall"
 
@@ -203,7 +203,7 @@ def latest_evaluation_uri(metadata_path: str, component_id: str = "Evaluator") -
     By execution, not by newest ModelEvaluation artifact: the RetrievalEvaluator writes
     ModelEvaluation artifacts too.
     """
-    from pipeline.metadata import latest_output
+    from recsys.evaluation.metadata import latest_output
 
     artifact = latest_output(_store(metadata_path), component_id, "ModelEvaluation")
     if artifact is None:
@@ -214,7 +214,7 @@ def latest_evaluation_uri(metadata_path: str, component_id: str = "Evaluator") -
 
 def find_retrieval_metrics(metadata_path: str) -> str | None:
     """``retrieval_metrics.json`` of the newest RetrievalEvaluator execution, if any."""
-    from pipeline.metadata import latest_output
+    from recsys.evaluation.metadata import latest_output
 
     if not os.path.exists(metadata_path):
         return None
@@ -235,7 +235,7 @@ def load_retrieval(path: str) -> dict:
 
 
 def _store(metadata_path: str):
-    from pipeline.metadata import open_store
+    from recsys.evaluation.metadata import open_store
 
     try:
         return open_store(metadata_path)

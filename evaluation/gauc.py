@@ -13,7 +13,7 @@ Use it in a ``MetricsSpec`` with ``query_key`` set to the user key: TFMA then ha
 one element per user, holding all of that user's labels and predictions::
 
     tfma.MetricsSpec(query_key="user_id", metrics=[
-        tfma.MetricConfig(class_name="GAUC", module="components.gauc")])
+        tfma.MetricConfig(class_name="GAUC", module="recsys.evaluation.gauc")])
 
 Outputs ``gauc`` and ``gauc_users`` (how many users had both classes; a GAUC over a handful of
 users is noise, and the report shows the two together).
@@ -27,15 +27,15 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 
-from components.query_metric import per_model_computations, query_arrays
-from recsys import metrics
+from recsys.evaluation.query_metric import per_model_computations, query_arrays
+from recsys.evaluation import metrics
 
 GAUC_NAME = "gauc"
 GAUC_USERS_NAME = "gauc_users"
 
 
 def auc(labels: np.ndarray, predictions: np.ndarray) -> float | None:
-    """AUC of one user's examples (``recsys.metrics.auc``: rank-based, ties count one half);
+    """AUC of one user's examples (``recsys.evaluation.metrics.auc``: rank-based, ties count one half);
     ``None`` when the user has only one class."""
     labels = np.asarray(labels, dtype=np.float64).reshape(-1) > 0
     if labels.all() or not labels.any():

@@ -42,6 +42,21 @@ def outputs(store, execution_id: int) -> dict:
     return {types[a.type_id]: a for a in arts}
 
 
+def latest_output_uri(metadata_path: str, node: str, artifact_type: str) -> str:
+    """The URI of ``node``'s newest ``artifact_type`` output in the store at ``metadata_path``
+    (what a benchmark or a tool reads back after a run, instead of globbing for the newest file)."""
+    artifact = latest_output(open_store(metadata_path), node, artifact_type)
+    if artifact is None:
+        raise FileNotFoundError(f"no {artifact_type} output of {node} in {metadata_path}")
+    return artifact.uri
+
+
+def overrides(values: list[str], section: str) -> list[str]:
+    """``--set`` values of a benchmark as the CLI's ``section.key=value``: a bare ``key=value`` is a
+    key of ``section`` (the script's own config section)."""
+    return [v if "." in v.partition("=")[0] else f"{section}.{v}" for v in values]
+
+
 def latest_output(store, node: str, artifact_type: str):
     """The ``artifact_type`` output of ``node``'s newest execution that wrote one, or None."""
     for execution in executions_by_node(store).get(node, []):

@@ -23,7 +23,7 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.metrics.query_statistics import (MAX_DOCUMENTS_NAME, MIN_DOCUMENTS_NAME,
                                                                 TOTAL_DOCUMENTS_NAME, TOTAL_QUERIES_NAME)
 
-from components.query_metric import per_model_computations, query_arrays
+from recsys.evaluation.query_metric import per_model_computations, query_arrays
 
 NAMES = (TOTAL_QUERIES_NAME, TOTAL_DOCUMENTS_NAME, MIN_DOCUMENTS_NAME, MAX_DOCUMENTS_NAME)
 

@@ -17,7 +17,7 @@ import html
 import io
 import math
 
-from pipeline.eval_result import OVERALL, Evaluation
+from recsys.evaluation.eval_result import OVERALL, Evaluation
 
 # Columns shown first (and the only ones in the terminal table); every other scalar metric
 # follows in the HTML slice table.

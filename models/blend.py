@@ -14,8 +14,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models.neighbourhood import Neighbourhood
-from models.ranking import Ranker
+from recsys.models.neighbourhood import Neighbourhood
+from recsys.models.ranking import Ranker
 
 keras = tf.keras
 

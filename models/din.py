@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import recsys  # noqa: F401  (sets Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 keras = tf.keras

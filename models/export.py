@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from recsys.features import FeatureConfig
-from serving.warmup import write_warmup
+from recsys.serving.warmup import write_warmup
 
 PREDICTION_KEYS = {"binary": "probability", "regression": "rating"}
 WARMUP_BATCH = 100  # the large batch size warmed up (besides single requests)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.transform import BUCKET_SUFFIX
 from recsys.features import FeatureConfig
 
 keras = tf.keras
@@ -42,9 +41,9 @@ class FeatureEmbedding(keras.layers.Layer):
             if f.kind == "time":
                 continue
             if f.kind == "numeric":
-                if f.num_buckets:
-                    key = f.name + BUCKET_SUFFIX
-                    self._tables[key] = self._embedding(vocab_sizes[key], dim, l2, key)
+                if f.bucket_key:
+                    self._tables[f.bucket_key] = self._embedding(vocab_sizes[f.bucket_key], dim, l2,
+                                                                 f.bucket_key)
                 continue
             if f.vocab_from:
                 continue  # shares the owner's table, created with the owner
@@ -79,8 +78,8 @@ class FeatureEmbedding(keras.layers.Layer):
                 continue
             if f.kind == "numeric":
                 vectors[f.name] = tf.reshape(tf.cast(inputs[f.name], tf.float32), [-1, 1])
-                if f.num_buckets:
-                    key = f.name + BUCKET_SUFFIX
+                if f.bucket_key:
+                    key = f.bucket_key
                     vectors[key] = self._tables[key](tf.reshape(inputs[key], [-1]))
                 continue
             ids = inputs[f.name]

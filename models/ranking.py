@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.inputs import FeatureEmbedding, masked_mean
 
 keras = tf.keras
 

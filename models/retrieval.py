@@ -19,8 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from components.transform import BUCKET_SUFFIX
-from models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.inputs import FeatureEmbedding, masked_mean
 from recsys.config import RetrievalConfig
 from recsys.features import FeatureConfig
 
@@ -38,8 +37,8 @@ def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[s
             keys.extend(f.time_parts)
             continue
         keys.append(f.name)
-        if f.kind == "numeric" and f.num_buckets:
-            keys.append(f.name + BUCKET_SUFFIX)
+        if f.bucket_key:
+            keys.append(f.bucket_key)
     return tuple(keys)
 
 

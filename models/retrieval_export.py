@@ -37,11 +37,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from models.export import (WARMUP_BATCH, WARMUP_RAW_INSTANCES, as_matrix, cycle, parse_raw,
+from recsys.models.export import (WARMUP_BATCH, WARMUP_RAW_INSTANCES, as_matrix, cycle, parse_raw,
                            raw_input_signature, raw_instances, serialize_examples,
                            serving_feature_spec)
 from recsys.features import FeatureConfig
-from serving.warmup import write_warmup
+from recsys.serving.warmup import write_warmup
 
 MASKED = -1e9  # score of an excluded item: below any cosine / temperature score
 OUTPUTS = ("item_ids", "scores")  # besides one output per raw item attribute

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import recsys  # noqa: F401  (sets Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from models.dcn import mlp
+from recsys.models.dcn import mlp
 
 keras = tf.keras
 

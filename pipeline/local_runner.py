@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
 
@@ -69,14 +70,15 @@ def beam_args(config: Config) -> list[str]:
 def build(config: Config, data_root: str):
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline
+    from recsys.pipeline.pipeline import code_fingerprint, create_pipeline, schema_feature_spec
 
     features = FeatureConfig.load(config.features_path)
     paths = RunPaths.from_config(config)
     os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
+    schema = pinned_schema(schema_path(features), config.pipeline.output_dir)
     return create_pipeline(
         pipeline_name=config.pipeline.name, pipeline_root=paths.pipeline_root, data_root=data_root,
-        schema_path=pinned_schema(schema_path(features), config.pipeline.output_dir),
+        schema_path=schema, schema_spec=schema_feature_spec(schema), code_version=code_fingerprint(),
         serving_dir=paths.serving_dir,
         retrieval_serving_dir=paths.retrieval_serving_dir, serving_root=paths.serving_root,
         features=features,
@@ -90,15 +92,22 @@ def run(config: Config) -> dict:
     """Prepare data, run the pipeline, return ``summarize``'s report (plus wall time)."""
     from tfx import v1 as tfx
 
-    from data.prepare import prepare_data
-    from pipeline.pipeline import compile_pipeline
+    from recsys.data.prepare import prepare_data
+    from recsys.pipeline.pipeline import compile_pipeline
+    from recsys.pipeline.progress import ComponentLines
 
     start = time.perf_counter()
     data_root = prepare_data(config)
     paths = RunPaths.from_config(config)
     ir = compile_pipeline(build(config, data_root))
-    with runner_pid_file(paths):
-        tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+    lines = ComponentLines(paths.metadata_path, total=len(ir.nodes))
+    absl_logger = logging.getLogger("absl")
+    absl_logger.addHandler(lines)  # one terminal line per component (where the CLI shows them)
+    try:
+        with runner_pid_file(paths):
+            tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+    finally:
+        absl_logger.removeHandler(lines)
     report = summarize(paths)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
@@ -176,8 +185,8 @@ def component_states(executions: dict, runner_started_at: float | None) -> dict[
 def summarize(paths: RunPaths) -> dict:
     """What the latest run did: per-component state, blessing, key metrics, served versions and
     the current deployment (which ranker and retriever versions are served together)."""
-    from pipeline.metadata import executions_by_node, open_store, outputs
-    from serving.deployment import latest_deployment
+    from recsys.evaluation.metadata import executions_by_node, open_store, outputs
+    from recsys.serving.deployment import latest_deployment
 
     store = open_store(paths.metadata_path)
     by_node = executions_by_node(store)
@@ -194,7 +203,7 @@ def summarize(paths: RunPaths) -> dict:
 
     retriever = outputs(store, latest["RetrievalEvaluator"].id) if "RetrievalEvaluator" in latest else {}
     if "ModelBlessing" in retriever:
-        from recsys.retrieval_metrics import METRICS_FILE
+        from recsys.evaluation.retrieval_metrics import METRICS_FILE
 
         uri = retriever["ModelEvaluation"].uri
         with open(os.path.join(uri, METRICS_FILE)) as fh:
@@ -215,19 +224,13 @@ def summarize(paths: RunPaths) -> dict:
 
 def _versions(path: str) -> list[str]:
     """Complete pushed versions only: a killed or tampered push is not reported as served."""
-    from serving.versions import complete_versions
+    from recsys.serving.versions import complete_versions
 
     return [str(v) for v in complete_versions(path)]
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     """The candidate's overall-slice metrics, flat names (``auc``, ``gauc``, ``ndcg@10``, ...)."""
-    from pipeline.eval_result import load
+    from recsys.evaluation.eval_result import load
 
     return load(evaluation_uri).overall
-
-
-def main(config: Config) -> dict:
-    report = run(config)
-    print(json.dumps(report, indent=2))
-    return report

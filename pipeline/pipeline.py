@@ -1,4 +1,5 @@
-"""``create_pipeline``: the TFX DAG as a pure factory (no paths invented here, no side effects).
+"""``create_pipeline``: the TFX DAG as a pure factory: everything arrives as an argument (paths, the
+schema's feature spec, the code fingerprint, the module functions, the config); it reads no file.
 
 ExampleGen -> StatisticsGen -> SchemaGen (curated, imported) -> ExampleValidator -> AnomaliesGate
 -> Transform -> Trainer -> Evaluator (vs. the last blessed model comparable with this run:
@@ -8,29 +9,41 @@ RetrievalEvaluator (full-catalogue recall vs. popularity, its own gate) -> Retri
 Both pushers version by pipeline run and publish each version atomically; the DeploymentRecorder
 (``components/deployment_recorder.py``) then records which ranker and retriever versions this run
 deploys together under ``<serving_root>/deployments/`` (``serving/deployment.py``).
-Runners (``pipeline/local_runner.py``) only fill in paths and Beam arguments.
+Runners (``pipeline/local_runner.py``) fill in paths, Beam arguments, the schema's spec and the
+code fingerprint (``schema_feature_spec`` and ``code_fingerprint`` here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
-from components.anomalies_gate import AnomaliesGate
-from components.deployment_recorder import DeploymentRecorder
-from components.baseline_resolver import (ComparableBlessedModelStrategy, comparability_record,
-                                          resolver_config)
-from components.evaluator import eval_config
-from components.pusher import IdempotentPusherExecutor
-from components.retrieval_evaluator import RetrievalEvaluator
+from recsys.components.anomalies_gate import AnomaliesGate
+from recsys.components.deployment_recorder import DeploymentRecorder
+from recsys.components.baseline_resolver import ComparableBlessedModelStrategy, resolver_config
+from recsys.evaluation.eval_config import eval_config
+from recsys.components.pusher import IdempotentPusherExecutor
+from recsys.components.retrieval_evaluator import RetrievalEvaluator
 from recsys.config import Config
 from recsys.features import FeatureConfig
 from recsys.fingerprint import source_fingerprint
+from recsys.training.comparability import comparability_record
 
-PACKAGE_DIRS = ("components", "models", "recsys")
+# The code Transform, the Trainers and TFMA import by name (cache keys: ``code_fingerprint``).
+PACKAGE_DIRS = ("components", "models", "training", "evaluation", "recsys")
+
+
+@dataclasses.dataclass(frozen=True)
+class Modules:
+    """The TFX module functions, by dotted name (the components import them in their process)."""
+
+    preprocessing_fn: str = "recsys.components.transform.preprocessing_fn"
+    run_fn: str = "recsys.components.trainer.run_fn"
+    retrieval_run_fn: str = "recsys.components.retrieval_trainer.run_fn"
 
 # Nodes that run in every pipeline run, whatever the cache. The DeploymentRecorder's record must
 # name this run's models: cached, it would keep a newer record current after a run that went
@@ -105,10 +118,14 @@ def _pusher(model, blessing, serving_dir: str):
 
 
 def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, schema_path: str,
-                    serving_dir: str, features: FeatureConfig, config: Config,
+                    schema_spec: dict, code_version: str, serving_dir: str,
+                    features: FeatureConfig, config: Config, modules: Modules = Modules(),
                     retrieval_serving_dir: str | None = None, serving_root: str | None = None,
                     metadata_connection_config=None, beam_pipeline_args: list[str] | None = None,
                     enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    """The DAG. ``schema_spec``: the raw feature spec of the schema at ``schema_path``
+    (``schema_feature_spec``), what a baseline model must parse; ``code_version``: the fingerprint
+    of the code the modules import (``code_fingerprint``), so an edited model misses the cache."""
     input_config, output_config = example_gen_configs(
         config.data.split, config.data.eval_fraction, features.example_id_key)
     example_gen = tfx.components.ImportExampleGen(
@@ -119,22 +136,23 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
-    user_config = {"features": features.to_dict(), "code_version": code_fingerprint()}
+    user_config = {"features": features.to_dict(), "code_version": code_version}
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn="components.transform.preprocessing_fn", custom_config=user_config)
+        preprocessing_fn=modules.preprocessing_fn, custom_config=user_config)
     transform.add_upstream_node(anomalies_gate)  # no training on data that failed validation
 
     trainer = tfx.components.Trainer(
-        run_fn="components.trainer.run_fn",
+        run_fn=modules.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config={**user_config, "train": config.to_dict()["train"]})
+        custom_config={**user_config, "train": config.to_dict()["train"],
+                       "testing": config.to_dict()["testing"]})
 
     # Only a model that can be scored on these examples with this label is a baseline; after a
     # change of dataset, label mode or schema the Evaluator runs without one (as on a first run).
-    current = comparability_record(features, config.train.label_mode, schema_feature_spec(schema_path))
+    current = comparability_record(features, config.train.label_mode, schema_spec)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=ComparableBlessedModelStrategy, config=resolver_config(current),
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -155,7 +173,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         if not retrieval_serving_dir:
             raise ValueError("retrieval.enabled: create_pipeline needs retrieval_serving_dir")
         retrieval_trainer = tfx.components.Trainer(
-            run_fn="components.retrieval_trainer.run_fn",
+            run_fn=modules.retrieval_run_fn,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],

@@ -1,7 +1,24 @@
-"""Core of the recommender: typed configs, the feature config and the command line."""
+"""tfx-recsys: one namespace for the whole project.
 
-import os
+Installed (the wheel), every package lives under ``recsys``: ``recsys.data``, ``recsys.models``,
+``recsys.training``, ``recsys.evaluation``, ``recsys.components``, ``recsys.pipeline``,
+``recsys.serving``; pyproject's ``package-dir`` maps each to its top-level folder of the checkout
+(``recsys.models`` -> ``models/``). In a source checkout (pytest from the repository root,
+``python -m recsys...``, the TFX Transform/Trainer modules that Beam workers import by name) the
+same names resolve through this package's search path, which also covers the repository root:
+a checkout and an installed wheel import the same modules under the same names.
 
-# TFRS and TFX 1.16 need Keras 2 (tf-keras); TensorFlow picks the Keras version at import time,
-# so this must be set before anything imports TensorFlow. Every package imports ``recsys`` first.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+Importing this package has no other effect. TensorFlow's Keras switch (``TF_USE_LEGACY_KERAS``:
+TFRS and TFX 1.16 need Keras 2) is set where a process starts: ``recsys.cli.main``, the TFX module
+files in ``components/``, the tests' ``conftest.py``, each ``python -m`` entry point.
+"""
+
+import os as _os
+
+_ROOT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_ROOT, "pyproject.toml")) and _os.path.isdir(_os.path.join(_ROOT, "components")):
+    __path__.append(_ROOT)  # noqa: F821  (the checkout's top-level folders are subpackages)
+
+# Order: the layers, lowest first (tests/test_layers.py checks that no import goes upward).
+LAYERS = (("config", "features", "fingerprint", "progress"), ("data", "serving"), ("models",), ("training",),
+          ("evaluation",), ("components",), ("pipeline",), ("cli",))

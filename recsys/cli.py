@@ -9,38 +9,93 @@ Every subcommand takes ``--config FILE`` (default ``configs/default.toml``) and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import time
+import traceback
 import warnings
 
-from recsys.config import REPO_ROOT, load_config
-
-DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.toml")
+from recsys.config import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG
+from recsys.config import load_config
 
 
 def _config(args):
     return load_config(args.config, args.set)
 
 
-def cmd_run(args) -> int:
-    from pipeline.local_runner import main
+@contextlib.contextmanager
+def library_output_to(log_path: str):
+    """Sends everything the libraries write (TensorFlow's C++ logs, absl, Beam and its worker
+    processes, Keras, warnings, interpreter-exit noise) to ``log_path``: file descriptors 1 and 2
+    point there from now on, for the rest of the process. Yields (terminal stdout, terminal stderr)
+    for what the user should see."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    term_out = os.fdopen(os.dup(1), "w", buffering=1)
+    term_err = os.fdopen(os.dup(2), "w", buffering=1)
+    log = open(log_path, "a", buffering=1)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    # At interpreter exit TensorFlow's function objects are collected after the modules they need
+    # are gone, and each says so ("Exception ignored in: AtomicFunction.__del__"); not an error.
+    default_hook = sys.unraisablehook
 
-    report = main(_config(args))
-    status = 0
-    if not report.get("blessed"):
-        print("the ranker was NOT blessed (see metrics above); it was not pushed", file=sys.stderr)
-        status = 1
-    retrieval = report.get("retrieval")
-    if retrieval is not None and not retrieval["blessed"]:
-        print("the retriever was NOT blessed: " + "; ".join(retrieval["failures"])
-              + "; it was not pushed", file=sys.stderr)
-        status = 1
+    def unraisable(info):
+        if "AtomicFunction.__del__" not in repr(info.object):
+            default_hook(info)
+
+    sys.unraisablehook = unraisable
+    yield term_out, term_err
+
+
+def cmd_run(args) -> int:
+    """Runs the pipeline: one line per component on the terminal (``recsys.progress``), the
+    libraries' output in ``<output_dir>/logs/run-<time>.log``, the JSON report at the end."""
+    from absl import logging as absl_logging
+
+    from recsys import progress
+    from recsys.pipeline.local_runner import run
+
+    config = _config(args)
+    log_path = os.path.join(os.path.abspath(config.pipeline.output_dir), "logs",
+                            time.strftime("run-%Y%m%d-%H%M%S.log"))
+    with library_output_to(log_path) as (out, err):
+        progress.set_sink(err)
+        progress.line(f"recsys run: TensorFlow/TFX/Beam output goes to {log_path}")
+        absl_logging.set_verbosity(absl_logging.INFO)  # TFX's component start/end (into the log)
+        try:
+            report = run(config)
+        except (ValueError, FileNotFoundError) as e:
+            traceback.print_exc()  # the log keeps the whole story
+            err.write(f"error: {e}\n(details: {log_path})\n")
+            return 2
+        except BaseException:
+            traceback.print_exc()
+            err.write(f"the run failed; see {log_path}\n")
+            raise
+        finally:
+            progress.set_sink(None)
+        out.write(json.dumps(report, indent=2) + "\n")
+        status = 0
+        if not report.get("blessed"):
+            err.write("the ranker was NOT blessed (see metrics above); it was not pushed\n")
+            status = 1
+        retrieval = report.get("retrieval")
+        if retrieval is not None and not retrieval["blessed"]:
+            err.write("the retriever was NOT blessed: " + "; ".join(retrieval["failures"])
+                      + "; it was not pushed\n")
+            status = 1
+        err.write(f"done in {report.get('wall_seconds', 0):.0f} s; library output: {log_path}\n")
+        out.flush()
+        err.flush()
     return status
 
 
 def cmd_prepare(args) -> int:
-    from data.prepare import MANIFEST, prepare_data
+    from recsys.data.prepare import MANIFEST, prepare_data
 
     root = prepare_data(_config(args), force=args.force)
     print(root)
@@ -50,7 +105,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from pipeline.local_runner import RunPaths, summarize
+    from recsys.pipeline.local_runner import RunPaths, summarize
 
     print(json.dumps(summarize(RunPaths.from_config(_config(args))), indent=2))
     return 0
@@ -61,9 +116,9 @@ def cmd_score(args) -> int:
     (serving_default); half-written or tampered versions (``serving/versions.py``) are skipped."""
     import tensorflow as tf
 
-    from data.prepare import data_root_for
-    from pipeline.local_runner import RunPaths
-    from serving.versions import latest_complete_version
+    from recsys.data.prepare import data_root_for
+    from recsys.pipeline.local_runner import RunPaths
+    from recsys.serving.versions import latest_complete_version
 
     config = _config(args)
     serving = RunPaths.from_config(config).serving_dir  # <serving_dir>/<pipeline.model_name>
@@ -85,8 +140,8 @@ def cmd_score(args) -> int:
 
 def cmd_report(args) -> int:
     """Prints the per-slice table and writes the HTML report of the latest (or given) evaluation."""
-    from pipeline import eval_result, report
-    from pipeline.local_runner import RunPaths
+    from recsys.evaluation import eval_result, report
+    from recsys.pipeline.local_runner import RunPaths
 
     config = _config(args)
     metadata = RunPaths.from_config(config).metadata_path
@@ -109,7 +164,7 @@ def cmd_report(args) -> int:
 
 def cmd_serve(args) -> int:
     """Serves the pushed models over TF Serving's REST API, and /v1/recommend (serving/serve.py)."""
-    from serving.serve import run_from_args
+    from recsys.serving.serve import run_from_args
 
     return run_from_args(args, _config(args))
 
@@ -135,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "score":
             p.add_argument("-n", type=int, default=5, help="how many examples")
         if name == "serve":
-            from serving.serve import add_arguments
+            from recsys.serving.serve import add_arguments
 
             add_arguments(p)
         if name == "report":
@@ -146,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", default="", help="HTML file (default: "
                            "<pipeline.output_dir>/evaluation_report.html)")
     args = parser.parse_args(argv)
+    # The process starts here: Keras 2 (tf-keras) for TFRS and TFX 1.16, chosen by TensorFlow at
+    # import time, so before any subcommand imports it. Beam's worker processes inherit it.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # google-cloud client libraries (pulled in by TFX) warn about Python 3.10 on every import.
     warnings.filterwarnings("ignore", category=FutureWarning)

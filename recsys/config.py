@@ -12,6 +12,7 @@ import typing
 from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG_PATH = os.path.join(REPO_ROOT, "configs", "default.toml")
 
 
 @dataclasses.dataclass
@@ -32,7 +33,44 @@ class DataConfig:
 
 
 @dataclasses.dataclass
+class DCNConfig:
+    """``train.model = "dcn"``: the cross network (models/dcn.py)."""
+
+    cross_layers: int = 2
+    projection_dim: int = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
+    structure: str = "stacked"  # stacked | parallel
+
+
+@dataclasses.dataclass
+class WideDeepConfig:
+    """``train.model = "wide_deep"``: the wide part (models/wide_deep.py)."""
+
+    wide_learning_rate: float = 0.01  # FTRL rate of the wide part
+
+
+@dataclasses.dataclass
+class DINConfig:
+    """``train.model = "din"``: the local activation unit (models/din.py)."""
+
+    attention_units: tuple[int, ...] = (36,)  # its MLP
+    activation: str = "dice"  # dice | sigmoid | relu
+
+
+@dataclasses.dataclass
+class BlendConfig:
+    """``train.neighbourhood_blend``: the ranker blended with KNNBaseline (models/blend.py). Both
+    are fitted without every ``holdout_every``-th training example, the 5 blend weights on those,
+    then both are refitted on the whole training split (so the ranker trains twice)."""
+
+    neighbours: int = 40  # neighbours per item-/user-based correction
+    holdout_every: int = 10
+    steps: int = 500  # full-batch Adam steps fitting the blend weights
+
+
+@dataclasses.dataclass
 class TrainConfig:
+    """The ranker: options every model shares, then one sub-config per model / option group."""
+
     model: str = "dcn"  # ranking model: dcn | wide_deep | din (models/factory.py)
     label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
     aux_weight: float = 0.0  # > 0: multi-task, also learn the other label (binary mode: the rating;
@@ -45,29 +83,39 @@ class TrainConfig:
     embedding_l2: float = 0.0  # L2 penalty on the embedding tables
     id_bias: bool = False  # add per-user and per-item biases b_u + b_i to the logit (any model)
     id_bias_l2: float = 0.0  # L2 penalty on those biases
-    cross_layers: int = 2
-    projection_dim: int = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
-    cross_structure: str = "stacked"  # stacked | parallel
     deep_layers: tuple[int, ...] = (256, 128)
     dropout: float = 0.0
     ema_momentum: float = 0.0  # > 0: export an exponential moving average of the weights (Adam's
     #                            use_ema; e.g. 0.99 averages over the last ~100 steps)
-    # Blend the ranker with a KNNBaseline neighbourhood model (models/blend.py): both are fitted
-    # without every blend_holdout_every-th training example, the 5 blend weights on those, then
-    # both are refitted on the whole training split (so the ranker trains twice).
-    neighbourhood_blend: bool = False
-    neighbours: int = 40  # neighbours per item-/user-based correction
-    blend_holdout_every: int = 10
-    blend_steps: int = 500  # full-batch Adam steps fitting the blend weights
-    wide_learning_rate: float = 0.01  # wide_deep: FTRL rate of the wide part
-    attention_units: tuple[int, ...] = (36,)  # din: the local activation unit's MLP
-    attention_activation: str = "dice"  # din: dice | sigmoid | relu
+    neighbourhood_blend: bool = False  # blend with KNNBaseline; its settings: [train.blend]
     seed: int = 42
     mixed_precision: bool = False
     jit_compile: bool = False
     eval_steps: int = 0  # 0: whole eval split
-    # Diagnostic/test knob: train on randomly permuted labels (a deliberately useless model, to
-    # show that the Evaluator's gate refuses it). Never set it for a real run.
+    dcn: DCNConfig = dataclasses.field(default_factory=DCNConfig)
+    wide_deep: WideDeepConfig = dataclasses.field(default_factory=WideDeepConfig)
+    din: DINConfig = dataclasses.field(default_factory=DINConfig)
+    blend: BlendConfig = dataclasses.field(default_factory=BlendConfig)
+
+
+# Keys of the flat train config of earlier versions: still accepted (TOML and --set), set here.
+RENAMED = {"train": {"cross_layers": "dcn.cross_layers", "projection_dim": "dcn.projection_dim",
+                     "cross_structure": "dcn.structure",
+                     "wide_learning_rate": "wide_deep.wide_learning_rate",
+                     "attention_units": "din.attention_units", "attention_activation": "din.activation",
+                     "neighbours": "blend.neighbours", "blend_holdout_every": "blend.holdout_every",
+                     "blend_steps": "blend.steps"}}
+# Keys that left the user config: an error names where they went.
+MOVED = {"train": {"shuffle_labels": "testing.shuffle_labels"}}
+
+
+@dataclasses.dataclass
+class TestingConfig:
+    """Test-only knobs, not part of a user's run config (never in configs/*.toml)."""
+
+    __test__ = False  # not a pytest test class
+    # Train the ranker on randomly permuted labels: a deliberately useless model, to show that the
+    # Evaluator's gate refuses it (tests/test_gating_e2e.py).
     shuffle_labels: bool = False
 
 
@@ -106,6 +154,9 @@ class RetrievalEvalConfig:
 class EvaluatorConfig:
     auc_lower_bound: float = 0.6  # value threshold: below it the model is not blessed
     max_auc_drop: float = 0.01  # change threshold against the last blessed model
+    # label_mode = "regression": the gate is on RMSE (lower is better) instead of AUC
+    max_rmse_rise: float = 0.01  # change threshold: RMSE at most this much above the baseline's
+    rmse_upper_bound: float = 0.0  # value threshold: RMSE above it is not blessed; 0: no bound
     example_count_lower_bound: int = 1
 
 
@@ -148,6 +199,7 @@ class Config:
     retrieval_eval: RetrievalEvalConfig = dataclasses.field(default_factory=RetrievalEvalConfig)
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    testing: TestingConfig = dataclasses.field(default_factory=TestingConfig)
 
     @property
     def features_path(self) -> str:
@@ -164,7 +216,19 @@ class Config:
         return dataclasses.asdict(self)
 
 
-SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline, serving"
+def config_from_json(cls, values: dict):
+    """A config dataclass from TFX custom_config JSON (``dataclasses.asdict``): nested sub-configs
+    rebuilt, lists back to tuples."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for k, v in values.items():
+        if dataclasses.is_dataclass(hints.get(k)) and isinstance(v, dict):
+            v = config_from_json(hints[k], v)
+        out[k] = tuple(v) if isinstance(v, list) else v
+    return cls(**out)
+
+
+SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline, serving, testing"
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
@@ -199,11 +263,31 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
 
 
 def _apply(section_obj: Any, section: str, values: dict[str, Any]) -> None:
+    """Sets ``values`` on a config section; a dotted key or a table sets a sub-config
+    (``dcn.cross_layers=3``, TOML ``[train.dcn]``)."""
     hints = typing.get_type_hints(type(section_obj))
+    top = section.partition(".")[0]
     for k, v in values.items():
-        if k not in hints:
-            raise ValueError(f"config [{section}]: unknown key {k!r}; expected one of {sorted(hints)}")
-        setattr(section_obj, k, _coerce(f"{section}.{k}", v, hints[k]))
+        if section == top and k in MOVED.get(top, {}):
+            raise ValueError(f"config {section}.{k} is now {MOVED[top][k]} (a test-only knob, not "
+                             "part of the run config)")
+        if section == top and k in RENAMED.get(top, {}):
+            k = RENAMED[top][k]
+        head, dot, rest = k.partition(".")
+        if head not in hints:
+            raise ValueError(f"config [{section}]: unknown key {head!r}; expected one of {sorted(hints)}")
+        if dataclasses.is_dataclass(hints[head]):
+            if dot:
+                _apply(getattr(section_obj, head), f"{section}.{head}", {rest: v})
+            elif isinstance(v, dict):
+                _apply(getattr(section_obj, head), f"{section}.{head}", v)
+            else:
+                raise ValueError(f"config {section}.{head}: {v!r}; expected a table of "
+                                 f"{sorted(typing.get_type_hints(hints[head]))}")
+            continue
+        if dot:
+            raise ValueError(f"config [{section}]: {head!r} has no keys ({k!r})")
+        setattr(section_obj, head, _coerce(f"{section}.{head}", v, hints[head]))
 
 
 def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

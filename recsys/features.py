@@ -27,9 +27,14 @@ serving signatures never read it::
     key = "user_id"                        # count examples per user over the whole log
     labels = ["heavy", "medium", "light"]  # most to least frequent; one bucket per label
 
-Transformed feature names (the model's inputs): categorical/multi/sequence ``name`` -> int64 ids
-(``-1`` pads multi/sequence); numeric ``name`` -> float z-score and, with ``num_buckets``,
-``name + "_bucket"`` -> int64 quantile bucket.
+Transformed feature names (the model's inputs) are decided here and nowhere else:
+categorical/multi/sequence ``name`` -> int64 ids (``-1`` pads multi/sequence); numeric ``name`` ->
+float z-score and, with ``num_buckets``, ``bucket_key(name)`` = ``name + "_bucket"`` -> int64
+quantile bucket; time ``name`` -> ``name + "_hour"`` / ``name + "_weekday"`` ids; a ``[[cross]]``
+-> ``cross_a_x_b`` ids. Transform's pass-through outputs (``raw_key``, ``CATALOG_ITEM_KEY``) and
+the item-count vocabulary are named here too. Which label a run trains and is gated on is
+``FeatureConfig.label_key(mode)`` (and ``aux_label_key`` for multi-task); the embedding-table sizes
+are ``FeatureConfig.vocabulary_sizes(tf_transform_output)``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,23 @@ TIME_PARTS = {"hour": 24, "weekday": 7}
 DTYPES = ("string", "int64", "float")
 SIDES = ("user", "item", "context")
 PAD_ID = -1  # padding id of multi_categorical / sequence outputs; never a vocabulary id
+LABEL_MODES = ("binary", "regression")
+
+# Names of Transform outputs besides the features' own (components/transform.py writes them).
+BUCKET_SUFFIX = "_bucket"
+CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
+RAW_PREFIX = "raw__"  # raw model features, passed through unchanged (``raw_key``)
+ITEM_COUNTS_VOCAB = "item_interaction_counts"  # "<count> <item>" lines over training interactions
+
+
+def bucket_key(name: str) -> str:
+    """The Transform output holding numeric feature ``name``'s quantile bucket id."""
+    return name + BUCKET_SUFFIX
+
+
+def raw_key(name: str) -> str:
+    """The Transform output that carries raw feature ``name`` through unchanged."""
+    return RAW_PREFIX + name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +130,22 @@ class Feature:
     def time_parts(self) -> dict[str, int]:
         """Transformed id feature -> number of ids, for a ``time`` feature (else empty)."""
         return {f"{self.name}_{part}": n for part, n in TIME_PARTS.items()} if self.kind == "time" else {}
+
+    @property
+    def bucket_key(self) -> str | None:
+        """The quantile-bucket id output of a numeric feature with ``num_buckets``; else None."""
+        return bucket_key(self.name) if self.kind == "numeric" and self.num_buckets else None
+
+    @property
+    def id_keys(self) -> tuple[str, ...]:
+        """This feature's transformed int64 id outputs, each with an embedding / wide weight per
+        id: the vocabulary ids (categorical, multi, sequence), the bucket of a bucketised number,
+        a time feature's parts; none for a plain number."""
+        if self.kind == "time":
+            return tuple(self.time_parts)
+        if self.kind == "numeric":
+            return (self.bucket_key,) if self.bucket_key else ()
+        return (self.name,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +256,49 @@ class FeatureConfig:
     @property
     def label_keys(self) -> tuple[str, ...]:
         return (self.label,) + ((self.rating,) if self.rating else ())
+
+    def label_key(self, mode: str) -> str:
+        """The label a ranker of ``label_mode`` ``mode`` trains on and is evaluated and gated on:
+        the binary label, or the rating for ``regression``."""
+        if mode not in LABEL_MODES:
+            raise ValueError(f"train.label_mode={mode!r}; expected one of {LABEL_MODES}")
+        if mode == "binary":
+            return self.label
+        if self.rating is None:
+            raise ValueError(f"train.label_mode='regression' needs a rating label; data set "
+                             f"{self.dataset!r} has none (its feature config sets no 'rating')")
+        return self.rating
+
+    def aux_label_key(self, mode: str, aux_weight: float) -> str | None:
+        """The auxiliary label of multi-task training (``aux_weight`` > 0): the other one of the
+        binary label and the rating (binary mode also regresses the rating, regression mode also
+        classifies rating >= 4); None without one."""
+        if aux_weight <= 0:
+            return None
+        if self.rating is None:
+            raise ValueError(f"train.aux_weight={aux_weight} needs both a binary label and a rating; "
+                             f"data set {self.dataset!r} has no rating")
+        return self.label_key("regression" if mode == "binary" else "binary")
+
+    def passthrough_keys(self) -> tuple[str, ...]:
+        """Transform outputs that carry raw values for the exports, never model inputs."""
+        return (CATALOG_ITEM_KEY,) + tuple(raw_key(f.name) for f in self.features)
+
+    def vocabulary_sizes(self, tf_transform_output) -> dict[str, int]:
+        """Embedding-table size per transformed id feature (``Feature.id_keys``, crosses): the
+        vocabulary + its OOV buckets, the quantile buckets, the time parts, the hash buckets."""
+        sizes = {}
+        for f in self.features:
+            sizes.update(f.time_parts)
+            if f.bucket_key:
+                sizes[f.bucket_key] = f.num_buckets + 1
+            if f.has_vocabulary:
+                owner = self[f.vocab_from] if f.vocab_from else f
+                sizes[f.name] = (tf_transform_output.vocabulary_size_by_name(f.vocab_name)
+                                 + owner.num_oov_buckets)
+        for cross in self.crosses:
+            sizes[cross.name] = cross.hash_buckets
+        return sizes
 
     @property
     def slice_features(self) -> tuple[str, ...]:

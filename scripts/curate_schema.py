@@ -15,12 +15,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import recsys  # noqa: E402,F401  (Keras 2 before TensorFlow)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 import tensorflow_data_validation as tfdv  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 
-from data.prepare import prepare_data  # noqa: E402
+from recsys.data.prepare import prepare_data  # noqa: E402
 from recsys.config import REPO_ROOT, load_config  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
 

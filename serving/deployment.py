@@ -26,7 +26,7 @@ import logging
 import os
 import time
 
-from serving.versions import is_complete
+from recsys.serving.versions import is_complete
 
 log = logging.getLogger(__name__)
 

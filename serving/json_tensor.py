@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.status import invalid
+from recsys.serving.status import invalid
 
 # DataType enum names (tensorflow/core/framework/types.proto) -> numpy dtypes the REST API accepts.
 NUMPY_DTYPES = {

@@ -24,10 +24,10 @@ import threading
 import time
 from typing import Callable
 
-from serving.manifest import MANIFEST, ManifestError, verify_manifest
-from serving.servable import Servable
-from serving.versions import candidate_versions
-from serving.status import ServingError, invalid, not_found
+from recsys.serving.manifest import MANIFEST, ManifestError, verify_manifest
+from recsys.serving.servable import Servable
+from recsys.serving.versions import candidate_versions
+from recsys.serving.status import ServingError, invalid, not_found
 
 log = logging.getLogger("recsys.serving")
 
@@ -206,7 +206,7 @@ class ModelManager:
         # same call path as a request, so the first real request does not pay for tracing.
         if not os.path.exists(os.path.join(servable.path, "assets.extra", "tf_serving_warmup_requests")):
             return 0
-        from serving import warmup
+        from recsys.serving import warmup
 
         requests = warmup.read_warmup(servable.path)
         for signature_name, inputs in requests:

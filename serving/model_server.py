@@ -33,10 +33,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from serving import json_tensor
-from serving.model_manager import ModelManager
-from serving.servable import CLASSIFY, REGRESS, Servable
-from serving.status import ServingError, invalid
+from recsys.serving import json_tensor
+from recsys.serving.model_manager import ModelManager
+from recsys.serving.servable import CLASSIFY, REGRESS, Servable
+from recsys.serving.status import ServingError, invalid
 
 log = logging.getLogger("recsys.serving")
 

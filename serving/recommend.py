@@ -23,7 +23,7 @@ Errors are TF Serving-style ``{"error": "..."}``: a client's mistake is a 4xx na
 value and what was expected (400, or 413 for a body over ``serving.max_body_bytes``); the model
 server unreachable is 503, too slow 504, answering an error or nonsense 502.
 
-    .venv/bin/python -m serving.recommend --model-server-url http://127.0.0.1:8501
+    .venv/bin/python -m recsys.serving.recommend --model-server-url http://127.0.0.1:8501
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ from pydantic import WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.config import ServingConfig, load_config
-from serving import ab
-from serving.tf_serving_client import (SIGNATURE, ApiError, ModelServer, Resolved, Signature, Tensor,
+from recsys.serving import ab
+from recsys.serving.tf_serving_client import (SIGNATURE, ApiError, ModelServer, Resolved, Signature, Tensor,
                                        VersionGone, show)
 
 log = logging.getLogger(__name__)

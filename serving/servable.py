@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from serving.status import ServingError, invalid
+from recsys.serving.status import ServingError, invalid
 
 PREDICT = "tensorflow/serving/predict"
 CLASSIFY = "tensorflow/serving/classify"

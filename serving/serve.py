@@ -19,7 +19,7 @@ import logging
 import os
 
 from recsys.config import ServingConfig
-from serving.model_manager import ModelManager, ModelSpec, parse_model_config
+from recsys.serving.model_manager import ModelManager, ModelSpec, parse_model_config
 
 log = logging.getLogger("recsys.serving")
 
@@ -43,7 +43,7 @@ def config_source(serving_dir: str, model_config: str = "", canary: bool = False
                 return parse_model_config(fh.read(), model_config)
         return from_file
 
-    from serving import deployment, stack
+    from recsys.serving import deployment, stack
 
     records_dir = os.path.join(serving_dir, deployment.DIRECTORY)
     cache: dict = {}
@@ -85,7 +85,7 @@ async def _serve_all(apps: list[tuple[object, str, int]]) -> None:
 
 def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
           ranker: str = "ranker", retriever: str = "retriever") -> None:
-    from serving.model_server import create_app
+    from recsys.serving.model_server import create_app
 
     manager = build_manager(serving_dir, config, canary)
     for name in manager.models():
@@ -98,7 +98,7 @@ def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
     print(f"model server (TF Serving REST API): {url}/v1/models/<name>  models: {manager.models()}",
           flush=True)
     if config.recommend_port:
-        from serving.recommend import create_app as create_recommend_app
+        from recsys.serving.recommend import create_app as create_recommend_app
 
         apps.append((create_recommend_app(config, config.model_server_url or url, ranker=ranker,
                                           retriever=retriever),
@@ -112,7 +112,7 @@ def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
 
 
 def add_arguments(parser) -> None:
-    """The flags of ``recsys serve`` (also ``python -m serving.serve``); defaults from the run config."""
+    """The flags of ``recsys serve`` (also ``python -m recsys.serving.serve``); defaults from the run config."""
     parser.add_argument("--serving-dir", default="", help="the pipeline's serving directory "
                         "(default: the run config's, runs/serving)")
     parser.add_argument("--model-config", default="", help="a TF Serving models.config to serve "
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from recsys.config import REPO_ROOT, load_config
 
-    parser = argparse.ArgumentParser(prog="python -m serving.serve", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m recsys.serving.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -159,4 +159,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
     raise SystemExit(main())

@@ -15,8 +15,8 @@ they are loaded (and the canary looks good), the plain config (``stable`` moves 
 versions, the old ones unload). Labels on a version not loaded yet at start-up need
 ``--allow_version_labels_for_unavailable_models`` (``serving/docker-compose.yml`` sets it).
 
-  .venv/bin/python -m serving.stack runs/serving --write                  # -> runs/serving/models.config
-  .venv/bin/python -m serving.stack runs/serving --base-path "$PWD/runs/serving"   # local TF Serving
+  .venv/bin/python -m recsys.serving.stack runs/serving --write                  # -> runs/serving/models.config
+  .venv/bin/python -m recsys.serving.stack runs/serving --base-path "$PWD/runs/serving"   # local TF Serving
 
 ``--base-path`` is where TF Serving sees the serving root: ``/models`` in docker-compose.yml.
 """
@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from serving.deployment import deployments
+from recsys.serving.deployment import deployments
 
 CONFIG_FILE = "models.config"  # under the serving root; docker-compose.yml mounts it from there
 
@@ -92,7 +92,7 @@ def write_config(serving_root: str, text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m serving.stack", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m recsys.serving.stack", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("serving_root", help="the pipeline's serving directory (runs/serving)")
     ap.add_argument("--base-path", default="/models", help="where TF Serving sees serving_root")

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from serving import ab
+from recsys.serving import ab
 
 SIGNATURE = "serving_raw"
 METADATA_CACHE = 32  # (model, version) signatures kept

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 
-from serving.manifest import MANIFEST, ManifestError, verify_manifest
+from recsys.serving.manifest import MANIFEST, ManifestError, verify_manifest
 
 log = logging.getLogger(__name__)
 

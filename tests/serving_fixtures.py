@@ -19,7 +19,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from serving.manifest import write_manifest
+from recsys.serving.manifest import write_manifest
 
 
 def _feature_spec():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from serving import ab
+from recsys.serving import ab
 
 N = 100_000
 USERS = [f"u{n:06d}" for n in range(N)]

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from components.pusher import push_version
-from serving.deployment import DeploymentError, deployments, latest_deployment, record_deployment
-from serving.stack import CONFIG_FILE, config_for, main, models_config
+from recsys.components.pusher import push_version
+from recsys.serving.deployment import DeploymentError, deployments, latest_deployment, record_deployment
+from recsys.serving.stack import CONFIG_FILE, config_for, main, models_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,8 +130,8 @@ def _pushed_artifact(version=None, base=None):
 
 
 def test_recorder_records_a_ranker_only_change_with_the_reused_retriever(root):
-    from components.deployment_recorder import record_pushes
-    from components.pusher import run_version
+    from recsys.components.deployment_recorder import record_pushes
+    from recsys.components.pusher import run_version
 
     run_id = "2026-11-30T21:00:05"
     version = int(run_version(run_id))
@@ -146,7 +146,7 @@ def test_recorder_records_a_ranker_only_change_with_the_reused_retriever(root):
 
 
 def test_recorder_records_nothing_when_a_model_was_not_pushed(root):
-    from components.deployment_recorder import record_pushes
+    from recsys.components.deployment_recorder import record_pushes
 
     before = os.listdir(root / "deployments")
     assert record_pushes(str(root), "2026-12-01T00:00:00", {
@@ -162,8 +162,8 @@ def test_recorder_records_nothing_when_a_model_was_not_pushed(root):
 
 @pytest.mark.parametrize("retrieval", [True, False])
 def test_recorder_runs_after_both_pushers_in_every_run(tmp_path, retrieval):
-    from pipeline.local_runner import RunPaths, build
-    from pipeline.pipeline import compile_pipeline
+    from recsys.pipeline.local_runner import RunPaths, build
+    from recsys.pipeline.pipeline import compile_pipeline
     from recsys.config import load_config
 
     config = load_config(None, [f"pipeline.output_dir={tmp_path}", f"retrieval.enabled={retrieval}"])

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving import json_tensor
-from serving.status import ServingError
+from recsys.serving import json_tensor
+from recsys.serving.status import ServingError
 
 leaf = st.one_of(st.booleans(), st.integers(-2**65, 2**65), st.floats(allow_nan=False),
                  st.text(max_size=5), st.none())

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from serving.manifest import MANIFEST, ManifestError, file_digests, verify_manifest, write_manifest
+from recsys.serving.manifest import MANIFEST, ManifestError, file_digests, verify_manifest, write_manifest
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ import httpx
 import numpy as np
 import pytest
 
-from serving.manifest import MANIFEST
-from serving.model_manager import ModelManager, ModelSpec, parse_model_config, wait_until
-from serving.model_server import create_app
+from recsys.serving.manifest import MANIFEST
+from recsys.serving.model_manager import ModelManager, ModelSpec, parse_model_config, wait_until
+from recsys.serving.model_server import create_app
 from tests.serving_fixtures import (ServerThread, example, export_classify_regress_model, push,
                                     sigmoid)
 

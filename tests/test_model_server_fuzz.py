@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.model_manager import ModelManager, ModelSpec
-from serving.model_server import create_app
+from recsys.serving.model_manager import ModelManager, ModelSpec
+from recsys.serving.model_server import create_app
 from tests.serving_fixtures import ServerThread, example, export_classify_regress_model, push, sigmoid
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))

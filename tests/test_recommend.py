@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys.config import ServingConfig
-from serving import ab
-from serving.recommend import create_app, main
+from recsys.serving import ab
+from recsys.serving.recommend import create_app, main
 with warnings.catch_warnings():  # Starlette 1.x: "use httpx2"; httpx is what the lock pins
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient

@@ -12,14 +12,14 @@ import os
 import httpx
 import pytest
 
-from pipeline.local_runner import RunPaths, run
+from recsys.pipeline.local_runner import RunPaths, run
 from recsys.config import ServingConfig, load_config
-from serving.deployment import latest_deployment
-from serving.model_manager import ModelManager
-from serving.model_server import create_app
-from serving.recommend import create_app as create_recommend_app
-from serving.serve import config_source
-from serving.warmup import read_warmup
+from recsys.serving.deployment import latest_deployment
+from recsys.serving.model_manager import ModelManager
+from recsys.serving.model_server import create_app
+from recsys.serving.recommend import create_app as create_recommend_app
+from recsys.serving.serve import config_source
+from recsys.serving.warmup import read_warmup
 from tests.serving_fixtures import ServerThread, tf_example
 
 pytestmark = pytest.mark.e2e

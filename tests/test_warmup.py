@@ -5,12 +5,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components import retrieval_trainer, trainer
-from models.export import WARMUP_BATCH, WARMUP_RAW_INSTANCES
+from recsys.training import ranker as trainer, retriever as retrieval_trainer
+from recsys.models.export import WARMUP_BATCH, WARMUP_RAW_INSTANCES
 from recsys.config import RetrievalConfig, TrainConfig
-from serving.warmup import (MAX_RECORDS, read_warmup, replay_warmup, warmup_path,
+from recsys.serving.warmup import (MAX_RECORDS, read_warmup, replay_warmup, warmup_path,
                             write_warmup)
-from tests.tiny import CONFIG, ROWS, analyze_and_transform, write_gz
+from tests.tiny import CONFIG, ROWS, tiny_transform, write_gz
 
 RAW_SPEC = CONFIG.raw_feature_spec()
 EVAL = 3  # ROWS[3:] are the eval split: warmup requests must come from them
@@ -67,7 +67,7 @@ def test_malformed_records_raise_naming_the_record(tmp_path):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    data, _, out = analyze_and_transform()
+    data, _, out = tiny_transform()
     d = tmp_path_factory.mktemp("warmup")
     train = write_gz(data[:EVAL] * 4, str(d / "train.gz"))
     eval_ = write_gz(data[EVAL:], str(d / "eval.gz"))

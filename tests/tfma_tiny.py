@@ -7,7 +7,7 @@ import os
 import numpy as np
 import tensorflow_model_analysis as tfma
 
-from components.evaluator import eval_config
+from recsys.evaluation.eval_config import eval_config
 from recsys.config import EvaluatorConfig
 from recsys.features import CountSlice, Feature, FeatureConfig
 from tests.tiny import write_gz

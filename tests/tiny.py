@@ -1,6 +1,7 @@
 """A tiny feature config and data set shared by the transform, model and trainer tests."""
 
 import base64
+import functools
 import os
 import pickle
 import tempfile
@@ -11,7 +12,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import metadata_io
 
-from components.transform import preprocessing_fn
+from recsys.components.transform import preprocessing_fn
 from recsys.features import Feature, FeatureConfig, FeatureCross
 
 CONFIG = FeatureConfig(
@@ -99,3 +100,10 @@ def call_like_tf_serving(signature, **inputs):
     names = [t.name.split(":")[0] for t in signature.inputs[:len(specs)]]
     args = [tf.constant(inputs[n], dtype=specs[n].dtype) for n in names]
     return signature._call_flat(args + list(signature.captured_inputs), [])
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_transform():
+    """``analyze_and_transform()`` of ``ROWS`` with ``CONFIG``: the Beam pipeline runs once per test
+    run and every module's fixture shares the result (read-only: copy before changing rows)."""
+    return analyze_and_transform()

@@ -1,0 +1,143 @@
+"""Retrieval evaluation: the exported retrieval SavedModel against the full catalogue, and the
+verdict against the configured thresholds (TFMA's Evaluator scores one example at a time, so it
+cannot rank a whole catalogue per query; this does, through the very signature TF Serving will
+call). The TFX component around it is ``components/retrieval_evaluator.py``.
+
+Test cases: every eval-split interaction; the query is that raw tf.Example (the user's features
+and history at the time), the target its item, and the user's training items are excluded
+(``serving_exclude``). The popularity baseline ranks by training interaction count with the same
+exclusions. Slices: the feature config's ``[[count_slice]]`` features (e.g. ``user_activity``
+heavy/medium/light, ``item_popularity`` head/torso/tail), read from the examples exactly as the
+ranker's TFMA slices are, so both stages are sliced the same way.
+
+Outputs: ``evaluation`` holds ``retrieval_metrics.json`` and the same figures as TFMA
+``MetricsForSlice`` records + ``eval_config.json`` (``tfma.load_eval_result`` and TFMA's viewer
+read it; the models are named "candidate" and "popularity"); ``blessing`` carries ``blessed`` = 1/0,
+which the Pusher checks.
+"""
+
+import json
+import os
+from collections import Counter, defaultdict
+
+import numpy as np
+from recsys.evaluation import retrieval_metrics
+from recsys.config import RetrievalEvalConfig
+from recsys.features import FeatureConfig
+
+METRICS_FILE = retrieval_metrics.METRICS_FILE
+CANDIDATE = "candidate"  # TFMA model names of the evaluated retriever and the baseline
+BASELINE = "popularity"
+
+
+def read_split(examples_uri: str, split: str, features: FeatureConfig, keep_bytes: bool):
+    """(users, items, serialized-or-None, count-slice values) of one split's interactions."""
+    import tensorflow as tf
+
+    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
+    if not files:
+        raise FileNotFoundError(f"no examples in split {split!r} under {examples_uri}")
+    slice_names = [cs.name for cs in features.count_slices]
+    spec = {features.user_key: tf.io.FixedLenFeature([], tf.string),
+            features.item_key: tf.io.FixedLenFeature([], tf.string),
+            features.label: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            **{n: tf.io.FixedLenFeature([], tf.string, default_value="") for n in slice_names}}
+    users, items, raw = [], [], []
+    slices: dict[str, list] = {n: [] for n in slice_names}
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
+        parsed = tf.io.parse_example(batch, spec)
+        keep = np.ones(len(batch), bool) if features.interactions == "all" else parsed[features.label].numpy() > 0
+        users += [u.decode() for u in parsed[features.user_key].numpy()[keep]]
+        items += [i.decode() for i in parsed[features.item_key].numpy()[keep]]
+        for n in slice_names:
+            slices[n] += [v.decode() for v in parsed[n].numpy()[keep]]
+        if keep_bytes:
+            raw += list(batch.numpy()[keep])
+    return users, items, raw, slices
+
+
+def retrieve(model_dir: str, queries: list, excluded: list, batch_size: int) -> tuple[list, list]:
+    """(top-K item ids per serialized query through the exported ``serving_exclude`` signature,
+    the model's catalogue)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(model_dir)
+    serve = loaded.signatures["serving_exclude"]
+    catalog = [i.decode() for i in loaded.item_ids.numpy()]
+    out = []
+    for start in range(0, len(queries), batch_size):
+        ex = excluded[start:start + batch_size]
+        width = max(1, max(len(e) for e in ex))
+        pad = [sorted(e) + [""] * (width - len(e)) for e in ex]
+        ids = serve(examples=tf.constant(queries[start:start + batch_size]),
+                    exclude=tf.constant(pad))["item_ids"].numpy()
+        out += [[i.decode() for i in row if i] for row in ids]
+    return out, catalog
+
+
+def evaluate(examples_uri: str, model_dir: str, features: FeatureConfig, gate: RetrievalEvalConfig
+             ) -> dict:
+    train_users, train_items, _, _ = read_split(examples_uri, "train", features, keep_bytes=False)
+    users, targets, queries, slice_values = read_split(examples_uri, "eval", features, keep_bytes=True)
+    seen: dict[str, set] = defaultdict(set)
+    for u, i in zip(train_users, train_items):
+        seen[u].add(i)
+    counts = Counter(train_items)
+    excluded = [seen.get(u, set()) for u in users]
+    model_lists, catalog = retrieve(model_dir, queries, excluded, gate.batch_size)
+    slices = {f"{name}:{value}": np.array([v == value for v in values], bool)
+              for name, values in slice_values.items() for value in sorted(set(values))}
+
+    k = max((len(x) for x in model_lists), default=0)  # the exported top_k
+    result = retrieval_metrics.evaluate_lists(model_lists, targets, slices, len(catalog))
+    baseline = retrieval_metrics.evaluate_lists(
+        retrieval_metrics.popularity_top_k(counts, catalog, excluded, k), targets, slices, len(catalog))
+
+    failures = []
+    for metric, bound in (("recall@100", gate.recall_at_100_lower_bound),
+                          ("recall@10", gate.recall_at_10_lower_bound)):
+        value = result["overall"].get(metric, 0.0)
+        if value < bound:
+            failures.append(f"{metric} = {value:.4f} < lower bound {bound}")
+    lift = result["overall"].get("recall@100", 0.0) - baseline["overall"].get("recall@100", 0.0)
+    if lift < gate.min_lift_over_popularity:
+        failures.append(f"recall@100 lift over popularity = {lift:.4f} < {gate.min_lift_over_popularity}")
+    return {**result, "baseline": baseline, "blessed": not failures, "failures": failures,
+            "catalog_size": len(catalog), "top_k": k, "test_cases": len(targets),
+            "thresholds": {"recall@100": gate.recall_at_100_lower_bound,
+                           "recall@10": gate.recall_at_10_lower_bound,
+                           "min_lift_over_popularity": gate.min_lift_over_popularity}}
+
+
+def write_tfma(result: dict, output_dir: str, model_dir: str, data_location: str) -> None:
+    """The figures as TFMA MetricsForSlice records + eval_config.json (``tfma.load_eval_result``)."""
+    import tensorflow as tf
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2
+
+    def records(system: dict, model_name: str):
+        for name, metrics in [("", system["overall"])] + sorted(system["slices"].items()):
+            m = metrics_for_slice_pb2.MetricsForSlice()
+            if name:
+                column, _, value = name.partition(":")
+                m.slice_key.single_slice_keys.add(column=column, bytes_value=value.encode())
+            for key, value in metrics.items():
+                kv = m.metric_keys_and_values.add()
+                kv.key.name = key
+                kv.key.model_name = model_name
+                kv.value.double_value.value = float(value)
+            yield m
+
+    with tf.io.TFRecordWriter(os.path.join(output_dir, "metrics-00000-of-00001.tfrecord")) as w:
+        for m in list(records(result, CANDIDATE)) + list(records(result["baseline"], BASELINE)):
+            w.write(m.SerializeToString())
+    config = tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(name=CANDIDATE), tfma.ModelSpec(name=BASELINE, is_baseline=True)],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[name]) for name in
+                                              sorted({k.partition(":")[0] for k in result["slices"]})])
+    run = config_pb2.EvalRun(eval_config=config, version=tfma.version.VERSION,
+                             data_location=data_location, file_format="tfrecord",
+                             model_locations={CANDIDATE: model_dir, BASELINE: ""})
+    with tf.io.gfile.GFile(os.path.join(output_dir, "eval_config.json"), "w") as fh:
+        fh.write(json_format.MessageToJson(run))

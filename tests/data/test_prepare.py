@@ -1,0 +1,57 @@
+"""Data preparation: temporal split is strictly by time, and an unchanged config reuses its files."""
+
+import glob
+import os
+
+from recsys.data.canonical import read_tfrecords
+from recsys.data.prepare import MANIFEST, prepare_data
+from recsys.config import load_config
+
+
+def _config(tmp_path, *extra):
+    return load_config(None, [f"pipeline.output_dir={tmp_path}", "data.num_events=3000",
+                              "data.num_users=200", "data.num_items=150", "data.num_shards=2", *extra])
+
+
+def test_temporal_split_puts_the_future_in_eval(tmp_path):
+    root = prepare_data(_config(tmp_path, "data.split=temporal"))
+    train = [r["timestamp"][0] for r in read_tfrecords(os.path.join(root, "train", "*"))]
+    evals = [r["timestamp"][0] for r in read_tfrecords(os.path.join(root, "eval", "*"))]
+    assert len(train) + len(evals) == 3000
+    assert max(train) < min(evals)
+    assert 0.15 < len(evals) / 3000 < 0.25
+
+
+def test_same_settings_reuse_the_written_files(tmp_path):
+    cfg = _config(tmp_path)
+    root = prepare_data(cfg)
+    assert os.path.exists(os.path.join(root, MANIFEST))
+    mtimes = {p: os.path.getmtime(p) for p in glob.glob(os.path.join(root, "data", "*"))}
+    assert len(mtimes) == 2
+    assert prepare_data(cfg) == root
+    assert {p: os.path.getmtime(p) for p in mtimes} == mtimes  # untouched: ExampleGen cache hits
+    other = prepare_data(_config(tmp_path, "data.seed=8"))
+    assert other != root
+
+
+def test_schema_is_pinned_by_content_so_an_edit_is_a_cache_miss(tmp_path):
+    from recsys.pipeline.local_runner import pinned_schema
+
+    src = tmp_path / "s.pbtxt"
+    src.write_text('feature { name: "a" }')
+    first = pinned_schema(str(src), str(tmp_path / "out"))
+    assert pinned_schema(str(src), str(tmp_path / "out")) == first
+    src.write_text('feature { name: "a" }\nfeature { name: "b" }')
+    second = pinned_schema(str(src), str(tmp_path / "out"))
+    assert second != first and open(second).read() == src.read_text()
+    assert open(first).read() == 'feature { name: "a" }'
+
+
+def test_data_code_is_part_of_the_prepared_data_key(monkeypatch):
+    from recsys.data import prepare
+    from recsys.config import load_config
+
+    config = load_config(None, ["pipeline.output_dir=/tmp/x"])
+    before = prepare.data_root_for(config)
+    monkeypatch.setattr(prepare, "_code_fingerprint", lambda: "changed")
+    assert prepare.data_root_for(config) != before

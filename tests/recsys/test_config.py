@@ -1,0 +1,62 @@
+"""The typed run config: sub-configs per model / option group, the flat keys of earlier versions,
+test-only knobs kept out of it, and the JSON round trip TFX's custom_config takes."""
+
+import dataclasses
+import json
+
+import pytest
+
+from recsys.config import (DEFAULT_CONFIG_PATH, Config, TrainConfig, config_from_json,
+                           load_config)
+
+
+def test_sub_configs_from_the_command_line_and_toml(tmp_path):
+    cfg = load_config(None, ["train.dcn.cross_layers=3", "train.din.attention_units=8,4",
+                             "train.blend.steps=7", "train.wide_deep.wide_learning_rate=0.5"])
+    assert cfg.train.dcn.cross_layers == 3 and cfg.train.din.attention_units == (8, 4)
+    assert cfg.train.blend.steps == 7 and cfg.train.wide_deep.wide_learning_rate == 0.5
+    toml = tmp_path / "run.toml"
+    toml.write_text('[train]\nmodel = "din"\n[train.din]\nactivation = "sigmoid"\n')
+    assert load_config(str(toml)).train.din.activation == "sigmoid"
+
+
+@pytest.mark.parametrize("flat, value, get", [
+    ("cross_layers", "4", lambda t: t.dcn.cross_layers == 4),
+    ("projection_dim", "8", lambda t: t.dcn.projection_dim == 8),
+    ("cross_structure", "parallel", lambda t: t.dcn.structure == "parallel"),
+    ("wide_learning_rate", "0.2", lambda t: t.wide_deep.wide_learning_rate == 0.2),
+    ("attention_units", "16", lambda t: t.din.attention_units == (16,)),
+    ("attention_activation", "relu", lambda t: t.din.activation == "relu"),
+    ("neighbours", "5", lambda t: t.blend.neighbours == 5),
+    ("blend_holdout_every", "4", lambda t: t.blend.holdout_every == 4),
+    ("blend_steps", "9", lambda t: t.blend.steps == 9),
+])
+def test_documented_flat_keys_still_work(flat, value, get):
+    assert get(load_config(None, [f"train.{flat}={value}"]).train)
+
+
+def test_test_only_knob_moved_with_a_clear_error():
+    with pytest.raises(ValueError, match=r"train.shuffle_labels is now testing.shuffle_labels"):
+        load_config(None, ["train.shuffle_labels=true"])
+    assert load_config(None, ["testing.shuffle_labels=true"]).testing.shuffle_labels is True
+    assert "shuffle_labels" not in {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_unknown_and_badly_typed_keys_name_the_key():
+    with pytest.raises(ValueError, match=r"\[train.dcn\]: unknown key 'depth'"):
+        load_config(None, ["train.dcn.depth=3"])
+    with pytest.raises(ValueError, match=r"train.dcn.cross_layers: 'many'; expected int"):
+        load_config(None, ["train.dcn.cross_layers=many"])
+    with pytest.raises(ValueError, match=r"config train.dcn: '3'; expected a table"):
+        load_config(None, ["train.dcn=3"])
+
+
+def test_custom_config_json_round_trip():
+    cfg = load_config(DEFAULT_CONFIG_PATH, ["train.din.attention_units=8,4", "train.dcn.projection_dim=2"])
+    back = config_from_json(TrainConfig, json.loads(json.dumps(cfg.to_dict()["train"])))
+    assert back == cfg.train and isinstance(back.dcn.projection_dim, int)
+    assert back.din.attention_units == (8, 4)
+
+
+def test_default_toml_is_the_defaults():
+    assert load_config(DEFAULT_CONFIG_PATH).train == Config().train
