@@ -1,7 +1,7 @@
 """Thin local runner: LocalDagRunner + Beam DirectRunner (multi-processing), MLMD in SQLite.
 
 It only fills in paths and runner arguments from the typed config, prepares the input data, runs
-``create_pipeline`` and reports what the run left behind (read back from MLMD).
+``create_pipeline`` and reports what the run left behind (``recsys.evaluation.run_summary``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import time
@@ -160,77 +159,9 @@ def runner_started(paths: RunPaths) -> float | None:
     return started
 
 
-def component_states(executions: dict, runner_started_at: float | None) -> dict[str, str]:
-    """Node id -> state name of its newest execution (``executions``: node -> newest first).
-
-    MLMD keeps an execution NEW or RUNNING forever when its process is killed. One that is
-    unfinished while no process runs the pipeline (``runner_started_at`` None), or that was
-    created before the live run started, was interrupted: ``FAILED (interrupted)``.
-    """
-    from ml_metadata.proto import metadata_store_pb2
-
-    names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-    unfinished = {metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING}
-    out = {}
-    for node, runs in sorted(executions.items()):
-        if not runs:
-            continue
-        e = runs[0]
-        interrupted = e.last_known_state in unfinished and (
-            runner_started_at is None or e.create_time_since_epoch < runner_started_at * 1000)
-        out[node] = "FAILED (interrupted)" if interrupted else names[e.last_known_state]
-    return out
-
-
 def summarize(paths: RunPaths) -> dict:
-    """What the latest run did: per-component state, blessing, key metrics, served versions and
-    the current deployment (which ranker and retriever versions are served together)."""
-    from recsys.evaluation.metadata import executions_by_node, open_store, outputs
-    from recsys.serving.deployment import latest_deployment
+    """``recsys.evaluation.run_summary.summarize`` for this runner's paths (the pid file tells a
+    live run from an interrupted one)."""
+    from recsys.evaluation.run_summary import summarize as summarize_run
 
-    store = open_store(paths.metadata_path)
-    by_node = executions_by_node(store)
-    latest = {node: runs[0] for node, runs in by_node.items() if runs}
-    report: dict = {"components": component_states(by_node, runner_started(paths))}
-
-    ranker = outputs(store, latest["Evaluator"].id) if "Evaluator" in latest else {}
-    if "ModelBlessing" in ranker:
-        report["blessed"] = bool(ranker["ModelBlessing"].custom_properties["blessed"].int_value)
-        report["evaluation_uri"] = ranker["ModelEvaluation"].uri
-        report["metrics"] = overall_metrics(report["evaluation_uri"])
-    report["pushed_versions"] = _versions(paths.serving_dir)
-    report["serving_dir"] = paths.serving_dir
-
-    retriever = outputs(store, latest["RetrievalEvaluator"].id) if "RetrievalEvaluator" in latest else {}
-    if "ModelBlessing" in retriever:
-        from recsys.evaluation.retrieval_metrics import METRICS_FILE
-
-        uri = retriever["ModelEvaluation"].uri
-        with open(os.path.join(uri, METRICS_FILE)) as fh:
-            result = json.load(fh)
-        report["retrieval"] = {
-            "blessed": bool(retriever["ModelBlessing"].custom_properties["blessed"].int_value),
-            "evaluation_uri": uri, "metrics": result["overall"],
-            "popularity_baseline": result["baseline"]["overall"], "failures": result["failures"],
-            "pushed_versions": _versions(paths.retrieval_serving_dir),
-            "serving_dir": paths.retrieval_serving_dir}
-
-    deployment = latest_deployment(paths.serving_root) if paths.serving_root else None
-    report["deployment"] = None if deployment is None else {
-        "id": deployment["id"], "run_id": deployment["run_id"],
-        "models": {name: str(m["version"]) for name, m in deployment["models"].items()}}
-    return report
-
-
-def _versions(path: str) -> list[str]:
-    """Complete pushed versions only: a killed or tampered push is not reported as served."""
-    from recsys.serving.versions import complete_versions
-
-    return [str(v) for v in complete_versions(path)]
-
-
-def overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    """The candidate's overall-slice metrics, flat names (``auc``, ``gauc``, ``ndcg@10``, ...)."""
-    from recsys.evaluation.eval_result import load
-
-    return load(evaluation_uri).overall
+    return summarize_run(paths, runner_started(paths))

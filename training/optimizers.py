@@ -3,6 +3,8 @@ FTRL for Wide&Deep's wide part."""
 
 from __future__ import annotations
 
+import weakref
+
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -34,10 +36,16 @@ def build_optimizer(model: Ranker, train: TrainConfig, steps_per_epoch: int | No
         return adam
     wide_ids = {id(v) for v in model.wide.wide_variables}
     ftrl = tf.keras.optimizers.Ftrl(train.wide_deep.wide_learning_rate)
-    return tfrs.experimental.optimizers.CompositeOptimizer([
-        (ftrl, lambda: model.wide.wide_variables),
-        (adam, lambda: [v for v in model.trainable_variables if id(v) not in wide_ids]),
-    ])
+    deep_variables = lambda: [v for v in model.trainable_variables if id(v) not in wide_ids]  # noqa: E731
+    composite = tfrs.experimental.optimizers.CompositeOptimizer([
+        (ftrl, lambda: model.wide.wide_variables), (adam, deep_variables)])
+    _AVERAGED[composite] = [(adam, deep_variables)]
+    return composite
+
+
+# CompositeOptimizer -> its (optimizer, variables) parts with a weight average, recorded when it
+# is built (``finalize_weight_averages`` needs them; TFRS keeps its own list private).
+_AVERAGED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 # The initial (random) weights' share of the final average above which a run is refused.
@@ -76,7 +84,6 @@ def finalize_weight_averages(optimizer) -> None:
     Keras does this at the end of ``fit`` for its own optimizers, but TFRS's CompositeOptimizer
     (Wide&Deep's FTRL + Adam) is a legacy optimizer that ``fit`` skips, so its Adam is finalised
     here. A no-op for a plain optimizer (already done by ``fit``) and without EMA."""
-    if isinstance(optimizer, tfrs.experimental.optimizers.CompositeOptimizer):
-        for inner, variables in optimizer._optimizers_and_vars:  # (optimizer, var callable) pairs
-            if getattr(inner, "use_ema", False):
-                inner.finalize_variable_values(variables())
+    for inner, variables in _AVERAGED.get(optimizer, ()):
+        if getattr(inner, "use_ema", False):
+            inner.finalize_variable_values(variables())

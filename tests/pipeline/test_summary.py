@@ -5,7 +5,8 @@ import os
 import subprocess
 import sys
 
-from recsys.pipeline.local_runner import RunPaths, component_states, runner_pid_file, runner_started, summarize
+from recsys.evaluation.run_summary import component_states
+from recsys.pipeline.local_runner import RunPaths, runner_pid_file, runner_started, summarize
 
 
 def _paths(tmp_path):
