@@ -127,10 +127,14 @@ def main(argv=None) -> int:
     # Work on a copy: the soak pushes a version, which must not become the user's deployment.
     serving_dir = os.path.join(os.path.abspath(config.pipeline.output_dir), "bench-reliability-serving")
     shutil.rmtree(serving_dir, ignore_errors=True)
-    shutil.copytree(source, serving_dir)
-    current = latest_deployment(serving_dir)
-    if current is None:
+    original = latest_deployment(source)
+    if original is None:
         raise SystemExit(f"no deployment record under {source}: run `recsys run` first")
+    shutil.copytree(source, serving_dir, ignore=shutil.ignore_patterns("deployments"))
+    # Records name absolute base paths: re-record the deployment under the copy.
+    current = record_deployment(serving_dir, original["run_id"], {
+        m: (e["version"], os.path.join(serving_dir, m)) for m, e in original["models"].items()},
+        record_id=str(original["id"]))
     port, rport = free_port(), free_port()
     proc = start_server(serving_dir, port, rport, os.path.join(serving_dir, "server.log"))
     ranker = current["models"]["ranker"]["version"]

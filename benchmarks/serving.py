@@ -64,19 +64,19 @@ def build_requests(config, server_url: str, n_users: int = 50) -> dict[str, list
         return {k: len(v["tensor_shape"]["dim"]) for k, v in sig.items()}
 
     ranker_in, retriever_in = inputs("ranker"), inputs("retriever")
-    rows = []
+    # The log is in time order: early events have short histories, so read until 50 users with
+    # at least 3 earlier clicks and 100 distinct items are found.
+    items, users = {}, {}
     for r in read_tfrecords(os.path.join(data_root_for(config), "*", "*.tfrecord.gz")):
-        rows.append({k: [v.decode() if isinstance(v, bytes) else v for v in vs] for k, vs in r.items()})
-        if len(rows) >= 5000:
-            break
-    items = {}
-    for r in rows:
         items.setdefault(r["item_id"][0], r)
-    candidates = list(items.values())[:100]
-    users = {}
-    for r in rows:
         if len(r.get("history", [])) >= 3:
             users.setdefault(r["user_id"][0], r)
+        if len(users) >= n_users and len(items) >= 100:
+            break
+    if len(users) < n_users or len(items) < 100:
+        raise SystemExit(f"{data_root_for(config)}: found {len(users)} users with a history and "
+                         f"{len(items)} items; need {n_users} and 100")
+    candidates = list(items.values())[:100]
     users = list(users.values())[:n_users]
 
     def value(row, name, rank):
@@ -202,12 +202,16 @@ def main(argv=None) -> int:
     proc = start_server(serving_dir, port, rport, log_path)
     urls = {"rank_100": f"http://127.0.0.1:{port}", "retrieve_top100": f"http://127.0.0.1:{port}",
             "recommend_k10": f"http://127.0.0.1:{rport}"}
-    results = {"targets_p99_ms": TARGETS_MS}
+    # Load average of the machine before and after: above ~1 on 2 cores, something else was
+    # competing with the server and the load generator.
+    results = {"targets_p99_ms": TARGETS_MS, "loadavg_1min_start": round(os.getloadavg()[0], 2)}
     try:
         requests = build_requests(config, urls["rank_100"])
-        results["rss_mb_start"] = round(rss_mb(proc.pid), 1)
+        results["rss_mb_start"] = round(rss_mb(proc.pid), 1)  # loaded, warmup records replayed
+        for kind in args.kinds.split(","):  # a few seconds of each call: connections, allocator
+            asyncio.run(open_loop(urls[kind], requests[kind], args.rate, 5))
+        results["rss_mb_after_warmup"] = round(rss_mb(proc.pid), 1)
         for kind in args.kinds.split(","):
-            asyncio.run(open_loop(urls[kind], requests[kind], args.rate, 2))  # warm connections
             fixed = asyncio.run(open_loop(urls[kind], requests[kind], args.rate, args.duration))
             print(kind, fixed, flush=True)
             sustained, rate = None, args.rate
@@ -223,7 +227,10 @@ def main(argv=None) -> int:
                 "target_p99_ms": TARGETS_MS[kind],
                 "meets_target_at_fixed_rate": fixed["errors"] == 0 and fixed["p99_ms"] <= TARGETS_MS[kind]}
         results["rss_mb_end"] = round(rss_mb(proc.pid), 1)
+        results["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
         results["rss_growth_pct"] = round(100 * (results["rss_mb_end"] / results["rss_mb_start"] - 1), 1)
+        results["rss_growth_after_warmup_pct"] = round(
+            100 * (results["rss_mb_end"] / results["rss_mb_after_warmup"] - 1), 1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
