@@ -74,7 +74,8 @@ async def soak(url: str, requests: list, rate: float, seconds: float, swap_at: f
             except httpx.HTTPError as e:
                 rows.append((i / rate, (time.perf_counter() - scheduled) * 1000, type(e).__name__, None))
 
-        await asyncio.gather(do_swap(), *(one(i) for i in range(count)))
+        swaps = [do_swap()] if swap_at < seconds else []
+        await asyncio.gather(*swaps, *(one(i) for i in range(count)))
     lat = np.array([r[1] for r in rows])
     errors = [r for r in rows if r[2] != 200]
     window = [r for r in rows if swap_at - 10 <= r[0] <= swap_at + 30]
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     try:
         requests = build_requests(config, f"http://127.0.0.1:{port}")["recommend_k10"]
         url = f"http://127.0.0.1:{rport}"
-        asyncio.run(soak(url, requests, args.rate, 60, 1e9, lambda: None))  # warm-up minute
+        asyncio.run(soak(url, requests, args.rate, 60, float("inf"), lambda: None))  # warm-up minute
         rss_start = rss_mb(proc.pid)
         seconds = args.minutes * 60
         soak_result = asyncio.run(soak(url, requests, args.rate, seconds, seconds / 2, swap))
