@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ import time
 import numpy as np
 
 from benchmarks.machine import record, stamp
-from benchmarks.serving import build_requests, rss_mb, start_server
+from benchmarks.serving import build_requests, drive, rss_mb, start_server, summarize
 from recsys.config import REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "reliability.json")
@@ -48,47 +49,26 @@ def push_copy(serving_dir: str, model: str, version: int, new_version: int) -> N
 
 
 async def soak(url: str, requests: list, rate: float, seconds: float, swap_at: float, swap) -> dict:
-    import httpx
+    async def do_swap():
+        await asyncio.sleep(swap_at)
+        await asyncio.to_thread(swap)
 
-    count = int(rate * seconds)
-    rows = []  # (scheduled offset s, latency ms, status, ranker version)
-    async with httpx.AsyncClient(base_url=url, timeout=10,
-                                 limits=httpx.Limits(max_connections=64)) as client:
-        start = time.perf_counter() + 0.05
-        swapped = asyncio.Event()
-
-        async def do_swap():
-            await asyncio.sleep(max(0.0, start + swap_at - time.perf_counter()))
-            await asyncio.to_thread(swap)
-            swapped.set()
-
-        async def one(i):
-            scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            path, body = requests[i % len(requests)]
-            try:
-                r = await client.post(path, json=body)
-                version = r.json().get("models", {}).get("ranker", {}).get("version") \
-                    if r.status_code == 200 else None
-                rows.append((i / rate, (time.perf_counter() - scheduled) * 1000, r.status_code, version))
-            except httpx.HTTPError as e:
-                rows.append((i / rate, (time.perf_counter() - scheduled) * 1000, type(e).__name__, None))
-
-        swaps = [do_swap()] if swap_at < seconds else []
-        await asyncio.gather(*swaps, *(one(i) for i in range(count)))
-    lat = np.array([r[1] for r in rows])
+    swaps = [asyncio.create_task(do_swap())] if swap_at < seconds else []
+    rows = await drive(url, requests, rate, seconds, keep_body=True)
+    await asyncio.gather(*swaps)
     errors = [r for r in rows if r[2] != 200]
     window = [r for r in rows if swap_at - 10 <= r[0] <= swap_at + 30]
-    versions = {}
+    versions: dict[str, int] = {}
     for r in rows:
-        versions[str(r[3])] = versions.get(str(r[3]), 0) + 1
+        v = json.loads(r[3])["models"]["ranker"]["version"] if r[2] == 200 else None
+        versions[str(v)] = versions.get(str(v), 0) + 1
+    summary = summarize(rows, rate, seconds)
     return {"requests": len(rows), "errors": len(errors),
             "error_statuses": sorted({str(r[2]) for r in errors}),
             "requests_around_swap": len(window),
             "errors_around_swap": sum(1 for r in window if r[2] != 200),
             "ranker_versions_answering": versions,
-            "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+            "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
 
 
 def run_fuzz(examples: int) -> dict:

@@ -98,40 +98,63 @@ def build_requests(config, server_url: str, n_users: int = 50) -> dict[str, list
     return out
 
 
-async def open_loop(url: str, requests: list, rate: float, duration: float) -> dict:
-    """Sends ``rate * duration`` requests at scheduled times; latency from the scheduled time."""
-    import httpx
+async def drive(url: str, requests: list, rate: float, duration: float, *,
+                keep_body: bool = False) -> list[tuple]:
+    """Open-loop load: request i is sent at ``start + i / rate`` whatever the answers so far (a
+    slow server cannot slow the offered load down and hide its latency); latency counts from
+    the scheduled time. Rows: (scheduled offset s, latency ms, HTTP status or error name, body).
 
-    count = int(rate * duration)
-    latencies, errors, statuses = [], 0, {}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+    aiohttp rather than httpx: the load generator shares the cores with the server, and httpx
+    spends several times more CPU per request.
+    """
+    import json
+
+    import aiohttp
+
+    payloads = [(path, json.dumps(body).encode()) for path, body in requests]
+    rows: list[tuple] = []
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(base_url=url, connector=aiohttp.TCPConnector(limit=64),
+                                     timeout=aiohttp.ClientTimeout(total=10)) as session:
         start = time.perf_counter() + 0.05
 
-        async def one(i):
-            nonlocal errors
-            scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            path, body = requests[i % len(requests)]
+        async def one(i: int, scheduled: float) -> None:
+            path, data = payloads[i % len(payloads)]
             try:
-                r = await client.post(path, json=body)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code != 200:
-                    errors += 1
-            except httpx.HTTPError as e:
-                errors += 1
-                statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
-            latencies.append((time.perf_counter() - scheduled) * 1000)
+                async with session.post(path, data=data, headers=headers) as r:
+                    raw, status = await r.read(), r.status
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                raw, status = None, type(e).__name__
+            rows.append((scheduled - start, (time.perf_counter() - scheduled) * 1000, status,
+                         raw if keep_body else None))
 
-        await asyncio.gather(*(one(i) for i in range(count)))
-        wall = time.perf_counter() - start
-    lat = np.array(latencies)
-    return {"rate": rate, "duration_s": duration, "requests": count, "errors": errors,
-            "statuses": {str(k): v for k, v in statuses.items()},
-            "throughput_rps": round(count / wall, 1),
+        tasks = []
+        for i in range(int(rate * duration)):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
+    return rows
+
+
+def summarize(rows: list[tuple], rate: float, duration: float) -> dict:
+    lat = np.array([r[1] for r in rows])
+    statuses: dict[str, int] = {}
+    for r in rows:
+        statuses[str(r[2])] = statuses.get(str(r[2]), 0) + 1
+    wall = max(r[0] + r[1] / 1000 for r in rows) if rows else float("nan")
+    return {"rate": rate, "duration_s": duration, "requests": len(rows),
+            "errors": sum(1 for r in rows if r[2] != 200), "statuses": statuses,
+            "throughput_rps": round(len(rows) / wall, 1),
             "p50_ms": round(float(np.percentile(lat, 50)), 2),
             "p95_ms": round(float(np.percentile(lat, 95)), 2),
             "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+
+async def open_loop(url: str, requests: list, rate: float, duration: float) -> dict:
+    return summarize(await drive(url, requests, rate, duration), rate, duration)
 
 
 def in_process(serving_dir: str, requests: dict[str, list], repeats: int = 300) -> dict:
