@@ -102,6 +102,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--fuzz-examples", type=int, default=1000)
     ap.add_argument("--skip-fuzz", action="store_true")
+    ap.add_argument("--examples", default="", help="tf.Example files (gzip) to build requests from "
+                    "(default: the run config's prepared data)")
     args = ap.parse_args(argv)
     config = load_config(args.config, args.set)
     source = os.path.abspath(config.serving_dir)
@@ -129,7 +131,8 @@ def main(argv=None) -> int:
 
     results = {}
     try:
-        requests = build_requests(config, f"http://127.0.0.1:{port}")["recommend_k10"]
+        requests = build_requests(config, f"http://127.0.0.1:{port}",
+                                  examples=args.examples)["recommend_k10"]
         url = f"http://127.0.0.1:{rport}"
         asyncio.run(soak(url, requests, args.rate, 60, float("inf"), lambda: None))  # warm-up minute
         rss_start = rss_mb(proc.pid)

@@ -51,8 +51,9 @@ def _scalar(values):
     return values[0] if values else None
 
 
-def build_requests(config, server_url: str, n_users: int = 50) -> dict[str, list]:
-    """Request bodies per call kind, from the run's prepared examples and the models' metadata."""
+def build_requests(config, server_url: str, n_users: int = 50, examples: str = "") -> dict[str, list]:
+    """Request bodies per call kind, from the run's prepared examples (or the tf.Example files
+    ``examples`` matches) and the models' metadata."""
     import httpx
 
     from recsys.data.canonical import read_tfrecords
@@ -67,14 +68,15 @@ def build_requests(config, server_url: str, n_users: int = 50) -> dict[str, list
     # The log is in time order: early events have short histories, so read until 50 users with
     # at least 3 earlier clicks and 100 distinct items are found.
     items, users = {}, {}
-    for r in read_tfrecords(os.path.join(data_root_for(config), "*", "*.tfrecord.gz")):
+    pattern = examples or os.path.join(data_root_for(config), "*", "*.tfrecord.gz")
+    for r in read_tfrecords(pattern):
         items.setdefault(r["item_id"][0], r)
         if len(r.get("history", [])) >= 3:
             users.setdefault(r["user_id"][0], r)
         if len(users) >= n_users and len(items) >= 100:
             break
     if len(users) < n_users or len(items) < 100:
-        raise SystemExit(f"{data_root_for(config)}: found {len(users)} users with a history and "
+        raise SystemExit(f"{pattern}: found {len(users)} users with a history and "
                          f"{len(items)} items; need {n_users} and 100")
     candidates = list(items.values())[:100]
     users = list(users.values())[:n_users]
@@ -217,6 +219,8 @@ def main(argv=None) -> int:
     ap.add_argument("--step-seconds", type=float, default=10.0)
     ap.add_argument("--max-rate", type=float, default=1600.0)
     ap.add_argument("--kinds", default=",".join(TARGETS_MS))
+    ap.add_argument("--examples", default="", help="tf.Example files (gzip) to build requests from "
+                    "(default: the run config's prepared data)")
     args = ap.parse_args(argv)
     config = load_config(args.config, args.set)
     serving_dir = os.path.abspath(config.serving_dir)
@@ -229,7 +233,7 @@ def main(argv=None) -> int:
     # competing with the server and the load generator.
     results = {"targets_p99_ms": TARGETS_MS, "loadavg_1min_start": round(os.getloadavg()[0], 2)}
     try:
-        requests = build_requests(config, urls["rank_100"])
+        requests = build_requests(config, urls["rank_100"], examples=args.examples)
         results["rss_mb_start"] = round(rss_mb(proc.pid), 1)  # loaded, warmup records replayed
         for kind in args.kinds.split(","):  # a few seconds of each call: connections, allocator
             asyncio.run(open_loop(urls[kind], requests[kind], args.rate, 5))
