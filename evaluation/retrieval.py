@@ -21,8 +21,9 @@ import os
 from collections import Counter, defaultdict
 
 import numpy as np
-from recsys.evaluation import retrieval_metrics
+
 from recsys.config import RetrievalEvalConfig
+from recsys.evaluation import retrieval_metrics
 from recsys.features import FeatureConfig
 
 METRICS_FILE = retrieval_metrics.METRICS_FILE
