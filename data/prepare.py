@@ -28,7 +28,7 @@ from recsys.fingerprint import source_fingerprint
 MANIFEST = "manifest.json"
 
 
-def _settings(config: Config) -> dict:
+def _settings(config: Config, features: FeatureConfig | None = None) -> dict:
     d = config.data
     s = {"dataset": d.dataset, "split": d.split, "eval_fraction": d.eval_fraction,
          "history_length": d.history_length, "num_shards": d.num_shards}
@@ -36,7 +36,7 @@ def _settings(config: Config) -> dict:
         s.update(num_users=d.num_users, num_items=d.num_items, num_events=d.num_events, seed=d.seed)
     else:
         s.update(source=os.path.abspath(d.source), skip_bad_rows=d.skip_bad_rows)
-    features = FeatureConfig.load(config.features_path)
+    features = features or FeatureConfig.load(config.features_path)
     s["count_slices"] = [dataclasses.asdict(cs) for cs in features.count_slices]
     s["code"] = _code_fingerprint()
     return s
@@ -48,8 +48,9 @@ def _code_fingerprint() -> str:
     return source_fingerprint("data")
 
 
-def data_root_for(config: Config) -> str:
-    settings = _settings(config)
+def data_root_for(config: Config, features: FeatureConfig | None = None) -> str:
+    """Where the data for ``config`` is written (``features``: its feature config, if loaded)."""
+    settings = _settings(config, features)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return os.path.join(os.path.abspath(config.pipeline.output_dir), "data", f"{config.data.dataset}-{key}")
 
@@ -80,16 +81,18 @@ def _records_and_cutoff(config: Config):
     raise ValueError(f"data.dataset={d.dataset!r}; expected 'synthetic', 'movielens' or 'movielens_latest'")
 
 
-def prepare_data(config: Config, *, force: bool = False) -> str:
-    """Write (or reuse) the data for ``config``; returns the ImportExampleGen input directory."""
-    root = data_root_for(config)
+def prepare_data(config: Config, *, force: bool = False, features: FeatureConfig | None = None) -> str:
+    """Write (or reuse) the data for ``config``; returns the ImportExampleGen input directory.
+    ``features``: the run's feature config, when the caller has loaded it already."""
+    features = features or FeatureConfig.load(config.features_path)
+    root = data_root_for(config, features)
     manifest = os.path.join(root, MANIFEST)
     if os.path.exists(manifest) and not force:
         return root
     if os.path.exists(root):
         shutil.rmtree(root)  # an interrupted earlier write: never mix its shards with new ones
     make_records, cutoff, report = _records_and_cutoff(config)
-    slices = FeatureConfig.load(config.features_path).count_slices
+    slices = features.count_slices
     records = make_records()
     if slices:
         records = count_slices.annotate(records, slices, count_slices.count(make_records(), slices))

@@ -66,12 +66,12 @@ def beam_args(config: Config) -> list[str]:
             f"--direct_num_workers={workers}"]
 
 
-def build(config: Config, data_root: str):
+def build(config: Config, data_root: str, features: FeatureConfig | None = None):
     from tfx import v1 as tfx
 
     from recsys.pipeline.pipeline import code_fingerprint, create_pipeline, schema_feature_spec
 
-    features = FeatureConfig.load(config.features_path)
+    features = features or FeatureConfig.load(config.features_path)
     paths = RunPaths.from_config(config)
     os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
     schema = pinned_schema(schema_path(features), config.pipeline.output_dir)
@@ -96,9 +96,10 @@ def run(config: Config) -> dict:
     from recsys.pipeline.progress import ComponentLines
 
     start = time.perf_counter()
-    data_root = prepare_data(config)
+    features = FeatureConfig.load(config.features_path)  # the one read of the feature config
+    data_root = prepare_data(config, features=features)
     paths = RunPaths.from_config(config)
-    ir = compile_pipeline(build(config, data_root))
+    ir = compile_pipeline(build(config, data_root, features))
     lines = ComponentLines(paths.metadata_path, total=len(ir.nodes))
     absl_logger = logging.getLogger("absl")
     absl_logger.addHandler(lines)  # one terminal line per component (where the CLI shows them)
