@@ -11,8 +11,8 @@ into place) and a new deployment record names it; the server hot-loads it and mo
 to it. Recorded: requests and errors before/across/after the swap, which ranker versions
 answered, p50/p99 latency, and the server's RSS at start (after a warm-up minute) and end.
 
-Fuzz: runs the property-based fuzz tests of both REST servers (``tests/test_model_server_fuzz.py``,
-``tests/test_recommend.py``) with ``FUZZ_EXAMPLES`` cases each and records the counts and the
+Fuzz: runs the property-based fuzz tests of both REST servers (``tests/serving/test_model_server_fuzz.py``,
+``tests/serving/test_recommend.py``) with ``FUZZ_EXAMPLES`` cases each and records the counts and the
 5xx seen (the tests fail on any 5xx).
 """
 
@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from benchmarks.machine import record, stamp
-from benchmarks.serving import build_requests, drive, rss_mb, start_server, summarize
+from benchmarks.serving import build_requests, drive, free_port, rss_mb, start_server, summarize
 from recsys.config import REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "reliability.json")
@@ -75,8 +75,8 @@ def run_fuzz(examples: int) -> dict:
     out = {}
     # The model server's fuzz file has 4 generated tests (predict bodies, raw bytes, classify/
     # regress bodies, paths) of FUZZ_EXAMPLES cases each; the recommend fuzz test has 1,000.
-    for name, target in [("model_server", ["tests/test_model_server_fuzz.py"]),
-                         ("recommend", ["tests/test_recommend.py", "-k", "fuzz"])]:
+    for name, target in [("model_server", ["tests/serving/test_model_server_fuzz.py"]),
+                         ("recommend", ["tests/serving/test_recommend.py", "-k", "fuzz"])]:
         t = time.time()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                *target],
@@ -93,7 +93,6 @@ def run_fuzz(examples: int) -> dict:
 
 def main(argv=None) -> int:
     from recsys.serving.deployment import latest_deployment, record_deployment
-    from tests.serving_fixtures import free_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))

@@ -39,6 +39,14 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "serving.json")
 TARGETS_MS = {"rank_100": 15.0, "retrieve_top100": 10.0, "recommend_k10": 25.0}
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -209,7 +217,6 @@ def start_server(serving_dir: str, port: int, recommend_port: int, log_path: str
 
 
 def main(argv=None) -> int:
-    from tests.serving_fixtures import free_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))

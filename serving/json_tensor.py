@@ -112,7 +112,7 @@ def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
             arr = np.array(value, dtype=object)
         except ValueError:  # ragged
             return None
-        if arr.ndim != (2 if rows is not value else 1):
+        if arr.ndim != (2 if rows is value else 1):
             return None
         return np.frompyfunc(str.encode, 1, 1)(arr).astype(object)
     kinds = "iu" if dtype.startswith(("DT_INT", "DT_UINT")) else "iuf"
@@ -124,7 +124,7 @@ def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
         arr = np.asarray(value)
     except (ValueError, OverflowError):
         return None
-    if arr.dtype.kind not in kinds or arr.ndim != (2 if rows is not value else 1):
+    if arr.dtype.kind not in kinds or arr.ndim != (2 if rows is value else 1):
         return None  # bools, strings, big ints (object), ragged
     if kinds == "iu":
         info = np.iinfo(NUMPY_DTYPES[dtype])

@@ -6,7 +6,7 @@ Serving's REST API and the project's clients and tests must run against that API
 runs real TF Serving (``serving/docker-compose.yml``) from the same ``models.config``; this server
 reads that config and answers the same requests the same way (paths, JSON formats, status codes,
 ``{"error": ...}`` bodies), so the same clients and tests run against either
-(``tests/test_model_server.py`` runs against a real TF Serving when ``TF_SERVING_URL`` is set).
+(``tests/serving/test_model_server.py`` runs against a real TF Serving when ``TF_SERVING_URL`` is set).
 
 Implemented (``api_rest.md``): ``GET /v1/models/{m}[/versions/{v}|/labels/{l}]`` (status),
 ``.../metadata`` (SignatureDefs), ``POST ...:predict`` (row and columnar formats, ``b64``,

@@ -11,7 +11,7 @@ from recsys.components.pusher import push_version
 from recsys.serving.deployment import DeploymentError, deployments, latest_deployment, record_deployment
 from recsys.serving.stack import CONFIG_FILE, config_for, main, models_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _push(root, name, version, weights=None):

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from recsys.serving.model_manager import ModelManager, ModelSpec
 from recsys.serving.model_server import create_app
-from tests.serving_fixtures import ServerThread, example, export_classify_regress_model, push, sigmoid
+from tests.serving.fixtures import ServerThread, example, export_classify_regress_model, push, sigmoid
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,

@@ -55,3 +55,12 @@ def test_row_and_columnar_responses():
     assert json_tensor.format_predict(two, "row") == {"predictions": [{"ids": ["a", "b"], "s": [1.0, None]}]}
     with pytest.raises(ServingError, match="columnar"):
         json_tensor.format_predict({"a": np.zeros(2), "b": np.zeros(3)}, "row")
+
+
+@pytest.mark.parametrize("value,dtype", [
+    (["a", "bc"], "DT_STRING"), ([["a", ""], ["b", "c"]], "DT_STRING"), ([1, 2], "DT_INT64"),
+    ([[1.5, 2], [3, 4]], "DT_FLOAT"), ([7], "DT_INT32")])
+def test_the_fast_path_takes_dense_lists(value, dtype):
+    fast = json_tensor._fast_array(value, dtype)
+    assert fast is not None  # else every request pays for the value-by-value path
+    assert fast.tolist() == json_tensor._checked_array(value, dtype, "x").tolist()

@@ -20,7 +20,7 @@ from recsys.serving.model_server import create_app
 from recsys.serving.recommend import create_app as create_recommend_app
 from recsys.serving.serve import config_source
 from recsys.serving.warmup import read_warmup
-from tests.serving_fixtures import ServerThread, tf_example
+from tests.serving.fixtures import ServerThread, tf_example
 
 pytestmark = pytest.mark.e2e
 

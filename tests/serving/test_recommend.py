@@ -1,4 +1,4 @@
-"""POST /v1/recommend (serving/recommend.py) against a fake TF Serving (tests/fake_tf_serving.py).
+"""POST /v1/recommend (serving/recommend.py) against a fake TF Serving (tests/serving/fake_tf_serving.py).
 
 No TensorFlow and no sockets (the fake is reached through httpx's ASGI transport), except the
 tests named *_socket*, which run the fake under uvicorn on a free loopback port.
@@ -25,7 +25,7 @@ with warnings.catch_warnings():  # Starlette 1.x: "use httpx2"; httpx is what th
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from tests.fake_tf_serving import (CATALOGUE, FLOAT, ITEM, QUERY, RANKER_INPUTS, STRING, FakeTFServing,
+from tests.serving.fake_tf_serving import (CATALOGUE, FLOAT, ITEM, QUERY, RANKER_INPUTS, STRING, FakeTFServing,
                                    ranker_version, retriever_version)
 
 URL = "http://tf-serving.test"

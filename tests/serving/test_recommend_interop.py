@@ -23,7 +23,7 @@ from recsys.serving.manifest import write_manifest  # noqa: E402
 from recsys.serving.model_manager import ModelManager, ModelSpec  # noqa: E402
 from recsys.serving.model_server import create_app as create_model_server  # noqa: E402
 from recsys.serving.recommend import create_app  # noqa: E402
-from tests.test_recommend import TestClient  # noqa: E402  (imported there without the warning)
+from tests.serving.test_recommend import TestClient  # noqa: E402  (imported there without the warning)
 
 IDS = [b"i0", b"i1", b"i2", b"i3", b"i4", b"i5"]
 CATEGORY = [b"c0", b"c1", b"c0", b"c1", b"c2", b"c2"]

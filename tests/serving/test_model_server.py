@@ -7,7 +7,7 @@ at it (tests of this server's own additions -- limits, manifests, hot loading --
   TF_SERVING_MODEL_BASE=/tmp/tfs  (a directory the TF Serving container sees at the same path)
   tensorflow_model_server --rest_api_port=8501 --model_config_file=/tmp/tfs/models.config \
       --model_config_file_poll_wait_seconds=1 --file_system_poll_wait_seconds=1
-  TF_SERVING_URL=http://localhost:8501 pytest tests/test_model_server.py
+  TF_SERVING_URL=http://localhost:8501 pytest tests/serving/test_model_server.py
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from recsys.serving.manifest import MANIFEST
 from recsys.serving.model_manager import ModelManager, ModelSpec, parse_model_config, wait_until
 from recsys.serving.model_server import create_app
-from tests.serving_fixtures import (ServerThread, example, export_classify_regress_model, push,
+from tests.serving.fixtures import (ServerThread, example, export_classify_regress_model, push,
                                     sigmoid)
 
 REAL = os.environ.get("TF_SERVING_URL")

@@ -8,7 +8,7 @@ import pytest
 from recsys.serving.deployment import record_deployment
 from recsys.serving.model_manager import ModelManager
 from recsys.serving.serve import config_source, directory_specs
-from tests.serving_fixtures import push
+from tests.serving.fixtures import push
 
 
 def _deploy(root, ranker, retriever):
