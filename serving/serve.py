@@ -74,11 +74,14 @@ def build_manager(serving_dir: str, config: ServingConfig, canary: bool = False)
     return manager.start()
 
 
-async def _serve_all(apps: list[tuple[object, str, int]]) -> None:
+async def _serve_all(apps: list[tuple[object, str, int]], max_concurrency: int) -> None:
     import uvicorn
 
+    # limit_concurrency: past it uvicorn answers 503 at once (load shedding), so an overload
+    # costs the excess requests, not every request.
     servers = [uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                             access_log=False, lifespan="on"))
+                                             access_log=False, lifespan="on",
+                                             limit_concurrency=max_concurrency))
                for app, host, port in apps]
     await asyncio.gather(*(s.serve() for s in servers))
 
@@ -106,7 +109,7 @@ def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
         print(f"recommendation service: http://{config.host}:{config.recommend_port}/v1/recommend "
               f"(OpenAPI: /openapi.json)", flush=True)
     try:
-        asyncio.run(_serve_all(apps))
+        asyncio.run(_serve_all(apps, config.max_concurrency))
     finally:
         manager.stop()
 
@@ -139,6 +142,8 @@ def run_from_args(args, config) -> int:
         raise FileNotFoundError(f"serving directory {serving_dir} does not exist: run `recsys run` "
                                 f"first, or pass --serving-dir / --model-config")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # httpx logs every call /v1/recommend makes at INFO: a line per request is noise and CPU.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     serve(serving_dir, serving, canary=args.canary, ranker=config.pipeline.model_name,
           retriever=config.retrieval.model_name)
     return 0
