@@ -718,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(s, url, retriever=cfg.retrieval.model_name, ranker=cfg.pipeline.model_name)
     print(f"/v1/recommend on http://{args.host or s.host}:{port} -> model server {url} "
           f"(experiment {s.experiment!r}, canary_share {s.canary_share:g})", file=sys.stderr)
-    uvicorn.run(app, host=args.host or s.host, port=port, log_level="info",
+    uvicorn.run(app, host=args.host or s.host, port=port, log_level="info", access_log=False,
                 limit_concurrency=s.max_concurrency)  # beyond it: 503 at once, not a queue
     return 0
 

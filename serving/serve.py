@@ -86,8 +86,25 @@ async def _serve_all(apps: list[tuple[object, str, int]], max_concurrency: int) 
     await asyncio.gather(*(s.serve() for s in servers))
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies, however it dies (uvicorn re-raises the signal
+    that stopped it, so the parent's ``finally`` may never run). Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
-          ranker: str = "ranker", retriever: str = "retriever") -> None:
+          recommend_args: tuple[str, ...] = ()) -> None:
+    """Runs the model server here and ``/v1/recommend`` in a child process until interrupted.
+
+    ``recommend_args``: ``--config``/``--set`` flags for the child, so it reads the same run
+    config (model names, experiment, canary share, limits).
+    """
     from recsys.serving.model_server import create_app
 
     manager = build_manager(serving_dir, config, canary)
@@ -95,22 +112,30 @@ def serve(serving_dir: str, config: ServingConfig, *, canary: bool = False,
         for entry in manager.status(name):
             log.info("%s version %s: %s %s", name, entry["version"], entry["state"],
                      entry["status"]["error_message"])
-    apps = [(create_app(manager, max_batch=config.max_batch, max_body_bytes=config.max_body_bytes),
-             config.host, config.port)]
+    app = create_app(manager, max_batch=config.max_batch, max_body_bytes=config.max_body_bytes)
     url = f"http://{config.host}:{config.port}"
     print(f"model server (TF Serving REST API): {url}/v1/models/<name>  models: {manager.models()}",
           flush=True)
+    child = None
     if config.recommend_port:
-        from recsys.serving.recommend import create_app as create_recommend_app
+        # Its own process, as in production (docker-compose.yml runs it beside TF Serving): its
+        # Python (JSON, validation, two REST calls) and the model server's then do not take
+        # turns on one GIL, which showed in /v1/recommend's tail latency.
+        import subprocess
+        import sys
 
-        apps.append((create_recommend_app(config, config.model_server_url or url, ranker=ranker,
-                                          retriever=retriever),
-                     config.host, config.recommend_port))
+        child = subprocess.Popen(
+            [sys.executable, "-m", "recsys.serving.recommend", "--model-server-url",
+             config.model_server_url or url, "--host", config.host, "--port",
+             str(config.recommend_port), *recommend_args], preexec_fn=_die_with_parent)
         print(f"recommendation service: http://{config.host}:{config.recommend_port}/v1/recommend "
               f"(OpenAPI: /openapi.json)", flush=True)
     try:
-        asyncio.run(_serve_all(apps, config.max_concurrency))
+        asyncio.run(_serve_all([(app, config.host, config.port)], config.max_concurrency))
     finally:
+        if child is not None:
+            child.terminate()
+            child.wait(timeout=30)
         manager.stop()
 
 
@@ -144,8 +169,9 @@ def run_from_args(args, config) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # httpx logs every call /v1/recommend makes at INFO: a line per request is noise and CPU.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    serve(serving_dir, serving, canary=args.canary, ranker=config.pipeline.model_name,
-          retriever=config.retrieval.model_name)
+    recommend_args = (["--config", args.config] if getattr(args, "config", None) else []) + \
+        [f for item in getattr(args, "set", []) for f in ("--set", item)]
+    serve(serving_dir, serving, canary=args.canary, recommend_args=tuple(recommend_args))
     return 0
 
 
