@@ -579,10 +579,12 @@ def test_command_line(monkeypatch, capsys):
     import uvicorn
 
     seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: seen.update(
-        app=app, host=host, port=port))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: seen.update(
+        app=app, host=host, port=port, **kw))
     assert main(["--set", "serving.canary_share=0.2", "--set", "serving.port=9001"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8502
+    # Load shedding: uvicorn answers 503 beyond serving.max_concurrency instead of queueing.
+    assert seen["limit_concurrency"] == 64 and seen["access_log"] is False
     assert seen["app"].state.recommender.server.url == "http://127.0.0.1:9001"
     assert seen["app"].state.recommender.config.canary_share == 0.2
     assert main(["--model-server-url", "http://tfs:8501/", "--port", "9000", "--host", "0.0.0.0"]) == 0
