@@ -47,12 +47,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _descendants(pid: int) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            kids += [int(k) for k in fh.read().split()]
+    return kids + [d for k in kids for d in _descendants(k)]
+
+
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of ``pid`` and its descendants: ``recsys serve`` runs /v1/recommend as a
+    child process, and the stack's memory is both."""
+    total = 0
+    for p in [pid] + _descendants(pid):
+        with open(f"/proc/{p}/status") as fh:
+            total += next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    return total / 1024
 
 
 def _scalar(values):
