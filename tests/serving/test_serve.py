@@ -17,6 +17,14 @@ def _deploy(root, ranker, retriever):
         "retriever": (retriever, os.path.join(root, "retriever"))})
 
 
+def _two_ranker_versions_first_deployed(root):
+    """Rankers 100 and 200 (different weights) and retriever 100 pushed; only (100, 100) deployed."""
+    push(os.path.join(root, "ranker"), 100)
+    push(os.path.join(root, "ranker"), 200, scale=2.0)
+    push(os.path.join(root, "retriever"), 100)
+    _deploy(root, 100, 100)
+
+
 def test_a_ranker_only_change_is_served_after_its_run(tmp_path):
     root = str(tmp_path)
     push(os.path.join(root, "ranker"), 100)
@@ -41,10 +49,7 @@ def test_a_ranker_only_change_is_served_after_its_run(tmp_path):
 
 def test_canary_serves_the_previous_deployment_as_stable(tmp_path):
     root = str(tmp_path)
-    push(os.path.join(root, "ranker"), 100)
-    push(os.path.join(root, "ranker"), 200, scale=2.0)
-    push(os.path.join(root, "retriever"), 100)
-    _deploy(root, 100, 100)
+    _two_ranker_versions_first_deployed(root)
     _deploy(root, 200, 100)
     manager = ModelManager(config_source(root, canary=True), warmup=False)
     manager.poll()
@@ -87,10 +92,7 @@ def test_a_given_models_config_is_served_and_reread(tmp_path):
 
 def test_rolling_back_is_removing_the_newest_record(tmp_path):
     root = str(tmp_path)
-    push(os.path.join(root, "ranker"), 100)
-    push(os.path.join(root, "ranker"), 200, scale=2.0)
-    push(os.path.join(root, "retriever"), 100)
-    _deploy(root, 100, 100)
+    _two_ranker_versions_first_deployed(root)
     manager = ModelManager(config_source(root), warmup=False)
     manager.poll()
     os.utime(os.path.join(root, "deployments"), ns=(1, 1))
