@@ -11,13 +11,12 @@ import os
 import typing
 from typing import Any
 
+import recsys
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The shipped configs (default.toml, features/, schemas/): ``configs/`` of a source checkout (the
-# same test as recsys/__init__.py's), else the wheel's copy, which pyproject installs as package
-# data at ``recsys/configs/``.
-CONFIG_DIR = (os.path.join(REPO_ROOT, "configs")
-              if os.path.isfile(os.path.join(REPO_ROOT, "pyproject.toml"))
-              and os.path.isdir(os.path.join(REPO_ROOT, "components"))
+# The shipped configs (default.toml, features/, schemas/): ``configs/`` of a source checkout, else
+# the wheel's copy, which pyproject installs as package data at ``recsys/configs/``.
+CONFIG_DIR = (os.path.join(recsys.CHECKOUT_ROOT, "configs") if recsys.CHECKOUT_ROOT
               else os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"))
 DEFAULT_CONFIG_PATH = os.path.join(CONFIG_DIR, "default.toml")
 

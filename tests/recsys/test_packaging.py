@@ -80,3 +80,7 @@ def test_wheel_has_one_top_level_package_and_the_command(tmp_path):
     root, manifest = out.stdout.split("\n", 1)
     assert root.startswith(str(runs))
     assert '"user_activity"' in manifest  # a count slice of configs/features/synthetic.toml
+    # The prepared-data cache key hashes the installed data/ package: the same sources, the same key.
+    from recsys.fingerprint import source_fingerprint
+
+    assert f'"code": "{source_fingerprint("data")}"' in manifest
