@@ -1,13 +1,10 @@
-"""A Pusher that publishes a version whole or not at all, never twice, and versions by pipeline run.
+"""The Pusher executor: publishes a version whole or not at all, never twice, versioned by run.
 
-The stock TFX Pusher copies straight into ``<base>/<V>/`` (a push killed half-way leaves a
-numbered directory that TF Serving would take for a version), publishes an identical model again
-as a new version on every re-run, and numbers versions by push time. This executor keeps the stock
-one's inputs, blessing check and ``PushedModel`` output, and for a filesystem destination publishes
-through ``serving/push.py``: an atomic staging-directory-and-rename push with a manifest, reuse of
-a byte-identical served version, the run's start time as the version (so the ranker and the
-retriever of one run share it; which versions are served together is ``serving/deployment.py``'s
-job).
+It keeps the stock TFX Pusher's inputs, blessing check and ``PushedModel`` output; for a filesystem
+destination it publishes through ``serving/push.py`` (why and how: its docstring) -- an atomic
+staging-directory-and-rename push with a manifest, the reuse of a byte-identical served version,
+the pipeline run's start time as the version number. Other destinations and unblessed models
+go to the stock executor.
 """
 
 from __future__ import annotations

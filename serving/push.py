@@ -1,20 +1,26 @@
-"""Publishing a model version: whole or not at all, never twice, numbered by pipeline run.
+"""Publishing a model version whole or not at all, never twice, and numbered by pipeline run.
 
-**Atomic.** A version is copied into a staging directory ``<base>/.partial-<V>-<pid>`` (not all
-digits: TF Serving ignores it), the push manifest (sha256 of every file, ``serving/manifest.py``)
-is written there last, and the directory is ``os.rename``d to ``<base>/<V>``, which is atomic on
-one filesystem: readers (``serving/versions.py``) see no version, then the whole one. Staging
-directories left by killed pushes are removed by the next push. Local filesystems only (a
-directory rename on object stores is not atomic).
+**Atomic.** Copying straight into ``<base>/<V>/`` (as the stock TFX Pusher does, ``saved_model.pb``
+last), a push killed half-way leaves a numbered directory that TF Serving, ``recsys score`` and the
+deployment record would take for a served version. ``push_version`` copies into a staging
+directory ``<base>/.partial-<V>-<pid>`` (not all digits: TF Serving ignores it), writes the push
+manifest (sha256 of every file, ``serving/manifest.py``) there last, and ``os.rename``s it to
+``<base>/<V>``, which is atomic on one filesystem. Staging directories left by killed pushes are
+removed by the next push. Local filesystems only (a directory rename on object stores is not
+atomic).
 
-**Idempotent.** ``find_identical_version`` finds a complete version whose files are byte-identical
-to the candidate (the manifest aside), so a re-run that blesses the same model again publishes
-nothing new and TF Serving does not reload for nothing.
+**Idempotent.** A pipeline re-run with nothing changed re-evaluates the (cached) model once -- the
+Resolver now finds a blessed baseline it did not have before -- blesses it again, and a plain push
+would publish an identical copy as a new version, making TF Serving reload for nothing.
+``find_identical_version`` finds a complete version (``serving/versions.py``) whose files are
+byte-identical to the candidate (the manifest aside), which the Pusher then records as the push.
 
-**Versioned by run.** ``run_version`` is the pipeline run's start time (unix seconds), so the
-ranker and the retriever pushed by one run share a version number.
+**Versioned by run.** ``run_version`` is the pipeline run's start time (unix seconds) rather than
+the push time, so the ranker and the retriever pushed by one run share a version number. Which
+versions are served together is the deployment record's job (``serving/deployment.py``), since
+a ranker-only change reuses the retriever's earlier version.
 
-The TFX Pusher executor that calls this is ``components/pusher.py``.
+The TFX Pusher executor over these is ``components/pusher.py``.
 """
 
 from __future__ import annotations
