@@ -21,7 +21,7 @@ from benchmarks.machine import record, stamp
 from recsys.data.canonical import read_tfrecords
 from recsys.evaluation.metadata import latest_output_uri
 from recsys.pipeline.local_runner import RunPaths, run
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 from recsys.evaluation.metrics import auc
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "pipeline.json")
@@ -52,7 +52,7 @@ def main():
     overrides = [f"pipeline.output_dir={out}"]
     if args.movielens:
         overrides += ["data.dataset=movielens", f"data.source={os.path.abspath(args.movielens)}"]
-    config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), overrides + args.set)
+    config = load_config(DEFAULT_CONFIG_PATH, overrides + args.set)
     try:
         report = run(config)
         examples = latest_output_uri(RunPaths.from_config(config).metadata_path, "ImportExampleGen", "Examples")

@@ -22,7 +22,7 @@ from benchmarks.machine import record, stamp
 from recsys.training.ranker import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
 from recsys.pipeline.local_runner import RunPaths, run
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 from recsys.features import FeatureConfig
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_ml100k.json")
@@ -30,7 +30,7 @@ METRICS = {"binary": ("auc", "logloss"), "regression": ("rmse",)}
 
 
 def transform_output(movielens: str, work: str) -> tuple[str, str, FeatureConfig]:
-    config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), [
+    config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         "train.epochs=1", "eval.auc_lower_bound=0"])
     run(config)
@@ -56,7 +56,7 @@ def main():
     if args.record_as and "," in args.models:
         ap.error(f"--record-as {args.record_as!r} names one variant; got --models {args.models!r}")
     examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
-    base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
+    base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "train")).train
     results = {}
     for model in args.models.split(","):

@@ -43,7 +43,7 @@ from benchmarks.retrieval import pipeline_outputs
 from recsys.evaluation.metadata import overrides
 from recsys.training.ranker import train_and_export
 from recsys.models.neighbourhood import fit_baseline, knn, similarities
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_headroom_ml100k.json")
 NEIGHBOURS = 40
@@ -137,7 +137,7 @@ def main():
     ratings = read_ratings(raw)
     label = (ratings.rating[ratings.is_eval] >= 4).astype(int)
     predictors = neighbourhood_predictors(ratings)
-    base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
+    base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "train")).train
     train = dataclasses.replace(base, label_mode="binary")
     runs: dict[str, list[float]] = {name: [] for name in BLENDS}

@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks.machine import record, stamp
 from benchmarks.serving import build_requests, drive, free_port, rss_mb, start_server, summarize
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "reliability.json")
 
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     from recsys.serving.deployment import latest_deployment, record_deployment
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
+    ap.add_argument("--config", default=DEFAULT_CONFIG_PATH)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--minutes", type=float, default=10.0)

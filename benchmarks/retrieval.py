@@ -27,7 +27,7 @@ from recsys.evaluation.retrieval import evaluate, read_split
 from recsys.training.retriever import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
 from recsys.pipeline.local_runner import RunPaths, run
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 from recsys.features import FeatureConfig
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "retrieval_ml100k.json")
@@ -35,7 +35,7 @@ REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@
 
 
 def pipeline_outputs(movielens: str, work: str, features: str = ""):
-    config = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"), [
+    config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
     run(config)
@@ -70,7 +70,7 @@ def main():
     args = ap.parse_args()
     raw, transformed, graph, features, config = pipeline_outputs(
         os.path.abspath(args.movielens), args.work, args.features)
-    base = load_config(os.path.join(REPO_ROOT, "configs", "default.toml"),
+    base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "retrieval")).retrieval
     runs, baseline = [], None
     for seed in range(args.seeds):

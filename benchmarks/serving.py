@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from benchmarks.machine import record, stamp
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "serving.json")
 TARGETS_MS = {"rank_100": 15.0, "retrieve_top100": 10.0, "recommend_k10": 25.0}
@@ -229,7 +229,7 @@ def start_server(serving_dir: str, port: int, recommend_port: int, log_path: str
 def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
+    ap.add_argument("--config", default=DEFAULT_CONFIG_PATH)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--duration", type=float, default=60.0)

@@ -25,7 +25,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from recsys.components.pusher import run_version
+from recsys.serving.push import run_version
 from recsys.serving.deployment import record_deployment
 
 # Custom property names of TFX's PushedModel (tfx/components/pusher/executor.py, _MarkPushed).

@@ -1,29 +1,6 @@
-"""The tf.Transform ``preprocessing_fn``, derived entirely from the feature config.
-
-Full-pass analyzers (vocabularies, quantiles, mean/variance) run once on Beam over the training
-split; the resulting graph is embedded in the pushed SavedModel so serving applies the very same
-mapping to raw ``tf.Example``s (no training/serving skew).
-
-Per kind (see ``recsys/features.py``, which also names every output):
-  categorical        vocabulary + OOV buckets                 -> int64 [B]
-  multi_categorical  vocabulary + OOV, first max_length, pad  -> int64 [B, max_length]
-  sequence           the ``vocab_from`` feature's vocabulary  -> int64 [B, max_length] (pad -1)
-  time               unix seconds -> UTC hour, weekday         -> int64 [B] as ``<name>_hour``,
-                                                                ``<name>_weekday``
-  numeric            optional log1p, z-score                  -> float32 [B]
-                     with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
-  [[cross]]          hashed cross of single-valued features   -> int64 [B] as ``cross_a_x_b``
-Labels pass through as float32. For retrieval, the raw item key also passes through (as
-``CATALOG_ITEM_KEY``: the exported index names items by it, including items that are only in the
-eval split), and a second vocabulary of the item key stores each item's interaction count
-(``ITEM_COUNTS_VOCAB``: the logQ correction's sampling probabilities).
-
-Every raw model feature also passes through unchanged under ``raw_key(name)`` (its raw dtype;
-multi-valued ones as their first ``max_length`` values padded with ""/0 to [B, max_length]): the
-retrieval index returns the raw item attributes of its candidates, and both Trainers rebuild real
-raw eval requests from them for TF Serving's warmup file. None of these (``passthrough_keys``) is a
-model input.
-"""
+"""The TFX Transform module: ``preprocessing_fn``, the entry point TFX and Beam's workers import by
+name. The preprocessing itself (per feature kind, from the feature config) is
+``recsys/preprocessing.py``."""
 
 from __future__ import annotations
 
@@ -34,107 +11,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from typing import Any  # noqa: E402
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-
-from recsys.features import (CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, PAD_ID, Feature,  # noqa: E402
-                             FeatureConfig, raw_key)
-
-def _dense_scalar(x, default):
-    """[B], [B, 1] or a SparseTensor of at most one value per row -> dense [B]."""
-    if isinstance(x, tf.SparseTensor):
-        x = tf.sparse.to_dense(tf.sparse.reset_shape(x, [x.dense_shape[0], 1]), default_value=default)
-    if x.shape.rank == 2:
-        x = tf.squeeze(x, axis=1)
-    return x
+from recsys.features import FeatureConfig  # noqa: E402
+from recsys.preprocessing import transform_features  # noqa: E402
 
 
-def _first_k(x: tf.SparseTensor, k: int) -> tf.SparseTensor:
-    """Keep the first ``k`` values of each row (history is stored most recent first)."""
-    if not isinstance(x, tf.SparseTensor):
-        x = tf.sparse.from_dense(x)
-    batch = x.dense_shape[0]
-    sliced = tf.sparse.slice(x, [0, 0], tf.stack([batch, tf.constant(k, tf.int64)]))
-    return tf.SparseTensor(sliced.indices, sliced.values, tf.stack([batch, tf.constant(k, tf.int64)]))
-
-
-def _pad(ids: tf.SparseTensor, k: int) -> tf.Tensor:
-    return tf.reshape(tf.sparse.to_dense(ids, default_value=PAD_ID), [-1, k])
-
-
-def _raw_passthrough(x, f: Feature) -> tf.Tensor:
-    """The raw values as Transform received them: [B], or [B, max_length] padded with ""/0."""
-    default = "" if x.dtype == tf.string else tf.zeros([], x.dtype)
-    if f.is_varlen:
-        first = _first_k(x, f.max_length)
-        return tf.reshape(tf.sparse.to_dense(first, default_value=default), [-1, f.max_length])
-    return _dense_scalar(x, default)
-
-
-def _vocab_kwargs(f: Feature) -> dict[str, Any]:
-    return dict(top_k=f.top_k, frequency_threshold=f.frequency_threshold or None,
-                vocab_filename=f.vocab_name)
-
-
-def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[str, tf.Tensor]:
-    outputs: dict[str, tf.Tensor] = {}
-    vocab_files: dict[str, Any] = {}
-    cross_parts: dict[str, tf.Tensor] = {}  # single-valued features as strings, for crosses
-    # Owners first, so a ``vocab_from`` feature finds its vocabulary's deferred file name.
-    ordered = sorted(config.features, key=lambda f: f.vocab_from is not None)
-    for f in ordered:
-        if f.name not in inputs:
-            raise KeyError(f"feature {f.name!r} of the feature config is not in the data's schema; "
-                           f"schema has {sorted(inputs)}")
-        x = inputs[f.name]
-        if raw_key(f.name) in inputs:
-            raise ValueError(f"feature {f.name!r}: its pass-through name {raw_key(f.name)!r} is "
-                             "also a raw feature; rename that feature")
-        outputs[raw_key(f.name)] = _raw_passthrough(x, f)
-        if f.kind == "time":
-            # Stateless: no analyzer, the same arithmetic at serving (1970-01-01 was a Thursday).
-            seconds = tf.cast(_dense_scalar(x, 0), tf.int64)
-            outputs[f.name + "_hour"] = tf.math.floormod(seconds // 3600, 24)
-            outputs[f.name + "_weekday"] = tf.math.floormod(seconds // 86400 + 3, 7)
-            continue
-        if f.kind == "numeric":
-            x = tf.cast(_dense_scalar(x, 0), tf.float32)
-            if f.log1p:
-                x = tf.math.log1p(tf.maximum(x, 0.0))
-            outputs[f.name] = tft.scale_to_z_score(x)
-            if f.num_buckets:
-                outputs[f.bucket_key] = tft.bucketize(x, f.num_buckets)
-                cross_parts[f.name] = tf.strings.as_string(outputs[f.bucket_key])
-            continue
-        if f.is_varlen:
-            x = _first_k(x, f.max_length)
-        else:
-            x = _dense_scalar(x, "" if f.dtype == "string" else 0)
-            cross_parts[f.name] = x if f.dtype == "string" else tf.strings.as_string(x)
-        if f.vocab_from:
-            owner = config[f.vocab_from]
-            ids = tft.apply_vocabulary(x, vocab_files[f.vocab_from], num_oov_buckets=owner.num_oov_buckets)
-        else:
-            vocab_files[f.name] = tft.vocabulary(x, **_vocab_kwargs(f))
-            ids = tft.apply_vocabulary(x, vocab_files[f.name], num_oov_buckets=f.num_oov_buckets)
-        outputs[f.name] = _pad(ids, f.max_length) if f.is_varlen else ids
-    for cross in config.crosses:
-        # Stateless hashing: no vocabulary pass, and unseen combinations still get a bucket.
-        joined = tf.strings.join([cross_parts[n] for n in cross.features], separator="\x1f")
-        outputs[cross.name] = tf.strings.to_hash_bucket_fast(joined, cross.hash_buckets)
-    outputs[config.label] = tf.cast(_dense_scalar(inputs[config.label], 0), tf.float32)
-    item = _dense_scalar(inputs[config.item_key], "" if config[config.item_key].dtype == "string" else 0)
-    item = item if item.dtype == tf.string else tf.strings.as_string(item)
-    outputs[CATALOG_ITEM_KEY] = item
-    # Weighted by the label when only positives are interactions: q(item) over what retrieval
-    # trains on, not over impressions.
-    weights = outputs[config.label] if config.interactions == "label" else None
-    tft.vocabulary(item, vocab_filename=ITEM_COUNTS_VOCAB, store_frequency=True, weights=weights)
-    if config.rating:
-        outputs[config.rating] = tf.cast(_dense_scalar(inputs[config.rating], 0.0), tf.float32)
-    return outputs
-
-
-def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
+def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
     """TFX Transform entry point; ``custom_config['features']`` is ``FeatureConfig.to_dict()``."""
     return transform_features(inputs, FeatureConfig.from_dict(custom_config["features"]))

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 
-from recsys.config import REPO_ROOT, Config
+from recsys.config import CONFIG_DIR, Config
 from recsys.features import FeatureConfig
 
 
@@ -38,7 +38,7 @@ class RunPaths:
 
 
 def schema_path(features: FeatureConfig) -> str:
-    return os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
+    return os.path.join(CONFIG_DIR, "schemas", f"{features.dataset}.pbtxt")
 
 
 def pinned_schema(source: str, output_dir: str) -> str:

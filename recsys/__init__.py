@@ -16,9 +16,12 @@ files in ``components/``, the tests' ``conftest.py``, each ``python -m`` entry p
 import os as _os
 
 _ROOT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-if _os.path.isfile(_os.path.join(_ROOT, "pyproject.toml")) and _os.path.isdir(_os.path.join(_ROOT, "components")):
-    __path__.append(_ROOT)  # noqa: F821  (the checkout's top-level folders are subpackages)
+# The source checkout this package sits in, or None when installed from the wheel.
+CHECKOUT_ROOT = (_ROOT if _os.path.isfile(_os.path.join(_ROOT, "pyproject.toml"))
+                 and _os.path.isdir(_os.path.join(_ROOT, "components")) else None)
+if CHECKOUT_ROOT:
+    __path__.append(CHECKOUT_ROOT)  # noqa: F821  (the checkout's top-level folders are subpackages)
 
 # Order: the layers, lowest first (tests/test_layers.py checks that no import goes upward).
-LAYERS = (("config", "features", "fingerprint", "progress"), ("data", "serving"), ("models",), ("training",),
+LAYERS = (("config", "features", "preprocessing", "fingerprint", "progress"), ("data", "serving"), ("models",), ("training",),
           ("evaluation",), ("components",), ("pipeline",), ("cli",))

@@ -11,15 +11,21 @@ import os
 import typing
 from typing import Any
 
+import recsys
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG_PATH = os.path.join(REPO_ROOT, "configs", "default.toml")
+# The shipped configs (default.toml, features/, schemas/): ``configs/`` of a source checkout, else
+# the wheel's copy, which pyproject installs as package data at ``recsys/configs/``.
+CONFIG_DIR = (os.path.join(recsys.CHECKOUT_ROOT, "configs") if recsys.CHECKOUT_ROOT
+              else os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"))
+DEFAULT_CONFIG_PATH = os.path.join(CONFIG_DIR, "default.toml")
 
 
 @dataclasses.dataclass
 class DataConfig:
     dataset: str = "synthetic"  # synthetic | movielens (ml-100k, ml-1m, ml-latest: auto-detected)
     source: str = ""  # MovieLens directory; unused for synthetic
-    features: str = ""  # feature config TOML; "" -> configs/features/<dataset>.toml
+    features: str = ""  # feature config TOML; "" -> <CONFIG_DIR>/features/<dataset>.toml
     split: str = "hash"  # hash (random, stable) | temporal (last eval_fraction of time is eval)
     eval_fraction: float = 0.2
     history_length: int = 20
@@ -209,7 +215,7 @@ class Config:
         if self.data.features:
             return self.data.features
         name = self.data.dataset
-        return os.path.join(REPO_ROOT, "configs", "features", f"{name}.toml")
+        return os.path.join(CONFIG_DIR, "features", f"{name}.toml")
 
     @property
     def serving_dir(self) -> str:

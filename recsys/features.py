@@ -4,7 +4,7 @@ Everything else is derived from a ``FeatureConfig``:
 
 * the raw ``tf.Example`` parsing spec (``raw_feature_spec``; serving restricts the Transform
   output's own raw spec to these features),
-* the Transform ``preprocessing_fn`` (``components/transform.py``),
+* the Transform preprocessing (``recsys/preprocessing.py``, run by ``components/transform.py``),
 * the model's inputs and embedding tables (``models/inputs.py``),
 * the label keys (training, TFMA) and the TFMA slices (``components/evaluator.py``).
 
@@ -51,7 +51,7 @@ SIDES = ("user", "item", "context")
 PAD_ID = -1  # padding id of multi_categorical / sequence outputs; never a vocabulary id
 LABEL_MODES = ("binary", "regression")
 
-# Names of Transform outputs besides the features' own (components/transform.py writes them).
+# Names of Transform outputs besides the features' own (recsys/preprocessing.py writes them).
 BUCKET_SUFFIX = "_bucket"
 CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
 RAW_PREFIX = "raw__"  # raw model features, passed through unchanged (``raw_key``)

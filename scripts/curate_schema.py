@@ -21,7 +21,7 @@ import tensorflow_data_validation as tfdv  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 
 from recsys.data.prepare import prepare_data  # noqa: E402
-from recsys.config import REPO_ROOT, load_config  # noqa: E402
+from recsys.config import CONFIG_DIR, load_config  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
 
 # Domains that are closed by construction of the source; any other domain TFDV inferred is
@@ -70,7 +70,7 @@ def main():
         root = prepare_data(cfg)
         stats = tfdv.generate_statistics_from_tfrecord(os.path.join(root, "data", "*"))
         schema = curate(tfdv.infer_schema(stats, infer_feature_shape=True), features)
-    path = os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
+    path = os.path.join(CONFIG_DIR, "schemas", f"{features.dataset}.pbtxt")
     tfdv.write_schema_text(schema, path)
     print("wrote", path)
 

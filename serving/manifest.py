@@ -4,7 +4,7 @@ checked by the model server before it loads the version.
 A SavedModel is code (its graph runs whatever ops it names), so the server loads only what the
 pipeline pushed: a version directory without a manifest, with a file whose bytes changed, or with a
 file the manifest does not list is refused. The manifest is the last file written into a version
-(after ``saved_model.pb``), and versions are renamed into place whole (``components/pusher.py``),
+(after ``saved_model.pb``), and versions are renamed into place whole (``serving/push.py``),
 so a version being written is never visible under its number.
 
 Pure standard library: the Pusher (TFX side) and the server (serving side) both import it.

@@ -178,11 +178,11 @@ def run_from_args(args, config) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from recsys.config import REPO_ROOT, load_config
+    from recsys.config import DEFAULT_CONFIG_PATH, load_config
 
     parser = argparse.ArgumentParser(prog="python -m recsys.serving.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=os.path.join(REPO_ROOT, "configs", "default.toml"))
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 A version is complete when its directory is named by an integer (TF Serving only looks at those),
 holds ``saved_model.pb`` and passes its push manifest (``serving/manifest.py``): every file the
 Pusher wrote, byte for byte, and nothing else. The Pusher builds a version in a staging directory
-and renames it into place whole (``components/pusher.py``), so a killed push leaves no numbered
+and renames it into place whole (``serving/push.py``), so a killed push leaves no numbered
 directory at all; this check also rejects versions copied by hand, edited after the push, or
 written by an older Pusher without a manifest.
 

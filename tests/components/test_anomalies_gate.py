@@ -8,10 +8,10 @@ import tensorflow_data_validation as tfdv
 
 from recsys.components.anomalies_gate import DataAnomaliesError, check_anomalies
 from recsys.pipeline.local_runner import schema_path
-from recsys.config import REPO_ROOT
+from recsys.config import CONFIG_DIR
 from recsys.features import FeatureConfig
 
-FEATURES = FeatureConfig.load(os.path.join(REPO_ROOT, "configs", "features", "synthetic.toml"))
+FEATURES = FeatureConfig.load(os.path.join(CONFIG_DIR, "features", "synthetic.toml"))
 
 
 def _write_anomalies(df: pd.DataFrame, out_dir: str) -> str:

@@ -14,11 +14,11 @@ from recsys.components.baseline_resolver import ComparableBlessedModelStrategy, 
 from recsys.training.comparability import (comparability_record, incompatibility, read_record,
                                            write_record)
 from recsys.pipeline.pipeline import schema_feature_spec
-from recsys.config import REPO_ROOT
+from recsys.config import CONFIG_DIR
 from recsys.features import FeatureConfig
 
-FEATURES = FeatureConfig.load(os.path.join(REPO_ROOT, "configs", "features", "movielens.toml"))
-SCHEMA = schema_feature_spec(os.path.join(REPO_ROOT, "configs", "schemas", "movielens.pbtxt"))
+FEATURES = FeatureConfig.load(os.path.join(CONFIG_DIR, "features", "movielens.toml"))
+SCHEMA = schema_feature_spec(os.path.join(CONFIG_DIR, "schemas", "movielens.pbtxt"))
 SERVED = {f.name: SCHEMA[f.name] for f in FEATURES.features}  # what a model's signature parses
 
 
@@ -64,8 +64,8 @@ def test_newer_model_with_another_label_mode_is_skipped_for_an_older_comparable_
 
 
 def test_no_comparable_model_gives_no_baseline_and_says_why(tmp_path, caplog):
-    synthetic = FeatureConfig.load(os.path.join(REPO_ROOT, "configs", "features", "synthetic.toml"))
-    synthetic_schema = schema_feature_spec(os.path.join(REPO_ROOT, "configs", "schemas", "synthetic.pbtxt"))
+    synthetic = FeatureConfig.load(os.path.join(CONFIG_DIR, "features", "synthetic.toml"))
+    synthetic_schema = schema_feature_spec(os.path.join(CONFIG_DIR, "schemas", "synthetic.pbtxt"))
     record = comparability_record(synthetic, "binary",
                                   {f.name: synthetic_schema[f.name] for f in synthetic.features})
     with caplog.at_level(logging.INFO):

@@ -19,13 +19,6 @@ KEYS = {"example_id": str, "user_id": str, "item_id": str, "timestamp": int, "la
         "item_category": str, "item_brand": str, "item_price": float, "history": list}
 
 
-def test_auc_helper():
-    assert auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == 1.0
-    assert auc([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4]) == 0.0
-    assert auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
-    assert auc([0, 1, 1], [0.2, 0.2, 0.9]) == 0.75
-
-
 @pytest.mark.parametrize("field, value", [
     ("num_users", 0), ("num_items", -3), ("num_events", 0), ("history_length", -1), ("seed", -1),
     ("days", 1.5), ("latent_dim", True), ("num_regions", "12"), ("impressions_per_request", 0),

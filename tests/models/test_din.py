@@ -249,10 +249,15 @@ def test_din_pooling_checks_its_inputs():
     sequences, vectors = _sequences()
     with pytest.raises(KeyError, match="target_key"):
         DINSequencePooling("movie_id")(sequences, vectors)
+    # Units named up front are the only ones: the first call's sequences do not add any (they
+    # would if the names were ignored), and the named one pools its sequence.
     pool = DINSequencePooling("item_id", sequence_names=["history"])
-    assert len(pool.attention) == 1  # created up front
-    with pytest.raises(ValueError, match="no attention unit"):
+    with pytest.raises(ValueError, match=r"sequences \['clicks'\] have no attention unit"):
         pool(sequences, vectors)
+    history = sequences["history"]
+    out = pool({"history": history}, vectors)
+    np.testing.assert_allclose(out["history"].numpy(), pool.attention["history"](
+        vectors["item_id"], history["values"], history["mask"]).numpy(), rtol=1e-6)
 
 
 def _ranker_batch():

@@ -1,4 +1,5 @@
-"""Ranker shapes, training through the Trainer module, and save -> load -> same predictions."""
+"""Rankers score each example from its own features, train through the Trainer module, and save
+-> load -> same predictions."""
 
 import os
 
@@ -31,12 +32,19 @@ def _batch(rows):
 
 
 @pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
-def test_ranker_outputs_one_logit_per_example(tiny, model):
+def test_ranker_scores_each_example_from_its_own_features(tiny, model):
+    """One float32 logit per example, from that example alone: the batch's logits equal the
+    examples scored one at a time (nothing mixes rows: a transposed reshape, a pooling or a
+    normalisation over the batch axis at inference would), and they differ between examples
+    (the features reach the score)."""
     data, out = tiny
-    model = build_ranker(TrainConfig(model=model, embedding_dim=4, deep_layers=(8,)), CONFIG,
-                         CONFIG.vocabulary_sizes(out))
-    logits = model(_batch(data))
+    ranker = build_ranker(TrainConfig(model=model, embedding_dim=4, deep_layers=(8,)), CONFIG,
+                          CONFIG.vocabulary_sizes(out))
+    logits = ranker(_batch(data))
     assert logits.shape == (len(data), 1) and logits.dtype == tf.float32
+    one_at_a_time = np.concatenate([ranker(_batch([row])).numpy() for row in data])
+    np.testing.assert_allclose(logits.numpy(), one_at_a_time, rtol=1e-5, atol=1e-6)
+    assert len(np.unique(logits.numpy().round(6))) > 1
 
 
 def test_embedding_l2_penalises_every_table(tiny):

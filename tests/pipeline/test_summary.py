@@ -71,7 +71,7 @@ def test_states_against_the_runners_start():
 def test_only_complete_versions_and_deployments_are_reported_served(tmp_path):
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from recsys.components.pusher import push_version
+    from recsys.serving.push import push_version
     from recsys.serving.deployment import record_deployment
 
     paths = _paths(tmp_path)

@@ -6,17 +6,17 @@ import os
 import pytest
 import tensorflow_data_validation as tfdv
 
-from recsys.config import REPO_ROOT, load_config
+from recsys.config import CONFIG_DIR, load_config
 from recsys.features import FeatureConfig
 
-CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "features", "*.toml")))
+CONFIGS = sorted(glob.glob(os.path.join(CONFIG_DIR, "features", "*.toml")))
 SCHEMA_TYPES = {"string": 1, "int64": 2, "float": 3}  # schema_pb2.FeatureType: BYTES, INT, FLOAT
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
 def test_every_feature_is_in_the_curated_schema_with_its_type(path):
     features = FeatureConfig.load(path)
-    schema_file = os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
+    schema_file = os.path.join(CONFIG_DIR, "schemas", f"{features.dataset}.pbtxt")
     if not os.path.exists(schema_file):
         pytest.skip(f"no curated schema for {features.dataset} yet")
     schema = {f.name: f for f in tfdv.load_schema_text(schema_file).feature}

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from recsys.components.pusher import push_version
+from recsys.serving.push import push_version
 from recsys.serving.deployment import DeploymentError, deployments, latest_deployment, record_deployment
 from recsys.serving.stack import CONFIG_FILE, config_for, main, models_config
 
@@ -131,7 +131,7 @@ def _pushed_artifact(version=None, base=None):
 
 def test_recorder_records_a_ranker_only_change_with_the_reused_retriever(root):
     from recsys.components.deployment_recorder import record_pushes
-    from recsys.components.pusher import run_version
+    from recsys.serving.push import run_version
 
     run_id = "2026-11-30T21:00:05"
     version = int(run_version(run_id))
