@@ -89,16 +89,17 @@ def build(config: Config, data_root: str, features: FeatureConfig | None = None)
 
 def run(config: Config) -> dict:
     """Prepare data, run the pipeline, return ``summarize``'s report (plus wall time)."""
-    from tfx import v1 as tfx
-
-    from recsys.data.prepare import prepare_data
-    from recsys.pipeline.pipeline import compile_pipeline
-    from recsys.pipeline.progress import ComponentLines
-
     start = time.perf_counter()
     paths = RunPaths.from_config(config)
-    # Before any work, data preparation included: a second run on this root is refused at once.
+    # Before any work, TFX's import and data preparation included: a second run on this root is
+    # refused at once.
     with run_lock.hold(paths.pipeline_root):
+        from tfx import v1 as tfx
+
+        from recsys.data.prepare import prepare_data
+        from recsys.pipeline.pipeline import compile_pipeline
+        from recsys.pipeline.progress import ComponentLines
+
         features = FeatureConfig.load(config.features_path)  # the one read of the feature config
         data_root = prepare_data(config, features=features)
         ir = compile_pipeline(build(config, data_root, features))
