@@ -14,6 +14,7 @@ complete, is reused.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -58,8 +59,6 @@ def start(sets: list[str], log_dir: str, name: str) -> subprocess.Popen:
 
 def finish(proc: subprocess.Popen, log_dir: str, name: str, timeout: float = 1800) -> dict:
     """Exit code, terminal lines and (when it completed) the JSON report of a run."""
-    import json
-
     code = proc.wait(timeout=timeout)
     with open(os.path.join(log_dir, f"{name}.out")) as fh:
         out = fh.read()
@@ -68,13 +67,23 @@ def finish(proc: subprocess.Popen, log_dir: str, name: str, timeout: float = 180
     return {"exit_code": code, "stderr": err, "report": json.loads(out) if out.strip() else None}
 
 
+def completed(result: dict) -> bool:
+    """The run got to its report and every component in it completed or was reused."""
+    states = (result["report"] or {}).get("components")
+    return bool(states) and all(s in ("COMPLETE", "CACHED") for s in states.values())
+
+
 def execution_dirs(pipeline_root: str, node: str) -> set[str]:
     """<node>/<output key>/<execution id> directories: one set per execution the node started."""
-    base = os.path.join(pipeline_root, node)
-    if not os.path.isdir(base):
-        return set()
-    return {os.path.join(key, e) for key in os.listdir(base) if not key.startswith(".")
-            and os.path.isdir(os.path.join(base, key)) for e in os.listdir(os.path.join(base, key))}
+    base, found = os.path.join(pipeline_root, node), set()
+    try:
+        keys = [k for k in os.listdir(base) if not k.startswith(".")]  # .system: TFX's own
+        for key in keys:
+            if os.path.isdir(os.path.join(base, key)):
+                found.update(os.path.join(key, e) for e in os.listdir(os.path.join(base, key)))
+    except FileNotFoundError:  # not started yet (or a directory appearing as we look)
+        pass
+    return found
 
 
 def kill_when_running(proc: subprocess.Popen, pipeline_root: str, node: str, inside: float,
@@ -84,6 +93,8 @@ def kill_when_running(proc: subprocess.Popen, pipeline_root: str, node: str, ins
     before, t0 = execution_dirs(pipeline_root, node), time.time()
     while not execution_dirs(pipeline_root, node) - before:
         if proc.poll() is not None or time.time() - t0 > timeout:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
             raise RuntimeError(f"the run ended (exit {proc.poll()}) or timed out before {node} ran")
         time.sleep(0.005)  # the Pusher's whole execution takes about 0.3 s
     time.sleep(inside)
@@ -110,8 +121,11 @@ def mlmd_state(metadata_path: str) -> dict:
 
     from recsys.evaluation.metadata import executions_by_node, open_store
 
-    with sqlite3.connect(f"file:{metadata_path}?mode=ro", uri=True) as db:
+    db = sqlite3.connect(f"file:{metadata_path}?mode=ro", uri=True)
+    try:
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
     names = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
     by_node = executions_by_node(open_store(metadata_path))
     return {"sqlite_integrity": integrity,
@@ -139,8 +153,7 @@ def crash_and_rerun(out: str, point: str) -> dict:
         "killed_after_seconds": seconds, "killed_component": node,
         "state_after_kill": after_kill["components"].get(node),
         "rerun_exit_code": rerun["exit_code"],
-        "rerun_completed": rerun["report"] is not None and all(
-            s in ("COMPLETE", "CACHED") for s in components.values()),
+        "rerun_completed": completed(rerun),
         "cached": sorted(n for n, s in components.items() if s == "CACHED"),
         "re_executed": sorted(n for n, s in components.items() if s == "COMPLETE"),
         "killed_component_executions": mlmd["executions"].get(node, []),
@@ -171,7 +184,6 @@ def concurrent_runs(out: str) -> dict:
     refused_in = round(time.time() - t1, 1)
     first_alive_at_refusal = first.poll() is None
     first_done = finish(first, logs, "concurrent-first")
-    components = (first_done["report"] or {}).get("components", {})
     mlmd = mlmd_state(paths.metadata_path)
     serving = serving_state(paths.serving_dir)
     return {
@@ -182,8 +194,7 @@ def concurrent_runs(out: str) -> dict:
         "second_refused_after_seconds": refused_in,
         "first_still_running_when_second_refused": first_alive_at_refusal,
         "first_exit_code": first_done["exit_code"],
-        "first_completed": first_done["report"] is not None and all(
-            s in ("COMPLETE", "CACHED") for s in components.values()),
+        "first_completed": completed(first_done),
         "sqlite_integrity": mlmd["sqlite_integrity"],
         "unfinished_executions": sum(s in ("NEW", "RUNNING") for runs in mlmd["executions"].values()
                                      for s in runs[:1]),
