@@ -6,7 +6,6 @@ It only fills in paths and runner arguments from the typed config, prepares the 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -15,6 +14,7 @@ import time
 
 from recsys.config import CONFIG_DIR, Config
 from recsys.features import FeatureConfig
+from recsys.pipeline import run_lock
 
 
 @dataclasses.dataclass
@@ -89,79 +89,41 @@ def build(config: Config, data_root: str, features: FeatureConfig | None = None)
 
 def run(config: Config) -> dict:
     """Prepare data, run the pipeline, return ``summarize``'s report (plus wall time)."""
-    from tfx import v1 as tfx
-
-    from recsys.data.prepare import prepare_data
-    from recsys.pipeline.pipeline import compile_pipeline
-    from recsys.pipeline.progress import ComponentLines
-
     start = time.perf_counter()
-    features = FeatureConfig.load(config.features_path)  # the one read of the feature config
-    data_root = prepare_data(config, features=features)
     paths = RunPaths.from_config(config)
-    ir = compile_pipeline(build(config, data_root, features))
-    lines = ComponentLines(paths.metadata_path, total=len(ir.nodes))
-    absl_logger = logging.getLogger("absl")
-    absl_logger.addHandler(lines)  # one terminal line per component (where the CLI shows them)
-    try:
-        with runner_pid_file(paths):
+    # Before any work, TFX's import and data preparation included: a second run on this root is
+    # refused at once.
+    with run_lock.hold(paths.pipeline_root):
+        from tfx import v1 as tfx
+
+        from recsys.data.prepare import prepare_data
+        from recsys.pipeline.pipeline import compile_pipeline
+        from recsys.pipeline.progress import ComponentLines
+
+        features = FeatureConfig.load(config.features_path)  # the one read of the feature config
+        data_root = prepare_data(config, features=features)
+        ir = compile_pipeline(build(config, data_root, features))
+        lines = ComponentLines(paths.metadata_path, total=len(ir.nodes))
+        absl_logger = logging.getLogger("absl")
+        absl_logger.addHandler(lines)  # one terminal line per component (where the CLI shows them)
+        try:
             tfx.orchestration.LocalDagRunner().run_with_ir(ir)
-    finally:
-        absl_logger.removeHandler(lines)
+        finally:
+            absl_logger.removeHandler(lines)
     report = summarize(paths)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
 
 
-def _runner_pid_path(paths: RunPaths) -> str:
-    return os.path.join(os.path.dirname(paths.metadata_path), "runner.pid")
-
-
-@contextlib.contextmanager
-def runner_pid_file(paths: RunPaths):
-    """Marks the pipeline as being run by this process while the block runs.
-
-    MLMD records an execution as RUNNING when it starts and never hears of it again if the
-    process is killed; ``summarize`` uses this file to tell a live run from an interrupted one.
-    """
-    path = _runner_pid_path(paths)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as fh:
-        fh.write(str(os.getpid()))
-    os.replace(path + ".tmp", path)
-    try:
-        yield path
-    finally:
-        try:
-            with open(path) as fh:
-                ours = fh.read().strip() == str(os.getpid())  # a later run may have taken it over
-            if ours:
-                os.remove(path)
-        except OSError:
-            pass
-
-
 def runner_started(paths: RunPaths) -> float | None:
     """When the live process running this pipeline started it (unix s), or None when no process
-    runs it (no pid file, or the process that wrote it is gone: killed)."""
-    path = _runner_pid_path(paths)
-    try:
-        with open(path) as fh:
-            pid = int(fh.read().strip())
-        started = os.path.getmtime(path)
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)  # signal 0: existence check only
-    except PermissionError:
-        return started  # alive, another user's
-    except (OSError, OverflowError):
-        return None
-    return started
+    runs it (never run, finished, or killed: ``run_lock`` tells them apart by its flock)."""
+    held = run_lock.holder(paths.pipeline_root)
+    return None if held is None else held[1]
 
 
 def summarize(paths: RunPaths) -> dict:
-    """``recsys.evaluation.run_summary.summarize`` for this runner's paths (the pid file tells a
+    """``recsys.evaluation.run_summary.summarize`` for this runner's paths (the run lock tells a
     live run from an interrupted one)."""
     from recsys.evaluation.run_summary import summarize as summarize_run
 

@@ -58,6 +58,7 @@ def cmd_run(args) -> int:
 
     from recsys import progress
     from recsys.pipeline.local_runner import run
+    from recsys.pipeline.run_lock import PipelineRootBusy
 
     config = _config(args)
     log_path = os.path.join(os.path.abspath(config.pipeline.output_dir), "logs",
@@ -68,6 +69,9 @@ def cmd_run(args) -> int:
         absl_logging.set_verbosity(absl_logging.INFO)  # TFX's component start/end (into the log)
         try:
             report = run(config)
+        except PipelineRootBusy as e:  # refused before any work: nothing to see in the log
+            err.write(f"error: {e}\n")
+            return 3
         except (ValueError, FileNotFoundError) as e:
             traceback.print_exc()  # the log keeps the whole story
             err.write(f"error: {e}\n(details: {log_path})\n")

@@ -5,8 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from recsys.evaluation.run_summary import component_states
-from recsys.pipeline.local_runner import RunPaths, runner_pid_file, runner_started, summarize
+from recsys.pipeline import run_lock
+from recsys.pipeline.local_runner import RunPaths, runner_started, summarize
 
 
 def _paths(tmp_path):
@@ -41,18 +44,19 @@ def test_an_unfinished_execution_without_a_live_runner_was_interrupted(tmp_path)
     paths = _paths(tmp_path)
     _store_with(paths, {"Transform": pb.Execution.COMPLETE, "Trainer": pb.Execution.RUNNING,
                         "Evaluator": pb.Execution.CACHED})
-    # What a SIGKILLed `recsys run` leaves: its pid file, naming a process that is gone.
+    # What a SIGKILLed `recsys run` leaves: its lock file, naming a process that is gone.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    with open(os.path.join(os.path.dirname(paths.metadata_path), "runner.pid"), "w") as fh:
-        fh.write(str(child.pid))
+    os.makedirs(paths.pipeline_root)
+    with open(run_lock.lock_path(paths.pipeline_root), "w") as fh:
+        fh.write(f"{child.pid} 1.0\n")
     assert runner_started(paths) is None
     assert summarize(paths)["components"] == {
         "Transform": "COMPLETE", "Trainer": "FAILED (interrupted)", "Evaluator": "CACHED"}
-    with runner_pid_file(paths):  # a live run: its executions are running, really
-        assert runner_started(paths) is not None
+    with run_lock.hold(paths.pipeline_root) as started:  # a live run: its executions really run
+        assert runner_started(paths) == pytest.approx(started, abs=1e-3)
         assert summarize(paths)["components"]["Trainer"] == "FAILED (interrupted)"  # older
-    assert not os.path.exists(os.path.join(os.path.dirname(paths.metadata_path), "runner.pid"))
+    assert runner_started(paths) is None
 
 
 def test_states_against_the_runners_start():
