@@ -13,7 +13,8 @@ import logging
 import os
 import time
 
-from recsys.config import REPO_ROOT, Config
+from recsys.config import Config, check_run_inputs
+from recsys.config import schema_path as dataset_schema_path
 from recsys.features import FeatureConfig
 
 
@@ -38,7 +39,7 @@ class RunPaths:
 
 
 def schema_path(features: FeatureConfig) -> str:
-    return os.path.join(REPO_ROOT, "configs", "schemas", f"{features.dataset}.pbtxt")
+    return dataset_schema_path(features.dataset)
 
 
 def pinned_schema(source: str, output_dir: str) -> str:
@@ -96,7 +97,8 @@ def run(config: Config) -> dict:
     from recsys.pipeline.progress import ComponentLines
 
     start = time.perf_counter()
-    features = FeatureConfig.load(config.features_path)  # the one read of the feature config
+    # The source, the feature config (its one read) and its curated schema, before any work.
+    features = check_run_inputs(config)
     data_root = prepare_data(config, features=features)
     paths = RunPaths.from_config(config)
     ir = compile_pipeline(build(config, data_root, features))

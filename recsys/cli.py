@@ -18,7 +18,7 @@ import traceback
 import warnings
 
 from recsys.config import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG
-from recsys.config import load_config
+from recsys.config import check_run_inputs, load_config
 
 
 def _config(args):
@@ -60,6 +60,7 @@ def cmd_run(args) -> int:
     from recsys.pipeline.local_runner import run
 
     config = _config(args)
+    check_run_inputs(config)  # on the terminal at once, before the libraries' output is redirected
     log_path = os.path.join(os.path.abspath(config.pipeline.output_dir), "logs",
                             time.strftime("run-%Y%m%d-%H%M%S.log"))
     with library_output_to(log_path) as (out, err):
@@ -95,9 +96,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from recsys.config import check_run_inputs
     from recsys.data.prepare import MANIFEST, prepare_data
 
-    root = prepare_data(_config(args), force=args.force)
+    config = _config(args)
+    root = prepare_data(config, force=args.force, features=check_run_inputs(config))
     print(root)
     with open(os.path.join(root, MANIFEST)) as fh:
         print(fh.read())
