@@ -127,6 +127,30 @@ def _new(table: dict, key: int, file: str, line: int, field: str) -> None:
         raise MovieLensFormatError(file, line, field, str(key), "is a duplicate id", "duplicate id")
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte under errors="surrogateescape"
+
+
+def _cut_short(file: str, line: int, raw: str) -> "MovieLensFormatError":
+    """A last line without its line break: the file was cut (an interrupted download or copy),
+    and the line may be too (a timestamp cut to its first digits still parses, as a 1970 date)."""
+    return MovieLensFormatError(file, line, "row", raw[:80], "ends the file without a line break, "
+                                "so the file looks cut short (interrupted download or copy?); "
+                                "expected every line to end with a newline", "cut-short last line")
+
+
+class _LastLine:
+    """Lines of a text file for ``csv.reader``; ``cut`` turns True once a line without a line
+    break (necessarily the last) has been handed out."""
+
+    def __init__(self, fh):
+        self.fh, self.cut = fh, False
+
+    def __iter__(self):
+        for line in self.fh:
+            self.cut = not line.endswith("\n")
+            yield line
+
+
 def _year(title: str) -> int | None:
     m = _YEAR.search(title)
     return int(m.group(1)) if m else None
@@ -152,8 +176,12 @@ class _Reader:
         """(line number, fields) of a delimited file; rows with the wrong field count go to bad()."""
         with open(os.path.join(self.root, name), encoding=encoding, newline="") as fh:
             for i, raw in enumerate(fh, 1):
+                cut = not raw.endswith("\n")  # only the last line can lack it
                 raw = raw.rstrip("\r\n")
                 if not raw.strip():
+                    continue
+                if cut:
+                    self.bad(_cut_short(name, i, raw))
                     continue
                 fields = raw.split(sep)
                 if len(fields) != nfields:
@@ -166,14 +194,30 @@ class _Reader:
     def csv_rows(self, name: str, header: list[str]):
         """(line number, fields) of a quoted CSV with the given header (a wrong header always raises:
         the columns could not be trusted)."""
-        with open(os.path.join(self.root, name), encoding="utf-8", newline="") as fh:
-            rd = csv.reader(fh)
+        # Undecodable bytes are kept (as surrogates) and reported with their row, rather than
+        # failing the whole read with a byte offset into some buffer.
+        with open(os.path.join(self.root, name), encoding="utf-8", errors="surrogateescape",
+                  newline="") as fh:
+            src = _LastLine(fh)
+            rd = csv.reader(src)
             first = next(rd, None)
             if first != header:
                 raise MovieLensFormatError(name, 1, "header", ",".join(first or []),
                                            f"is not the header {','.join(header)!r}")
             for fields in rd:
                 if not fields:
+                    continue
+                if src.cut:
+                    self.bad(_cut_short(name, rd.line_num, ",".join(fields)))
+                    continue
+                k = next((k for k, v in enumerate(fields) if _SURROGATE.search(v)), None)
+                if k is not None:
+                    byte = ord(_SURROGATE.search(fields[k]).group()) - 0xDC00
+                    self.bad(MovieLensFormatError(
+                        name, rd.line_num, header[k] if len(fields) == len(header) else "row",
+                        fields[k].encode("utf-8", "surrogateescape"),
+                        f"is not valid UTF-8 (byte 0x{byte:02x}); expected a UTF-8 file, as "
+                        "MovieLens ships it (was it re-saved in another encoding?)", "not UTF-8"))
                     continue
                 if len(fields) != len(header):
                     self.bad(MovieLensFormatError(name, rd.line_num, "row", ",".join(fields)[:80],
@@ -289,6 +333,10 @@ def _latest_ratings_fast(path: str, movie_ids: np.ndarray):
     the first sign of trouble, so the line-by-line path can name the exact row."""
     import pandas as pd
 
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size and (fh.seek(size - 1) is None or fh.read(1) != b"\n"):
+            return None  # cut short: the last line may be too, and pandas would parse it
     try:
         df = pd.read_csv(path, engine="c", dtype={"userId": np.int64, "movieId": np.int64,
                                                    "rating": np.float64, "timestamp": np.int64})
@@ -368,6 +416,11 @@ def read_movielens(path: str, *, layout: str | None = None, history_length: int 
                                        f"is rated a second time by {id_fields[0]} {u[k]}; "
                                        "expected one rating per (user, movie)", "duplicate rating"))
         u, m, rating, ts = u[~dup], m[~dup], rating[~dup], ts[~dup]
+    if not len(u):
+        dropped = f" ({sum(report.skipped.values())} bad rows skipped: {report.skipped})" \
+            if report.skipped else ""
+        raise ValueError(f"{os.path.join(path, name)}: no ratings{dropped}; expected at least "
+                         "one rating row")
     order = np.lexsort((m, u, ts))
     u, m, rating, ts = u[order], m[order], rating[order], ts[order]
     report.num_ratings, report.num_users = len(u), len(np.unique(u))
