@@ -92,7 +92,7 @@ def run(config: Config) -> dict:
     """Prepare data, run the pipeline, return ``summarize``'s report (plus wall time)."""
     from tfx import v1 as tfx
 
-    from recsys.data.prepare import prepare_data
+    from recsys.data.prepare import prepare_data, prepared_manifest
     from recsys.pipeline.pipeline import compile_pipeline
     from recsys.pipeline.progress import ComponentLines
 
@@ -111,6 +111,9 @@ def run(config: Config) -> dict:
     finally:
         absl_logger.removeHandler(lines)
     report = summarize(paths)
+    skipped = prepared_manifest(data_root).get("skipped")
+    if skipped:  # data.skip_bad_rows: what was dropped and why, also when the data was reused
+        report["skipped_rows"] = {"total": sum(skipped.values()), "reasons": skipped}
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
 
