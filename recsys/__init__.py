@@ -20,5 +20,5 @@ if _os.path.isfile(_os.path.join(_ROOT, "pyproject.toml")) and _os.path.isdir(_o
     __path__.append(_ROOT)  # noqa: F821  (the checkout's top-level folders are subpackages)
 
 # Order: the layers, lowest first (tests/test_layers.py checks that no import goes upward).
-LAYERS = (("config", "features", "fingerprint", "progress"), ("data", "serving"), ("models",), ("training",),
+LAYERS = (("config", "features", "fingerprint", "jsonio", "progress"), ("data", "serving"), ("models",), ("training",),
           ("evaluation",), ("components",), ("pipeline",), ("cli",))

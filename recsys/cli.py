@@ -18,6 +18,7 @@ import traceback
 import warnings
 
 from recsys.config import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG
+from recsys import jsonio
 from recsys.config import check_run_inputs, load_config
 
 
@@ -79,7 +80,7 @@ def cmd_run(args) -> int:
             raise
         finally:
             progress.set_sink(None)
-        out.write(json.dumps(report, indent=2) + "\n")
+        out.write(jsonio.dumps(report, indent=2) + "\n")  # an undefined metric is null, not NaN
         status = 0
         if not report.get("blessed"):
             err.write("the ranker was NOT blessed (see metrics above); it was not pushed\n")
@@ -110,7 +111,7 @@ def cmd_prepare(args) -> int:
 def cmd_summary(args) -> int:
     from recsys.pipeline.local_runner import RunPaths, summarize
 
-    print(json.dumps(summarize(RunPaths.from_config(_config(args))), indent=2))
+    print(jsonio.dumps(summarize(RunPaths.from_config(_config(args))), indent=2))
     return 0
 
 
