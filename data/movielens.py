@@ -51,7 +51,7 @@ from typing import Any, Iterator
 import numpy as np
 
 __all__ = ["MovieLensFormatError", "ReadReport", "detect_layout", "read_movielens", "LAYOUT_FILES",
-           "ML100K_GENRES", "ML1M_AGES", "ML1M_OCCUPATIONS"]
+           "ML100K_GENRES", "ML_LATEST_GENRES", "ML1M_AGES", "ML1M_OCCUPATIONS"]
 
 # Required files per layout; the first one identifies the layout.
 LAYOUT_FILES = {"ml-100k": ("u.data", "u.user", "u.item"),
@@ -60,6 +60,11 @@ LAYOUT_FILES = {"ml-100k": ("u.data", "u.user", "u.item"),
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                  "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
                  "Romance", "Sci-Fi", "Thriller", "War", "Western")
+# ml-latest's genres as its files spell them ("Children", where its README writes "Children's");
+# "(no genres listed)" is read as no genre.
+ML_LATEST_GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
+                    "Drama", "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance",
+                    "Sci-Fi", "Thriller", "War", "Western")
 ML1M_AGES = (1, 18, 25, 35, 45, 50, 56)
 ML1M_OCCUPATIONS = ("other", "academic/educator", "artist", "clerical/admin", "college/grad student",
                     "customer service", "doctor/health care", "executive/managerial", "farmer",
