@@ -177,15 +177,17 @@ class _Reader:
     def has(self, name: str) -> bool:
         return os.path.isfile(os.path.join(self.root, name))
 
-    def lines(self, name: str, sep: str, nfields: int, encoding: str = "latin-1"):
-        """(line number, fields) of a delimited file; rows with the wrong field count go to bad()."""
+    def lines(self, name: str, sep: str, nfields: int, encoding: str = "latin-1", *,
+              terminated: bool = True):
+        """(line number, fields) of a delimited file; rows with the wrong field count go to bad(),
+        and so does a last line without a line break when ``terminated``."""
         with open(os.path.join(self.root, name), encoding=encoding, newline="") as fh:
             for i, raw in enumerate(fh, 1):
                 cut = not raw.endswith("\n")  # only the last line can lack it
                 raw = raw.rstrip("\r\n")
                 if not raw.strip():
                     continue
-                if cut:
+                if cut and terminated:
                     self.bad(_cut_short(name, i, raw))
                     continue
                 fields = raw.split(sep)
@@ -272,8 +274,11 @@ def _half_star_rating(s, file, line, field) -> float:
 
 # ------------------------------------------------------------------------------- the three layouts
 def _read_100k(r: _Reader):
-    genres = tuple(f[0] for _, f in r.lines("u.genre", "|", 2)) if r.has("u.genre") else ML100K_GENRES
-    occupations = [f[0] for _, f in r.lines("u.occupation", "|", 1)] if r.has("u.occupation") else None
+    # The real u.genre ends without a line break; both lists are small and read whole.
+    genres = tuple(f[0] for _, f in r.lines("u.genre", "|", 2, terminated=False)) \
+        if r.has("u.genre") else ML100K_GENRES
+    occupations = [f[0] for _, f in r.lines("u.occupation", "|", 1, terminated=False)] \
+        if r.has("u.occupation") else None
     users: dict[int, dict] = {}
     for i, f in r.lines("u.user", "|", 5):
         try:
