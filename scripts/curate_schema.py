@@ -27,7 +27,7 @@ import tensorflow_data_validation as tfdv  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 
 from recsys.data.movielens import ML100K_GENRES, ML_LATEST_GENRES  # noqa: E402
-from recsys.data.movielens_fixture import write_latest  # noqa: E402
+from recsys.data import movielens_fixture  # noqa: E402
 from recsys.data.prepare import prepare_data  # noqa: E402
 from recsys.config import REPO_ROOT, load_config  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
@@ -41,8 +41,8 @@ CLOSED_DOMAINS = {"synthetic": {"user_gender", "user_region", "item_category"},
 # is read as no genre; ml-latest's README spells "Children's", its files "Children".
 STRING_DOMAINS = {"movielens": {"item_genres": [g for g in ML100K_GENRES if g != "unknown"]},
                   "movielens_latest": {"item_genres": [*ML_LATEST_GENRES, "Children's"]}}
-# timestamp: unix seconds; 2**40 is the year 36812, and milliseconds (1.7e12 today) exceed it.
-INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**40), "label": (0, 1), "purchase": (0, 1),
+# timestamp: unix seconds up to 2**32 (the year 2106); one in milliseconds (since 1970-02-19) exceeds it.
+INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**32), "label": (0, 1), "purchase": (0, 1),
               "item_year": (1870, 2100), "history_rating_count": (0, 2**31)}
 FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0), "history_rating_mean": (0.0, 5.0)}
 
@@ -86,7 +86,8 @@ def main():
                     help="draft from a made-up ml-latest data set (movielens_latest only)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        source = write_latest(os.path.join(tmp, "fixture")) if args.fixture else args.source
+        source = movielens_fixture.write(os.path.join(tmp, "fixture"), "ml-latest") if args.fixture \
+            else args.source
         cfg = load_config(None, [f"data.dataset={args.dataset}", f"data.source={source}",
                                  f"pipeline.output_dir={tmp}", "data.num_events=60000"])
         features = FeatureConfig.load(cfg.features_path)
