@@ -345,8 +345,10 @@ def _latest_ratings_fast(path: str, movie_ids: np.ndarray):
 
     with open(path, "rb") as fh:
         size = fh.seek(0, os.SEEK_END)
-        if size and (fh.seek(size - 1) is None or fh.read(1) != b"\n"):
-            return None  # cut short: the last line may be too, and pandas would parse it
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                return None  # cut short: the last line may be too, and pandas would parse it
     try:
         df = pd.read_csv(path, engine="c", dtype={"userId": np.int64, "movieId": np.int64,
                                                    "rating": np.float64, "timestamp": np.int64})

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 README = ["--set", "data.dataset=movielens", "--set", "data.source={source}",
           "--set", "data.features=configs/features/movielens_latest.toml"]  # as README.md says
-SMALL = ["--set", "train.epochs=2", "--set", "retrieval.epochs=2"]
+SMALL = ["--set", "train.epochs=3", "--set", "train.batch_size=256", "--set", "retrieval.epochs=2"]
 
 
 def _recsys_run(source, out, *extra):
