@@ -14,8 +14,21 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
 
-class DataAnomaliesError(RuntimeError):
-    """Raised when the data breaks the curated schema."""
+class DataAnomaliesError(ValueError):
+    """Raised when the data breaks the curated schema: bad input, so ``recsys run`` shows the
+    message and exits 2 as for any other bad input."""
+
+
+def describe(anomalies, split: str) -> list[str]:
+    """Readable lines for every anomaly in an ``Anomalies`` proto of one split."""
+    lines = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        reasons = "; ".join(f"{r.short_description}: {r.description}" for r in info.reason)
+        lines.append(f"{split}: feature {feature!r}: {reasons or info.description}")
+    if anomalies.HasField("dataset_anomaly_info"):
+        reasons = "; ".join(r.description for r in anomalies.dataset_anomaly_info.reason)
+        lines.append(f"{split}: data set: {reasons}")
+    return lines
 
 
 def describe_anomalies(anomalies_dir: str) -> list[str]:
@@ -30,13 +43,21 @@ def describe_anomalies(anomalies_dir: str) -> list[str]:
             continue
         msg = anomalies_pb2.Anomalies()
         msg.ParseFromString(io_utils.read_bytes_file(path))
-        for feature, info in sorted(msg.anomaly_info.items()):
-            reasons = "; ".join(f"{r.short_description}: {r.description}" for r in info.reason)
-            lines.append(f"{split.removeprefix('Split-')}: feature {feature!r}: {reasons or info.description}")
-        if msg.HasField("dataset_anomaly_info"):
-            reasons = "; ".join(r.description for r in msg.dataset_anomaly_info.reason)
-            lines.append(f"{split.removeprefix('Split-')}: data set: {reasons}")
+        lines += describe(msg, split.removeprefix("Split-"))
     return lines
+
+
+def anomalies_in(serialized_examples: list[bytes], schema_file: str, split: str = "data") -> list[str]:
+    """What StatisticsGen + ExampleValidator would report for these tf.Examples against the schema
+    at ``schema_file``, computed in memory (the same TFX-BSL decoder and TFDV calls, without a
+    Beam pipeline): for checking a sample of data, in tests and ``benchmarks/bad_data.py``."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.statistics import stats_impl, stats_options
+    from tfx_bsl.coders import example_coder
+
+    batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(serialized_examples)
+    stats = stats_impl.generate_statistics_in_memory(batch, stats_options.StatsOptions())
+    return describe(tfdv.validate_statistics(stats, tfdv.load_schema_text(schema_file)), split)
 
 
 def check_anomalies(anomalies_dir: str) -> None:

@@ -10,6 +10,7 @@ import os
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
+from recsys import jsonio
 from recsys.config import RetrievalEvalConfig
 from recsys.evaluation.retrieval import METRICS_FILE, evaluate, write_tfma
 from recsys.features import FeatureConfig
@@ -33,7 +34,7 @@ def RetrievalEvaluator(
     model_dir = path_utils.serving_model_path(model.uri)
     result = evaluate(examples.uri, model_dir, features, gate)
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as fh:
-        fh.write(json.dumps(result, indent=2))
+        fh.write(jsonio.dumps(result, indent=2))  # null, never a bare NaN
     write_tfma(result, evaluation.uri, model_dir, examples.uri)
     blessed = result["blessed"]
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as fh:

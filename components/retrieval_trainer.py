@@ -8,10 +8,9 @@ import os
 # TFX imports this module by name in the Trainer's process: Keras 2 before TensorFlow.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import json  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
 
+from recsys import jsonio  # noqa: E402
 from recsys.config import RetrievalConfig, config_from_json  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
 from recsys.training.retriever import train_and_export  # noqa: E402
@@ -27,4 +26,4 @@ def run_fn(fn_args) -> None:
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
         features=features, config=config)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_result.json"), "w") as fh:
-        fh.write(json.dumps(result, indent=2))
+        fh.write(jsonio.dumps(result, indent=2))  # null, never a bare NaN

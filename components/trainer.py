@@ -9,11 +9,10 @@ import os
 # TFX imports this module by name in the Trainer's process: Keras 2 before TensorFlow.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import json  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
+from recsys import jsonio  # noqa: E402
 from recsys.config import TrainConfig, config_from_json  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
 from recsys.models import export  # noqa: E402
@@ -32,7 +31,7 @@ def run_fn(fn_args) -> None:
         features=features, train=train, log_dir=fn_args.model_run_dir,
         shuffle_labels=cc.get("testing", {}).get("shuffle_labels", False))
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_result.json"), "w") as fh:
-        fh.write(json.dumps(result, indent=2))
+        fh.write(jsonio.dumps(result, indent=2))  # null, never a bare NaN
     # What this model parses and predicts, so a later run's Resolver offers it as a baseline only
     # to candidates it can be compared with (components/baseline_resolver.py).
     raw_inputs = export.serving_feature_spec(tft.TFTransformOutput(fn_args.transform_output), features)

@@ -51,7 +51,7 @@ from typing import Any, Iterator
 import numpy as np
 
 __all__ = ["MovieLensFormatError", "ReadReport", "detect_layout", "read_movielens", "LAYOUT_FILES",
-           "ML100K_GENRES", "ML1M_AGES", "ML1M_OCCUPATIONS"]
+           "ML100K_GENRES", "ML_LATEST_GENRES", "ML1M_AGES", "ML1M_OCCUPATIONS"]
 
 # Required files per layout; the first one identifies the layout.
 LAYOUT_FILES = {"ml-100k": ("u.data", "u.user", "u.item"),
@@ -60,6 +60,11 @@ LAYOUT_FILES = {"ml-100k": ("u.data", "u.user", "u.item"),
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                  "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
                  "Romance", "Sci-Fi", "Thriller", "War", "Western")
+# ml-latest's genres as its files spell them ("Children", where its README writes "Children's");
+# "(no genres listed)" is read as no genre.
+ML_LATEST_GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
+                    "Drama", "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance",
+                    "Sci-Fi", "Thriller", "War", "Western")
 ML1M_AGES = (1, 18, 25, 35, 45, 50, 56)
 ML1M_OCCUPATIONS = ("other", "academic/educator", "artist", "clerical/admin", "college/grad student",
                     "customer service", "doctor/health care", "executive/managerial", "farmer",
@@ -127,6 +132,30 @@ def _new(table: dict, key: int, file: str, line: int, field: str) -> None:
         raise MovieLensFormatError(file, line, field, str(key), "is a duplicate id", "duplicate id")
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte under errors="surrogateescape"
+
+
+def _cut_short(file: str, line: int, raw: str) -> "MovieLensFormatError":
+    """A last line without its line break: the file was cut (an interrupted download or copy),
+    and the line may be too (a timestamp cut to its first digits still parses, as a 1970 date)."""
+    return MovieLensFormatError(file, line, "row", raw[:80], "ends the file without a line break, "
+                                "so the file looks cut short (interrupted download or copy?); "
+                                "expected every line to end with a newline", "cut-short last line")
+
+
+class _LastLine:
+    """Lines of a text file for ``csv.reader``; ``cut`` turns True once a line without a line
+    break (necessarily the last) has been handed out."""
+
+    def __init__(self, fh):
+        self.fh, self.cut = fh, False
+
+    def __iter__(self):
+        for line in self.fh:
+            self.cut = not line.endswith("\n")
+            yield line
+
+
 def _year(title: str) -> int | None:
     m = _YEAR.search(title)
     return int(m.group(1)) if m else None
@@ -148,12 +177,18 @@ class _Reader:
     def has(self, name: str) -> bool:
         return os.path.isfile(os.path.join(self.root, name))
 
-    def lines(self, name: str, sep: str, nfields: int, encoding: str = "latin-1"):
-        """(line number, fields) of a delimited file; rows with the wrong field count go to bad()."""
+    def lines(self, name: str, sep: str, nfields: int, encoding: str = "latin-1", *,
+              terminated: bool = True):
+        """(line number, fields) of a delimited file; rows with the wrong field count go to bad(),
+        and so does a last line without a line break when ``terminated``."""
         with open(os.path.join(self.root, name), encoding=encoding, newline="") as fh:
             for i, raw in enumerate(fh, 1):
+                cut = not raw.endswith("\n")  # only the last line can lack it
                 raw = raw.rstrip("\r\n")
                 if not raw.strip():
+                    continue
+                if cut and terminated:
+                    self.bad(_cut_short(name, i, raw))
                     continue
                 fields = raw.split(sep)
                 if len(fields) != nfields:
@@ -166,14 +201,30 @@ class _Reader:
     def csv_rows(self, name: str, header: list[str]):
         """(line number, fields) of a quoted CSV with the given header (a wrong header always raises:
         the columns could not be trusted)."""
-        with open(os.path.join(self.root, name), encoding="utf-8", newline="") as fh:
-            rd = csv.reader(fh)
+        # Undecodable bytes are kept (as surrogates) and reported with their row, rather than
+        # failing the whole read with a byte offset into some buffer.
+        with open(os.path.join(self.root, name), encoding="utf-8", errors="surrogateescape",
+                  newline="") as fh:
+            src = _LastLine(fh)
+            rd = csv.reader(src)
             first = next(rd, None)
             if first != header:
                 raise MovieLensFormatError(name, 1, "header", ",".join(first or []),
                                            f"is not the header {','.join(header)!r}")
             for fields in rd:
                 if not fields:
+                    continue
+                if src.cut:
+                    self.bad(_cut_short(name, rd.line_num, ",".join(fields)))
+                    continue
+                k = next((k for k, v in enumerate(fields) if _SURROGATE.search(v)), None)
+                if k is not None:
+                    byte = ord(_SURROGATE.search(fields[k]).group()) - 0xDC00
+                    self.bad(MovieLensFormatError(
+                        name, rd.line_num, header[k] if len(fields) == len(header) else "row",
+                        fields[k].encode("utf-8", "surrogateescape"),
+                        f"is not valid UTF-8 (byte 0x{byte:02x}); expected a UTF-8 file, as "
+                        "MovieLens ships it (was it re-saved in another encoding?)", "not UTF-8"))
                     continue
                 if len(fields) != len(header):
                     self.bad(MovieLensFormatError(name, rd.line_num, "row", ",".join(fields)[:80],
@@ -223,8 +274,11 @@ def _half_star_rating(s, file, line, field) -> float:
 
 # ------------------------------------------------------------------------------- the three layouts
 def _read_100k(r: _Reader):
-    genres = tuple(f[0] for _, f in r.lines("u.genre", "|", 2)) if r.has("u.genre") else ML100K_GENRES
-    occupations = [f[0] for _, f in r.lines("u.occupation", "|", 1)] if r.has("u.occupation") else None
+    # The real u.genre ends without a line break; both lists are small and read whole.
+    genres = tuple(f[0] for _, f in r.lines("u.genre", "|", 2, terminated=False)) \
+        if r.has("u.genre") else ML100K_GENRES
+    occupations = [f[0] for _, f in r.lines("u.occupation", "|", 1, terminated=False)] \
+        if r.has("u.occupation") else None
     users: dict[int, dict] = {}
     for i, f in r.lines("u.user", "|", 5):
         try:
@@ -289,6 +343,12 @@ def _latest_ratings_fast(path: str, movie_ids: np.ndarray):
     the first sign of trouble, so the line-by-line path can name the exact row."""
     import pandas as pd
 
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                return None  # cut short: the last line may be too, and pandas would parse it
     try:
         df = pd.read_csv(path, engine="c", dtype={"userId": np.int64, "movieId": np.int64,
                                                    "rating": np.float64, "timestamp": np.int64})
@@ -368,6 +428,11 @@ def read_movielens(path: str, *, layout: str | None = None, history_length: int 
                                        f"is rated a second time by {id_fields[0]} {u[k]}; "
                                        "expected one rating per (user, movie)", "duplicate rating"))
         u, m, rating, ts = u[~dup], m[~dup], rating[~dup], ts[~dup]
+    if not len(u):
+        dropped = f" ({sum(report.skipped.values())} bad rows skipped: {report.skipped})" \
+            if report.skipped else ""
+        raise ValueError(f"{os.path.join(path, name)}: no ratings{dropped}; expected at least "
+                         "one rating row")
     order = np.lexsort((m, u, ts))
     u, m, rating, ts = u[order], m[order], rating[order], ts[order]
     report.num_ratings, report.num_users = len(u), len(np.unique(u))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ import shutil
 from recsys.data import count_slices
 from recsys import progress
 from recsys.data.canonical import write_tfrecords
-from recsys.config import Config
+from recsys.config import DATASETS, Config
 from recsys.features import FeatureConfig
 from recsys.fingerprint import source_fingerprint
 
@@ -78,7 +79,43 @@ def _records_and_cutoff(config: Config):
         records = list(records)  # the reader holds the ratings in memory anyway; sorted by time
         cutoff = records[int(len(records) * (1 - d.eval_fraction))]["timestamp"] if records else 0
         return (lambda: iter(records)), cutoff, {"skipped": dict(report.skipped), "layout": report.layout}
-    raise ValueError(f"data.dataset={d.dataset!r}; expected 'synthetic', 'movielens' or 'movielens_latest'")
+    raise ValueError(f"data.dataset={d.dataset!r}; expected one of {', '.join(DATASETS)}")
+
+
+def prepared_manifest(root: str) -> dict:
+    """The manifest of prepared data: settings, example counts per split, rows skipped."""
+    with open(os.path.join(root, MANIFEST)) as fh:
+        return json.load(fh)
+
+
+def skipped_text(skipped: dict[str, int]) -> str:
+    """What ``data.skip_bad_rows`` dropped, for the terminal and the run's report."""
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(skipped.items()))
+    return f"skipped {sum(skipped.values()):,} bad rows (data.skip_bad_rows=true): {reasons}"
+
+
+def check_contract(records, features: FeatureConfig, config: Config, layout: str = "",
+                   sample: int = 1000):
+    """``records``, unchanged, once the first ``sample`` have shown every feature, label and
+    count-slice key the feature config needs. A reader whose records lack one (ml-latest has no
+    demographics) would otherwise be found out by ExampleValidator only after the whole data set
+    has been written, imported and summarised: minutes to hours on a large log."""
+    it = iter(records)
+    head = list(itertools.islice(it, sample))
+    seen = set().union(*head) if head else set()
+    needed = [f.name for f in features.features] + list(features.label_keys)
+    needed += [cs.key for cs in features.count_slices]
+    missing = sorted(set(needed) - seen)
+    if head and missing:
+        source = f"{config.data.dataset} {layout} data at {config.data.source!r}" if layout else \
+            f"{config.data.dataset} data"
+        hint = " (ml-latest: --set data.features=configs/features/movielens_latest.toml)" \
+            if layout == "ml-latest" else ""
+        raise ValueError(f"the {source} has no {', '.join(map(repr, missing))} (none of its first "
+                         f"{len(head):,} records), which the feature config "
+                         f"{config.features_path!r} declares; expected a feature config for this "
+                         f"data{hint}")
+    return itertools.chain(head, it)
 
 
 def prepare_data(config: Config, *, force: bool = False, features: FeatureConfig | None = None) -> str:
@@ -92,8 +129,10 @@ def prepare_data(config: Config, *, force: bool = False, features: FeatureConfig
     if os.path.exists(root):
         shutil.rmtree(root)  # an interrupted earlier write: never mix its shards with new ones
     make_records, cutoff, report = _records_and_cutoff(config)
+    if report.get("skipped"):
+        progress.line(skipped_text(report["skipped"]))
     slices = features.count_slices
-    records = make_records()
+    records = check_contract(make_records(), features, config, report.get("layout", ""))
     if slices:
         records = count_slices.annotate(records, slices, count_slices.count(make_records(), slices))
     split_fn = None
@@ -107,6 +146,9 @@ def prepare_data(config: Config, *, force: bool = False, features: FeatureConfig
                               progress=bar.update)
     bar.update(sum(summary.counts.values()))
     bar.close()
+    if not summary.counts:
+        raise ValueError(f"data.dataset={config.data.dataset!r}: the data holds no examples; "
+                         "expected at least one")
     with open(os.path.join(tmp, MANIFEST), "w") as fh:
         json.dump({"settings": _settings(config), "counts": summary.counts, **report}, fh, indent=2)
     os.replace(tmp, root)

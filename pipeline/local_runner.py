@@ -12,7 +12,8 @@ import logging
 import os
 import time
 
-from recsys.config import CONFIG_DIR, Config
+from recsys.config import Config, check_run_inputs
+from recsys.config import schema_path as dataset_schema_path
 from recsys.features import FeatureConfig
 from recsys.pipeline import run_lock
 
@@ -38,7 +39,7 @@ class RunPaths:
 
 
 def schema_path(features: FeatureConfig) -> str:
-    return os.path.join(CONFIG_DIR, "schemas", f"{features.dataset}.pbtxt")
+    return dataset_schema_path(features.dataset)
 
 
 def pinned_schema(source: str, output_dir: str) -> str:
@@ -90,17 +91,18 @@ def build(config: Config, data_root: str, features: FeatureConfig | None = None)
 def run(config: Config) -> dict:
     """Prepare data, run the pipeline, return ``summarize``'s report (plus wall time)."""
     start = time.perf_counter()
+    # The source, the feature config (its one read) and its curated schema, before any work.
+    features = check_run_inputs(config)
     paths = RunPaths.from_config(config)
     # Before any work, TFX's import and data preparation included: a second run on this root is
     # refused at once.
     with run_lock.hold(paths.pipeline_root):
         from tfx import v1 as tfx
 
-        from recsys.data.prepare import prepare_data
+        from recsys.data.prepare import prepare_data, prepared_manifest
         from recsys.pipeline.pipeline import compile_pipeline
         from recsys.pipeline.progress import ComponentLines
 
-        features = FeatureConfig.load(config.features_path)  # the one read of the feature config
         data_root = prepare_data(config, features=features)
         ir = compile_pipeline(build(config, data_root, features))
         lines = ComponentLines(paths.metadata_path, total=len(ir.nodes))
@@ -111,6 +113,9 @@ def run(config: Config) -> dict:
         finally:
             absl_logger.removeHandler(lines)
     report = summarize(paths)
+    skipped = prepared_manifest(data_root).get("skipped")
+    if skipped:  # data.skip_bad_rows: what was dropped and why, also when the data was reused
+        report["skipped_rows"] = {"total": sum(skipped.values()), "reasons": skipped}
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
 

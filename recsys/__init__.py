@@ -23,5 +23,5 @@ if CHECKOUT_ROOT:
     __path__.append(CHECKOUT_ROOT)  # noqa: F821  (the checkout's top-level folders are subpackages)
 
 # Order: the layers, lowest first (tests/test_layers.py checks that no import goes upward).
-LAYERS = (("config", "features", "preprocessing", "fingerprint", "progress"), ("data", "serving"), ("models",), ("training",),
+LAYERS = (("config", "features", "preprocessing", "fingerprint", "jsonio", "progress"), ("data", "serving"), ("models",), ("training",),
           ("evaluation",), ("components",), ("pipeline",), ("cli",))

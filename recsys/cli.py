@@ -18,7 +18,8 @@ import traceback
 import warnings
 
 from recsys.config import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG
-from recsys.config import load_config
+from recsys import jsonio
+from recsys.config import check_run_inputs, load_config
 
 
 def _config(args):
@@ -61,6 +62,7 @@ def cmd_run(args) -> int:
     from recsys.pipeline.run_lock import PipelineRootBusy
 
     config = _config(args)
+    check_run_inputs(config)  # on the terminal at once, before the libraries' output is redirected
     log_path = os.path.join(os.path.abspath(config.pipeline.output_dir), "logs",
                             time.strftime("run-%Y%m%d-%H%M%S.log"))
     with library_output_to(log_path) as (out, err):
@@ -82,7 +84,7 @@ def cmd_run(args) -> int:
             raise
         finally:
             progress.set_sink(None)
-        out.write(json.dumps(report, indent=2) + "\n")
+        out.write(jsonio.dumps(report, indent=2) + "\n")  # an undefined metric is null, not NaN
         status = 0
         if not report.get("blessed"):
             err.write("the ranker was NOT blessed (see metrics above); it was not pushed\n")
@@ -99,9 +101,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from recsys.config import check_run_inputs
     from recsys.data.prepare import MANIFEST, prepare_data
 
-    root = prepare_data(_config(args), force=args.force)
+    config = _config(args)
+    root = prepare_data(config, force=args.force, features=check_run_inputs(config))
     print(root)
     with open(os.path.join(root, MANIFEST)) as fh:
         print(fh.read())
@@ -111,7 +115,7 @@ def cmd_prepare(args) -> int:
 def cmd_summary(args) -> int:
     from recsys.pipeline.local_runner import RunPaths, summarize
 
-    print(json.dumps(summarize(RunPaths.from_config(_config(args))), indent=2))
+    print(jsonio.dumps(summarize(RunPaths.from_config(_config(args))), indent=2))
     return 0
 
 

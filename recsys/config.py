@@ -7,9 +7,12 @@ the key, the value and what was expected (never silently ignored).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from recsys.features import LABEL_MODES, FeatureConfig
 
 import recsys
 
@@ -21,20 +24,60 @@ CONFIG_DIR = (os.path.join(recsys.CHECKOUT_ROOT, "configs") if recsys.CHECKOUT_R
 DEFAULT_CONFIG_PATH = os.path.join(CONFIG_DIR, "default.toml")
 
 
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The valid range of a numeric field, declared on its type (``Annotated[int, Bounds(1)]``):
+    checked when the config is loaded, so ``train.epochs=-1`` fails at once rather than after the
+    retriever has trained for minutes."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False  # lo itself is not valid
+    hi_open: bool = False
+
+    def holds(self, v: float) -> bool:
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+
+    def describe(self) -> str:
+        lo = None if self.lo is None else f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        hi = None if self.hi is None else f"{'<' if self.hi_open else '<='} {self.hi:g}"
+        return " and ".join(x for x in (lo, hi) if x) or "finite"
+
+
+PositiveInt = Annotated[int, Bounds(1)]
+NonNegativeInt = Annotated[int, Bounds(0)]
+PositiveFloat = Annotated[float, Bounds(0, lo_open=True)]
+NonNegativeFloat = Annotated[float, Bounds(0)]
+Probability = Annotated[float, Bounds(0, 1)]
+UnitInterval = Annotated[float, Bounds(0, 1, hi_open=True)]  # [0, 1): dropout, momentum
+Port = Annotated[int, Bounds(1, 65535)]
+
+DATASETS = ("synthetic", "movielens", "movielens_latest")  # data/prepare.py reads each
+Dataset = Literal[DATASETS]
+# The rankers models/factory.py builds (tests/recsys/test_config.py checks the two agree).
+RankerModel = Literal["dcn", "wide_deep", "din"]
+LabelMode = Literal[LABEL_MODES]
+
+
 @dataclasses.dataclass
 class DataConfig:
-    dataset: str = "synthetic"  # synthetic | movielens (ml-100k, ml-1m, ml-latest: auto-detected)
+    dataset: Dataset = "synthetic"  # synthetic | movielens (ml-100k, ml-1m, ml-latest: auto-detected)
     source: str = ""  # MovieLens directory; unused for synthetic
     features: str = ""  # feature config TOML; "" -> <CONFIG_DIR>/features/<dataset>.toml
-    split: str = "hash"  # hash (random, stable) | temporal (last eval_fraction of time is eval)
-    eval_fraction: float = 0.2
-    history_length: int = 20
-    num_shards: int = 4
+    split: Literal["hash", "temporal"] = "hash"  # hash (random, stable) | temporal (last eval_fraction of time is eval)
+    # hash split: 20 buckets, at least one in each split
+    eval_fraction: Annotated[float, Bounds(0.025, 0.975, lo_open=True, hi_open=True)] = 0.2
+    history_length: NonNegativeInt = 20
+    num_shards: PositiveInt = 4
     skip_bad_rows: bool = False
     # synthetic generator size (data/synthetic.py SyntheticConfig)
-    num_users: int = 2000
-    num_items: int = 800
-    num_events: int = 120_000
+    num_users: PositiveInt = 2000
+    num_items: PositiveInt = 800
+    num_events: PositiveInt = 120_000
     seed: int = 7
 
 
@@ -42,23 +85,23 @@ class DataConfig:
 class DCNConfig:
     """``train.model = "dcn"``: the cross network (models/dcn.py)."""
 
-    cross_layers: int = 2
-    projection_dim: int = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
-    structure: str = "stacked"  # stacked | parallel
+    cross_layers: NonNegativeInt = 2
+    projection_dim: NonNegativeInt = 0  # 0: full-rank cross layers; > 0: low-rank U V^T of that rank
+    structure: Literal["stacked", "parallel"] = "stacked"
 
 
 @dataclasses.dataclass
 class WideDeepConfig:
     """``train.model = "wide_deep"``: the wide part (models/wide_deep.py)."""
 
-    wide_learning_rate: float = 0.01  # FTRL rate of the wide part
+    wide_learning_rate: PositiveFloat = 0.01  # FTRL rate of the wide part
 
 
 @dataclasses.dataclass
 class DINConfig:
     """``train.model = "din"``: the local activation unit (models/din.py)."""
 
-    attention_units: tuple[int, ...] = (36,)  # its MLP
+    attention_units: tuple[PositiveInt, ...] = (36,)  # its MLP
     activation: str = "dice"  # dice | sigmoid | relu
 
 
@@ -68,36 +111,36 @@ class BlendConfig:
     are fitted without every ``holdout_every``-th training example, the 5 blend weights on those,
     then both are refitted on the whole training split (so the ranker trains twice)."""
 
-    neighbours: int = 40  # neighbours per item-/user-based correction
-    holdout_every: int = 10
-    steps: int = 500  # full-batch Adam steps fitting the blend weights
+    neighbours: PositiveInt = 40  # neighbours per item-/user-based correction
+    holdout_every: Annotated[int, Bounds(2)] = 10
+    steps: PositiveInt = 500  # full-batch Adam steps fitting the blend weights
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """The ranker: options every model shares, then one sub-config per model / option group."""
 
-    model: str = "dcn"  # ranking model: dcn | wide_deep | din (models/factory.py)
-    label_mode: str = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
-    aux_weight: float = 0.0  # > 0: multi-task, also learn the other label (binary mode: the rating;
+    model: RankerModel = "dcn"  # ranking model (models/factory.py)
+    label_mode: LabelMode = "binary"  # binary (AUC, logloss) | regression (RMSE on the rating)
+    aux_weight: NonNegativeFloat = 0.0  # > 0: multi-task, also learn the other label (binary mode: the rating;
     #                          regression: rating >= 4) from the same hidden vector, this loss weight
-    epochs: int = 3
-    batch_size: int = 1024
-    learning_rate: float = 0.003
-    lr_schedule: str = "constant"  # constant | cosine (decays Adam's rate to 0 over all epochs)
-    embedding_dim: int = 16  # default for features without their own embedding_dim
-    embedding_l2: float = 0.0  # L2 penalty on the embedding tables
+    epochs: PositiveInt = 3
+    batch_size: PositiveInt = 1024
+    learning_rate: PositiveFloat = 0.003
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decays Adam's rate to 0 over all epochs
+    embedding_dim: PositiveInt = 16  # default for features without their own embedding_dim
+    embedding_l2: NonNegativeFloat = 0.0  # L2 penalty on the embedding tables
     id_bias: bool = False  # add per-user and per-item biases b_u + b_i to the logit (any model)
-    id_bias_l2: float = 0.0  # L2 penalty on those biases
-    deep_layers: tuple[int, ...] = (256, 128)
-    dropout: float = 0.0
-    ema_momentum: float = 0.0  # > 0: export an exponential moving average of the weights (Adam's
+    id_bias_l2: NonNegativeFloat = 0.0  # L2 penalty on those biases
+    deep_layers: tuple[PositiveInt, ...] = (256, 128)
+    dropout: UnitInterval = 0.0
+    ema_momentum: UnitInterval = 0.0  # > 0: export an exponential moving average of the weights (Adam's
     #                            use_ema; e.g. 0.99 averages over the last ~100 steps)
     neighbourhood_blend: bool = False  # blend with KNNBaseline; its settings: [train.blend]
     seed: int = 42
     mixed_precision: bool = False
     jit_compile: bool = False
-    eval_steps: int = 0  # 0: whole eval split
+    eval_steps: NonNegativeInt = 0  # 0: whole eval split
     dcn: DCNConfig = dataclasses.field(default_factory=DCNConfig)
     wide_deep: WideDeepConfig = dataclasses.field(default_factory=WideDeepConfig)
     din: DINConfig = dataclasses.field(default_factory=DINConfig)
@@ -131,18 +174,18 @@ class RetrievalConfig:
 
     enabled: bool = True
     model_name: str = "retriever"  # serving directory name: <serving_dir>/<model_name>/<version>
-    epochs: int = 10
-    batch_size: int = 1024
-    learning_rate: float = 0.003
-    embedding_dim: int = 32
-    embedding_l2: float = 0.0
-    tower_layers: tuple[int, ...] = (128,)  # hidden layers of both towers
-    output_dim: int = 64  # query/candidate embedding size
-    temperature: float = 0.2  # softmax temperature over L2-normalised embeddings (0.05-0.3 tried)
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 1024
+    learning_rate: PositiveFloat = 0.003
+    embedding_dim: PositiveInt = 32
+    embedding_l2: NonNegativeFloat = 0.0
+    tower_layers: tuple[PositiveInt, ...] = (128,)  # hidden layers of both towers
+    output_dim: PositiveInt = 64  # query/candidate embedding size
+    temperature: PositiveFloat = 0.2  # softmax temperature over L2-normalised embeddings (0.05-0.3 tried)
     logq_correction: bool = True  # subtract log(sampling probability) from the logits
-    uniform_negatives: int = 0  # extra negatives per batch drawn uniformly from the catalogue
+    uniform_negatives: NonNegativeInt = 0  # extra negatives per batch drawn uniformly from the catalogue
     remove_accidental_hits: bool = True
-    top_k: int = 100  # how many items the exported index returns
+    top_k: PositiveInt = 100  # how many items the exported index returns
     seed: int = 42
 
 
@@ -150,20 +193,20 @@ class RetrievalConfig:
 class RetrievalEvalConfig:
     """Gate of the retrieval model (``components/retrieval_evaluator.py``)."""
 
-    recall_at_100_lower_bound: float = 0.0  # absolute threshold on Recall@100
-    recall_at_10_lower_bound: float = 0.0
+    recall_at_100_lower_bound: Probability = 0.0  # absolute threshold on Recall@100
+    recall_at_10_lower_bound: Probability = 0.0
     min_lift_over_popularity: float = 0.0  # Recall@100 must beat the popularity baseline by this
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
 
 
 @dataclasses.dataclass
 class EvaluatorConfig:
-    auc_lower_bound: float = 0.6  # value threshold: below it the model is not blessed
-    max_auc_drop: float = 0.01  # change threshold against the last blessed model
+    auc_lower_bound: Probability = 0.6  # value threshold: below it the model is not blessed
+    max_auc_drop: NonNegativeFloat = 0.01  # change threshold against the last blessed model
     # label_mode = "regression": the gate is on RMSE (lower is better) instead of AUC
-    max_rmse_rise: float = 0.01  # change threshold: RMSE at most this much above the baseline's
-    rmse_upper_bound: float = 0.0  # value threshold: RMSE above it is not blessed; 0: no bound
-    example_count_lower_bound: int = 1
+    max_rmse_rise: NonNegativeFloat = 0.01  # change threshold: RMSE at most this much above the baseline's
+    rmse_upper_bound: NonNegativeFloat = 0.0  # value threshold: RMSE above it is not blessed; 0: no bound
+    example_count_lower_bound: NonNegativeInt = 1
 
 
 @dataclasses.dataclass
@@ -173,8 +216,8 @@ class PipelineConfig:
     serving_dir: str = ""  # "" -> <output_dir>/serving
     model_name: str = "ranker"
     enable_cache: bool = True
-    beam_workers: int = 0  # 0: number of CPUs
-    beam_running_mode: str = "multi_processing"  # in_memory | multi_threading | multi_processing
+    beam_workers: NonNegativeInt = 0  # 0: number of CPUs
+    beam_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
 
 
 @dataclasses.dataclass
@@ -183,20 +226,20 @@ class ServingConfig:
     (``serving/``). Production runs real TF Serving with the same models.config."""
 
     host: str = "127.0.0.1"  # bind address; anything else exposes the models beyond this machine
-    port: int = 8501  # model server: TF Serving's REST port
-    recommend_port: int = 8502  # /v1/recommend service; 0: not started
+    port: Port = 8501  # model server: TF Serving's REST port
+    recommend_port: Annotated[int, Bounds(0, 65535)] = 8502  # /v1/recommend service; 0: not started
     model_server_url: str = ""  # where /v1/recommend finds TF Serving; "" -> http://host:port
     model_config: str = ""  # a TF Serving models.config; "" -> generated from the deployment record
-    poll_seconds: float = 2.0  # how often the serving directory is scanned for new versions
+    poll_seconds: PositiveFloat = 2.0  # how often the serving directory is scanned for new versions
     experiment: str = "ranker-ab"  # salt of the A/B hash: a new name reshuffles users
-    canary_share: float = 0.0  # share of users whose requests go to the `canary` version label
-    candidates: int = 100  # retrieval top-N handed to the ranker
-    max_k: int = 100  # largest k a /v1/recommend request may ask for
-    max_batch: int = 1000  # largest batch (instances / examples) of one :predict request
-    max_body_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413
+    canary_share: Probability = 0.0  # share of users whose requests go to the `canary` version label
+    candidates: PositiveInt = 100  # retrieval top-N handed to the ranker
+    max_k: PositiveInt = 100  # largest k a /v1/recommend request may ask for
+    max_batch: PositiveInt = 1000  # largest batch (instances / examples) of one :predict request
+    max_body_bytes: PositiveInt = 4 * 1024 * 1024  # larger request bodies get 413
     # Requests in flight per server; beyond it, an immediate 503 instead of a queue that grows
     # until every request times out (measured: 50 req/s on starved cores collapsed into timeouts).
-    max_concurrency: int = 64
+    max_concurrency: PositiveInt = 64
 
 
 @dataclasses.dataclass
@@ -240,15 +283,62 @@ def config_from_json(cls, values: dict):
 SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline, serving, testing"
 
 
-def _coerce(key: str, value: Any, typ: Any) -> Any:
+class ConfigError(ValueError):
+    """Everything wrong with a config, one line per bad key (its value and what was expected), so
+    a user fixes them all at once rather than one failed run at a time."""
+
+    def __init__(self, problems: list[str], source: str = ""):
+        self.problems = list(problems)
+        where = f" in {source}" if source else ""
+        if len(problems) == 1:
+            super().__init__(problems[0] + (f" ({source})" if source else ""))
+        else:
+            super().__init__(f"{len(problems)} problems{where}:\n  " + "\n  ".join(problems))
+
+
+def _expected(typ: Any) -> str:
+    """What a value of type ``typ`` must be, in words."""
     origin = typing.get_origin(typ)
+    if origin is Annotated:
+        base, *extras = typing.get_args(typ)
+        bounds = [b.describe() for b in extras if isinstance(b, Bounds)]
+        return f"{_expected(base)} {' and '.join(bounds)}".strip()
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(typ)))
+    if origin is tuple:
+        return f"a comma-separated list, each {_expected(typing.get_args(typ)[0])}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        typ, getattr(typ, "__name__", str(typ)))
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    """``value`` (TOML or a ``--set`` string) as ``typ``, or ValueError naming key, value and type.
+    Ranges (``Bounds``) and choices (``Literal``) are checked here too."""
+    origin = typing.get_origin(typ)
+    bad = ValueError(f"config {key}: {value!r}; expected {_expected(typ)}")
+    if origin is Annotated:
+        base, *extras = typing.get_args(typ)
+        try:
+            v = _coerce(key, value, base)
+        except ValueError:
+            raise bad from None
+        if not all(b.holds(v) for b in extras if isinstance(b, Bounds)):
+            raise bad
+        return v
+    if origin is Literal:
+        if value not in typing.get_args(typ):
+            raise bad
+        return value
     if origin is tuple:
         (inner, *_rest) = typing.get_args(typ)
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"config {key}: {value!r}; expected a list")
-        return tuple(_coerce(key, v, inner) for v in value)
+        try:
+            return tuple(_coerce(key, v, inner) for v in value)
+        except ValueError:
+            raise bad from None
     try:
         if typ is bool:
             if isinstance(value, str):
@@ -259,63 +349,121 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
                 raise ValueError
             return value
         if typ is int:
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if typ is float:
+            if isinstance(value, bool) or not math.isfinite(float(value)):
+                raise ValueError
             return float(value)
         if typ is str:
             return str(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"config {key}: {value!r}; expected {getattr(typ, '__name__', typ)}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"config {key}: {value!r}; expected {_expected(typ)}") from None
     return value
 
 
-def _apply(section_obj: Any, section: str, values: dict[str, Any]) -> None:
+def _apply(section_obj: Any, section: str, values: dict[str, Any], problems: list[str]) -> None:
     """Sets ``values`` on a config section; a dotted key or a table sets a sub-config
-    (``dcn.cross_layers=3``, TOML ``[train.dcn]``)."""
-    hints = typing.get_type_hints(type(section_obj))
+    (``dcn.cross_layers=3``, TOML ``[train.dcn]``). Each bad key adds a line to ``problems`` and
+    the others are still set, so one error can list them all."""
+    hints = typing.get_type_hints(type(section_obj), include_extras=True)
     top = section.partition(".")[0]
     for k, v in values.items():
         if section == top and k in MOVED.get(top, {}):
-            raise ValueError(f"config {section}.{k} is now {MOVED[top][k]} (a test-only knob, not "
-                             "part of the run config)")
+            problems.append(f"config {section}.{k} is now {MOVED[top][k]} (a test-only knob, not "
+                            "part of the run config)")
+            continue
         if section == top and k in RENAMED.get(top, {}):
             k = RENAMED[top][k]
         head, dot, rest = k.partition(".")
         if head not in hints:
-            raise ValueError(f"config [{section}]: unknown key {head!r}; expected one of {sorted(hints)}")
+            problems.append(f"config [{section}]: unknown key {head!r}; expected one of {sorted(hints)}")
+            continue
         if dataclasses.is_dataclass(hints[head]):
             if dot:
-                _apply(getattr(section_obj, head), f"{section}.{head}", {rest: v})
+                _apply(getattr(section_obj, head), f"{section}.{head}", {rest: v}, problems)
             elif isinstance(v, dict):
-                _apply(getattr(section_obj, head), f"{section}.{head}", v)
+                _apply(getattr(section_obj, head), f"{section}.{head}", v, problems)
             else:
-                raise ValueError(f"config {section}.{head}: {v!r}; expected a table of "
-                                 f"{sorted(typing.get_type_hints(hints[head]))}")
+                problems.append(f"config {section}.{head}: {v!r}; expected a table of "
+                                f"{sorted(typing.get_type_hints(hints[head]))}")
             continue
         if dot:
-            raise ValueError(f"config [{section}]: {head!r} has no keys ({k!r})")
-        setattr(section_obj, head, _coerce(f"{section}.{head}", v, hints[head]))
+            problems.append(f"config [{section}]: {head!r} has no keys ({k!r})")
+            continue
+        try:
+            setattr(section_obj, head, _coerce(f"{section}.{head}", v, hints[head]))
+        except ValueError as e:
+            problems.append(str(e))
 
 
 def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Defaults <- TOML file <- ``section.key=value`` overrides."""
+    """Defaults <- TOML file <- ``section.key=value`` overrides. Every key is checked (type, range,
+    choices) before this returns; ``ConfigError`` lists every bad one."""
     cfg = Config()
+    problems: list[str] = []
     if path:
         import tomli
 
         with open(path, "rb") as fh:
-            doc = tomli.load(fh)
+            try:
+                doc = tomli.load(fh)
+            except tomli.TOMLDecodeError as e:
+                raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
         for section, values in doc.items():
             if not hasattr(cfg, section) or not isinstance(values, dict):
-                raise ValueError(f"{path}: unknown section [{section}]; expected {SECTIONS}")
-            _apply(getattr(cfg, section), section, values)
+                problems.append(f"{path}: unknown section [{section}]; expected {SECTIONS}")
+                continue
+            _apply(getattr(cfg, section), section, values, problems)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or not hasattr(cfg, section):
-            raise ValueError(f"override {item!r}: expected section.key=value, section one of "
-                             f"{SECTIONS}")
-        _apply(getattr(cfg, section), section, {name: value.strip()})
+            problems.append(f"override {item!r}: expected section.key=value, section one of "
+                            f"{SECTIONS}")
+            continue
+        _apply(getattr(cfg, section), section, {name: value.strip()}, problems)
+    if problems:
+        raise ConfigError(problems)
     return cfg
+
+
+def check_run_inputs(config: Config) -> FeatureConfig:
+    """The files a run or ``prepare`` reads, checked before any work starts: the data source, the
+    feature config (loaded, so a bad entry is named now) and its curated schema. Returns the loaded
+    feature config; raises ``ConfigError`` listing every missing or bad one."""
+    problems = []
+    d = config.data
+    if d.dataset != "synthetic":
+        if not d.source:
+            problems.append(f"config data.source: ''; expected the {d.dataset} directory "
+                            "(e.g. --set data.source=../shared/data/ml-100k)")
+        elif not os.path.isdir(d.source):
+            problems.append(f"config data.source: {d.source!r}; expected an existing directory")
+    features = None
+    path = config.features_path
+    if not os.path.isfile(path):
+        problems.append(f"config data.features: {path!r}; expected an existing feature config "
+                        f"(configs/features/*.toml)")
+    else:
+        try:
+            features = FeatureConfig.load(path)
+        except ValueError as e:
+            problems.append(f"config data.features: {path!r}: {e}")
+    if features is not None:
+        schema = schema_path(features.dataset)
+        if not os.path.isfile(schema):
+            problems.append(f"feature config {path!r} (dataset {features.dataset!r}): no curated "
+                            f"schema at {schema}; expected one (scripts/curate_schema.py)")
+    if config.serving.model_config and not os.path.isfile(config.serving.model_config):
+        problems.append(f"config serving.model_config: {config.serving.model_config!r}; expected "
+                        "an existing TF Serving models.config")
+    if problems:
+        raise ConfigError(problems)
+    return features
+
+
+def schema_path(dataset: str) -> str:
+    """The curated schema of a feature config's ``dataset`` (``configs/schemas/<dataset>.pbtxt``)."""
+    return os.path.join(CONFIG_DIR, "schemas", f"{dataset}.pbtxt")

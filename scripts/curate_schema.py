@@ -7,6 +7,12 @@ ExampleValidator checks every run's data against it.
 
   python scripts/curate_schema.py synthetic
   python scripts/curate_schema.py movielens --source ../shared/data/ml-100k
+  python scripts/curate_schema.py movielens_latest --fixture
+
+``--fixture`` drafts from a made-up data set in the layout (``data/movielens_fixture.py``) rather
+than from real data: the draft gives only types and shapes, and everything a check depends on
+(domains, ranges, presence) is set below from the layout's definition. A schema inferred from the
+very data it is meant to check would pass that data whatever it holds.
 """
 
 import argparse
@@ -20,6 +26,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow 
 import tensorflow_data_validation as tfdv  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 
+from recsys.data.movielens import ML100K_GENRES, ML_LATEST_GENRES  # noqa: E402
+from recsys.data import movielens_fixture  # noqa: E402
 from recsys.data.prepare import prepare_data  # noqa: E402
 from recsys.config import CONFIG_DIR, load_config  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
@@ -28,8 +36,15 @@ from recsys.features import FeatureConfig  # noqa: E402
 # dropped, since ids, brands and zips legitimately grow.
 CLOSED_DOMAINS = {"synthetic": {"user_gender", "user_region", "item_category"},
                   "movielens": {"user_gender"}, "movielens_latest": set()}
-INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**40), "label": (0, 1), "purchase": (0, 1)}
-FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0)}
+# Domains that are closed by the source's definition, whatever a sample shows: a value outside
+# them (a genre misspelt, a column shifted into this one) is an anomaly. ml-100k's "unknown" genre
+# is read as no genre; ml-latest's README spells "Children's", its files "Children".
+STRING_DOMAINS = {"movielens": {"item_genres": [g for g in ML100K_GENRES if g != "unknown"]},
+                  "movielens_latest": {"item_genres": [*ML_LATEST_GENRES, "Children's"]}}
+# timestamp: unix seconds up to 2**32 (the year 2106); one in milliseconds (since 1970-02-19) exceeds it.
+INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**32), "label": (0, 1), "purchase": (0, 1),
+              "item_year": (1870, 2100), "history_rating_count": (0, 2**31)}
+FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0), "history_rating_mean": (0.0, 5.0)}
 
 
 def curate(schema: schema_pb2.Schema, features: FeatureConfig) -> schema_pb2.Schema:
@@ -52,9 +67,14 @@ def curate(schema: schema_pb2.Schema, features: FeatureConfig) -> schema_pb2.Sch
                          or f.name in count_slices)
         if model_feature and not (f.name in {x.name for x in features.features} and features[f.name].is_varlen):
             f.presence.min_fraction = 1.0  # every example must carry every single-valued feature
-    kept = [d for d in schema.string_domain if d.name in keep_domains]
+    declared = STRING_DOMAINS.get(features.dataset, {})
+    kept = [d for d in schema.string_domain if d.name in keep_domains and d.name not in declared]
     del schema.string_domain[:]
     schema.string_domain.extend(kept)
+    for f in schema.feature:
+        if f.name in declared:
+            f.domain = f.name
+            schema.string_domain.add(name=f.name, value=declared[f.name])
     return schema
 
 
@@ -62,9 +82,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset")
     ap.add_argument("--source", default="")
+    ap.add_argument("--fixture", action="store_true",
+                    help="draft from a made-up ml-latest data set (movielens_latest only)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(None, [f"data.dataset={args.dataset}", f"data.source={args.source}",
+        source = movielens_fixture.write(os.path.join(tmp, "fixture"), "ml-latest") if args.fixture \
+            else args.source
+        cfg = load_config(None, [f"data.dataset={args.dataset}", f"data.source={source}",
                                  f"pipeline.output_dir={tmp}", "data.num_events=60000"])
         features = FeatureConfig.load(cfg.features_path)
         root = prepare_data(cfg)

@@ -251,3 +251,71 @@ def test_rating_aware_history(tmp_path, layout, n):
         assert recs["1-5"]["history_disliked"] == ["4"]
         assert recs["1-5"]["history_rating_mean"] == pytest.approx((5 + 3 + 4 + 1) / 4)
         assert recs["1-1"]["history_rating_count"] == 0 and recs["1-1"]["history_rating_mean"] == 0.0
+
+
+def _rewrite(path, transform):
+    with open(path, "rb") as fh:
+        data = fh.read()
+    with open(path, "wb") as fh:
+        fh.write(transform(data))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_empty_ratings_file_is_an_error_naming_it(tmp_path, layout):
+    root = write_fixture(tmp_path / layout, layout)
+    header = b"userId,movieId,rating,timestamp\n" if layout == "ml-latest" else b""
+    _rewrite(os.path.join(root, RATINGS_FILE[layout]), lambda _: header)
+    with pytest.raises(ValueError, match=f"{RATINGS_FILE[layout]}: no ratings; expected at least one"):
+        read_movielens(root)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_last_line_cut_inside_the_timestamp_is_an_error_not_a_1970_rating(tmp_path, layout):
+    root = write_fixture(tmp_path / layout, layout)
+    path = os.path.join(root, RATINGS_FILE[layout])
+    with open(path, "a", encoding="latin-1") as fh:  # a rating of 2009, cut after "12"
+        fh.write(rating_line(layout, 3, 1, 4, 1234567890)[:-8])
+    lineno = len(RATINGS) + 1 + (layout == "ml-latest")
+    with pytest.raises(MovieLensFormatError) as e:
+        read_movielens(root)
+    assert (e.value.file, e.value.line) == (RATINGS_FILE[layout], lineno)
+    assert "cut short" in str(e.value)
+    recs, report = read_movielens(root, skip_bad_rows=True)
+    assert report.skipped == {f"{RATINGS_FILE[layout]}: cut-short last line": 1}
+    assert sorted(r["timestamp"] for r in recs) == sorted(t for *_, t in RATINGS)
+
+
+@pytest.mark.parametrize("name,lineno,field", [("movies.csv", 3, "title"), ("ratings.csv", 7, "rating")])
+def test_non_utf8_byte_names_file_line_and_field(tmp_path, name, lineno, field):
+    root = write_fixture(tmp_path / "ml-latest", "ml-latest")
+    path = os.path.join(root, name)
+
+    def latin1_line(data):  # one line re-encoded by an editor set to latin-1
+        lines = data.split(b"\n")
+        lines[lineno - 1] = lines[lineno - 1].replace(b"\xc3\xa9", b"\xe9").replace(b"4.0", b"4\xe9")
+        return b"\n".join(lines)
+
+    _rewrite(path, latin1_line)
+    with pytest.raises(MovieLensFormatError) as e:
+        read_movielens(root)
+    assert (e.value.file, e.value.line, e.value.field) == (name, lineno, field)
+    assert "is not valid UTF-8 (byte 0xe9)" in str(e.value)
+    recs, report = read_movielens(root, skip_bad_rows=True)
+    lost = {"ratings.csv": 1, "movies.csv": 2}[name]  # the row; or movie 2's two ratings
+    assert report.skipped == {f"{name}: not UTF-8": 1,
+                              **({"ratings.csv: unknown movie": 2} if name == "movies.csv" else {})}
+    assert len(list(recs)) == len(RATINGS) - lost
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_missing_column_is_named_at_its_first_line(tmp_path, layout):
+    root = write_fixture(tmp_path / layout, layout)
+    sep = {"ml-100k": b"\t", "ml-1m": b"::", "ml-latest": b","}[layout]
+    _rewrite(os.path.join(root, RATINGS_FILE[layout]),  # the timestamp column is gone
+             lambda data: b"\n".join(ln.rsplit(sep, 1)[0] for ln in data.split(b"\n")))
+    with pytest.raises(MovieLensFormatError) as e:
+        read_movielens(root)
+    assert (e.value.file, e.value.line) == (RATINGS_FILE[layout], 1)
+    expected = "is not the header 'userId,movieId,rating,timestamp'" if layout == "ml-latest" \
+        else "has 3 fields; expected 4"
+    assert expected in str(e.value)

@@ -72,7 +72,7 @@ def test_round_trip_through_custom_config_json():
 def test_run_config_overrides_are_typed_and_checked():
     cfg = load_config(None, ["train.epochs=5", "train.deep_layers=64,32", "data.split=temporal"])
     assert cfg.train.epochs == 5 and cfg.train.deep_layers == (64, 32) and cfg.data.split == "temporal"
-    with pytest.raises(ValueError, match=r"train.epochs: 'five'; expected int"):
+    with pytest.raises(ValueError, match=r"train.epochs: 'five'; expected an integer >= 1"):
         load_config(None, ["train.epochs=five"])
     with pytest.raises(ValueError, match="unknown key 'epoch'"):
         load_config(None, ["train.epoch=5"])

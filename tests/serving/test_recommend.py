@@ -591,7 +591,7 @@ def test_command_line(monkeypatch, capsys):
     assert (seen["host"], seen["port"]) == ("0.0.0.0", 9000)
     assert seen["app"].state.recommender.server.url == "http://tfs:8501"
     assert main(["--set", "serving.canary_share=1.5"]) == 2
-    assert "serving.canary_share: 1.5; expected a share in [0, 1]" in capsys.readouterr().err
+    assert "serving.canary_share: '1.5'; expected a number >= 0 and <= 1" in capsys.readouterr().err
     assert main(["--set", "serving.nope=1"]) == 2
 
 
