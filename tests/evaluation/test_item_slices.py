@@ -110,3 +110,13 @@ def test_json_summary_names_undefined_overall_metrics_instead_of_nan(tmp_path):
     metrics, undefined = run_summary.overall_metrics(evaluated)
     assert "gauc" not in metrics and undefined["gauc"].startswith("no user in this slice has both")
     json.dumps({"metrics": metrics, "metrics_undefined": undefined}, allow_nan=False)  # no NaN
+
+
+def test_withholding_is_decided_by_whole_lists_not_by_slice_names():
+    per_user = {"gauc": .7, "ndcg@10": .5, "total_documents": 9.0, "total_queries": 3.0}
+    partial = eval_result.withhold_per_user_off_slice(eval_result.SliceMetrics(
+        "item_category=c01", {"example_count": 5.0, "auc": .6, **per_user}, {"gauc": .1, "auc": .2}))
+    assert partial.metrics == {"example_count": 5.0, "auc": .6} and partial.diffs == {"auc": .2}
+    assert set(partial.undefined) == {"gauc", "ndcg@10", "total_documents", "total_queries"}
+    whole = eval_result.SliceMetrics("item_category=c01", {"example_count": 9.0, **per_user}, {})
+    assert eval_result.withhold_per_user_off_slice(whole) == whole  # every list lies in the slice
