@@ -15,7 +15,9 @@ is called) and ExampleGen's eval split, through the MLMD reader. Two measures:
   typical item, 1.0 the top of the list) and how often it tops the list.
 
 Also the model's AUC on the whole eval split (the same examples the Evaluator scores), so a fix
-for cold items can be checked for what it costs on known ones. Merged into
+for cold items can be checked for what it costs on known ones; ``--seeds N`` retrains the ranker
+on the run's Transform output N times with and without OOV training, to tell that from seed noise.
+Merged into
 ``benchmarks/results/reliability.json`` under ``"oov_items"`` -> ``--label`` (other keys kept).
 """
 
@@ -127,10 +129,46 @@ def measure(model_dir: str, examples_uri: str, features: FeatureConfig, sample: 
             "users": len(chosen), "examples": len(idx),
             "mean_probability": float(cold.mean()), "median_probability": float(np.median(cold)),
             "mean_probability_of_the_same_examples_known": float(scores[idx].mean()),
+            # paired: the same example, its real item vs. an unseen id with the same attributes
+            "share_scored_above_their_known_item": float((cold > scores[idx]).mean()),
+            "p99_probability_gain_over_known_item": float(np.quantile(cold - scores[idx], 0.99)),
             "examples_ranked": int(len(pct)), "min_list": min_list,
             "mean_rank_percentile": float(pct.mean()) if len(pct) else None,
             "share_ranked_above_every_known_item": float(top.mean()) if len(top) else None},
     }
+
+
+def by_seed(metadata: str, examples: str, features: FeatureConfig, train, seeds: int, args) -> dict:
+    """The ranker retrained on the run's Transform output for ``seeds`` seeds, without OOV
+    training (``oov_dropout = 0``, as before it existed) and with the config's rate: eval AUC
+    and the cold-item figures of each model, so a difference can be told from seed noise."""
+    import dataclasses
+    import statistics
+    import tempfile
+
+    from recsys.training.ranker import train_and_export
+
+    transformed = latest_output_uri(metadata, "Transform", "Examples")
+    graph = latest_output_uri(metadata, "Transform", "TransformGraph")
+    out = {}
+    for rate in (0.0, train.oov_dropout):
+        runs = []
+        for seed in range(seeds):
+            model_dir = tempfile.mkdtemp(prefix="bench-oov-")
+            train_and_export(train_files=[os.path.join(transformed, "Split-train", "*")],
+                             eval_files=[os.path.join(transformed, "Split-eval", "*")],
+                             transform_output=graph, serving_model_dir=model_dir, features=features,
+                             train=dataclasses.replace(train, oov_dropout=rate, seed=seed))
+            m = measure(model_dir, examples, features, args.sample, args.min_list, args.seed)
+            runs.append({"seed": seed, "eval_auc": m["eval_auc"], **{
+                k: m["counterfactual_cold_items"][k] for k in (
+                    "mean_rank_percentile", "share_ranked_above_every_known_item",
+                    "share_scored_above_their_known_item", "p99_probability_gain_over_known_item")}})
+            print(rate, json.dumps(runs[-1]), flush=True)
+        out[f"oov_dropout={rate}"] = {k: {"mean": statistics.mean(r[k] for r in runs),
+                                          "std": statistics.pstdev(r[k] for r in runs)}
+                                      for k in runs[0] if k != "seed"} | {"runs": runs}
+    return out
 
 
 def main() -> None:
@@ -142,6 +180,9 @@ def main() -> None:
     ap.add_argument("--min-list", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--note", default="")
+    ap.add_argument("--seeds", type=int, default=0,
+                    help="also retrain the ranker on the run's Transform output for this many seeds, "
+                         "with and without OOV training (AUC and cold-item figures per seed)")
     args = ap.parse_args()
     from recsys.pipeline.local_runner import RunPaths
     from tfx.utils import path_utils
@@ -152,6 +193,9 @@ def main() -> None:
     examples = latest_output_uri(metadata, "ImportExampleGen", "Examples")
     result = {**stamp(), **measure(model_dir, examples, FeatureConfig.load(config.features_path),
                                    args.sample, args.min_list, args.seed)}
+    if args.seeds:
+        result["by_seed"] = by_seed(metadata, examples, FeatureConfig.load(config.features_path),
+                                    config.train, args.seeds, args)
     if args.note:
         result["note"] = args.note
     existing = {}
