@@ -5,7 +5,9 @@ item popularity buckets) and the config's ``cross_slices``.
 Metrics (binary label): example count, AUC, AUC-PR, logloss (binary cross-entropy), calibration
 (mean prediction / mean label) and its plot, mean label/prediction; and per user (TFMA groups the
 examples by ``query_key`` = the user key): NDCG@5/10 with the label as gain, the rank of the first
-positive (MinLabelPosition), users/examples per user, and GAUC (``components/gauc.py``).
+positive (MinLabelPosition), users/examples per user, and GAUC (``components/gauc.py``). TFMA
+groups a user's examples before slicing, so on an item slice these would cover the users' whole
+lists: ``eval_result`` shows them only on slices that hold whole lists (overall, user-side slices).
 Gate: AUC must clear ``auc_lower_bound`` (value threshold) and must not drop more than
 ``max_auc_drop`` below the last blessed model (change threshold; the Resolver supplies that
 baseline, the latest one comparable with the run (``components/baseline_resolver.py``); on the first
@@ -19,7 +21,10 @@ from __future__ import annotations
 import json
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics.min_label_position import MIN_LABEL_POSITION_NAME
+from tensorflow_model_analysis.metrics.ndcg import NDCG_NAME
 
+from recsys.evaluation import gauc, query_statistics
 from recsys.models.export import PREDICTION_KEYS
 from recsys.config import EvaluatorConfig
 from recsys.features import FeatureConfig
@@ -32,6 +37,10 @@ def _overall(threshold: tfma.MetricThreshold) -> list:
 
 
 NDCG_TOP_K = [5, 10]
+# The metric names ``_per_user`` produces: computed over each user's whole list, so only
+# meaningful on slices that hold whole lists (``eval_result.withhold_per_user_off_slice``).
+PER_USER_METRICS = frozenset({NDCG_NAME, MIN_LABEL_POSITION_NAME, gauc.GAUC_NAME,
+                              gauc.GAUC_USERS_NAME, *query_statistics.NAMES})
 
 
 def _per_user(features: FeatureConfig, gain_key: str) -> tfma.MetricsSpec:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 
 from recsys.evaluation.retrieval_metrics import METRICS_FILE as RETRIEVAL_FILE
@@ -23,8 +24,11 @@ OVERALL = "Overall"
 @dataclasses.dataclass
 class SliceMetrics:
     slice: str  # "Overall", "user_gender=F", "user_gender=F & item_category=c02"
-    metrics: dict[str, float]  # candidate's metrics, flattened names
+    metrics: dict[str, float]  # candidate's metrics, flattened names; never NaN
     diffs: dict[str, float]  # candidate minus baseline, same names (empty without a baseline)
+    # Metrics this slice has no value for, and why ("n/a" in the report, null in JSON): TFMA's NaN
+    # (e.g. AUC of a one-class slice) and per-user metrics TFMA did not compute within the slice.
+    undefined: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -82,10 +86,30 @@ def scalar(value) -> float | None:
     return None
 
 
-def flatten(by_sub_key: dict) -> tuple[dict[str, float], dict[str, float]]:
-    """``{sub_key: {name: value}}`` of one model/output -> (metrics, diffs), flat names."""
+# Why TFMA returns NaN for a metric on a slice, by base metric name; anything else gets UNDEFINED.
+NAN_REASONS = {
+    "auc": "one label class only in this slice",
+    "auc_precision_recall": "one label class only in this slice",
+    "calibration": "no positive label in this slice (mean label 0)",
+    "gauc": "no user in this slice has both a positive and a negative example",
+    "ndcg": "no user in this slice has a positive example",
+    "min_label_position": "no user in this slice has a positive example",
+    "min_documents": "no user in this slice",
+}
+UNDEFINED = "undefined on this slice (TFMA returned NaN)"
+
+
+def _base(name: str) -> str:
+    """``ndcg@5`` -> ``ndcg``, ``auc[x]`` -> ``auc``."""
+    return name.split("@", 1)[0].split("[", 1)[0]
+
+
+def flatten(by_sub_key: dict) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """``{sub_key: {name: value}}`` of one model/output -> (metrics, diffs, undefined), flat
+    names; a NaN value goes to ``undefined`` with its reason, never into the numbers."""
     metrics: dict[str, float] = {}
     diffs: dict[str, float] = {}
+    undefined: dict[str, str] = {}
     for sub_key, values in by_sub_key.items():
         suffix = "@" + sub_key.split(":", 1)[1] if sub_key.startswith("topK:") else (
             f"[{sub_key}]" if sub_key else "")
@@ -94,10 +118,48 @@ def flatten(by_sub_key: dict) -> tuple[dict[str, float], dict[str, float]]:
             if x is None:
                 continue
             if name.endswith("_diff"):
-                diffs[name[:-len("_diff")] + suffix] = x
+                if not math.isnan(x):  # a diff against an undefined value is undefined too
+                    diffs[name[:-len("_diff")] + suffix] = x
+            elif math.isnan(x):
+                undefined[name + suffix] = NAN_REASONS.get(name, UNDEFINED)
             else:
                 metrics[name + suffix] = x
-    return metrics, diffs
+    return metrics, diffs, undefined
+
+
+PER_USER_OFF_SLICE = ("per-user metric not computed within this slice: TFMA groups each user's "
+                      "examples before slicing, so here it would cover the users' whole lists "
+                      "(total_documents > example_count), not the slice's examples")
+
+
+def withhold_per_user_off_slice(s: SliceMetrics) -> SliceMetrics:
+    """Moves the per-user metrics (GAUC, NDCG, MinLabelPosition, the query statistics) of ``s`` to
+    ``undefined`` unless TFMA computed them within the slice.
+
+    TFMA groups a query's (user's) examples *before* slicing, and the group carries the union of
+    its examples' slice keys (``_GroupByQueryKey``, then ``FanoutSlices``): on an item slice such
+    as ``item_popularity=tail`` a per-user metric is each touching user's whole eval list, i.e.
+    about the overall value under the slice's name (head/torso/tail GAUC read 0.7201/0.7205/0.7204).
+    TFMA 0.47 has no per-slice query key and a combiner never learns its slice, so these cannot be
+    computed within the slice there; they are withheld instead of mislabelled.
+
+    The test is per slice and needs no feature config: a slice holds whole user lists exactly when
+    the documents of its queries (``total_documents``: the users' list lengths, summed) equal its
+    example count; true for user-side slices (gender, activity), false for item slices and for
+    crosses with an item feature.
+    """
+    from recsys.evaluation.eval_config import PER_USER_METRICS
+
+    documents = s.metrics.get("total_documents")
+    examples = s.metrics.get("example_count")
+    if documents is None or examples is None or abs(documents - examples) < 0.5:
+        return s
+    why = PER_USER_OFF_SLICE
+    keep = {k: v for k, v in s.metrics.items() if _base(k) not in PER_USER_METRICS}
+    undefined = {**s.undefined, **{k: why for k in s.metrics.keys() | s.undefined.keys()
+                                   if _base(k) in PER_USER_METRICS}}
+    diffs = {k: v for k, v in s.diffs.items() if _base(k) not in PER_USER_METRICS}
+    return SliceMetrics(s.slice, keep, diffs, undefined)
 
 
 def _model_names(uri: str) -> tuple[str, str | None]:
@@ -183,8 +245,9 @@ def load(uri: str) -> Evaluation:
     result = tfma.load_eval_result(uri, model_name=candidate or None)
     slices = []
     for slice_key, by_output in result.slicing_metrics:
-        metrics, diffs = flatten(_first_output(by_output))
-        slices.append(SliceMetrics(slice_name(slice_key), metrics, diffs))
+        metrics, diffs, undefined = flatten(_first_output(by_output))
+        slices.append(withhold_per_user_off_slice(
+            SliceMetrics(slice_name(slice_key), metrics, diffs, undefined)))
     # Overall, then single-feature slices, then crosses; by name within each.
     slices.sort(key=lambda s: (s.slice != OVERALL, s.slice.count(" & "), s.slice))
     baseline = None

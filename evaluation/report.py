@@ -28,16 +28,19 @@ PLOT_BUCKETS = 20  # CalibrationPlot has 1,000 buckets; merged into 20 for a rea
 
 
 def columns(evaluation: Evaluation, *, all_metrics: bool) -> list[str]:
-    present = {m for s in evaluation.slices for m in s.metrics}
+    present = {m for s in evaluation.slices for m in (*s.metrics, *s.undefined)}
     key = [m for m in KEY_METRICS if m in present]
     return key + (sorted(present - set(key)) if all_metrics else [])
+
+
+NA = "n/a"  # a metric with no value on a slice; the reason is beside it (never a bare NaN)
 
 
 def fmt(x: float | None) -> str:
     if x is None:
         return ""
-    if isinstance(x, float) and math.isnan(x):
-        return "nan"
+    if isinstance(x, float) and not math.isfinite(x):
+        return NA
     if float(x).is_integer() and abs(x) < 1e12:
         return str(int(x))
     return f"{x:.4f}"
@@ -46,13 +49,23 @@ def fmt(x: float | None) -> str:
 def terminal_table(evaluation: Evaluation) -> str:
     """The per-slice table, aligned for a terminal (key metrics only)."""
     cols = columns(evaluation, all_metrics=False)
-    rows = [["slice"] + cols] + [[s.slice] + [fmt(s.metrics.get(c)) for c in cols]
-                                 for s in evaluation.slices]
+    rows = [["slice"] + cols] + [[s.slice] + [NA if c in s.undefined else fmt(s.metrics.get(c))
+                                              for c in cols] for s in evaluation.slices]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(lines + [f"{NA}: {why}" for why in undefined_reasons(evaluation, cols)])
+
+
+def undefined_reasons(evaluation: Evaluation, cols: list[str]) -> list[str]:
+    """Each distinct reason for an n/a among ``cols``, with how many cells it explains."""
+    counts: dict[str, int] = {}
+    for s in evaluation.slices:
+        for metric, why in s.undefined.items():
+            if metric in cols:
+                counts[why] = counts.get(why, 0) + 1
+    return [f"{why} ({n} cells)" for why, n in counts.items()]
 
 
 def verdict_headline(evaluation: Evaluation) -> str:
@@ -79,14 +92,23 @@ th{background:#f3f3f3;position:sticky;top:0}
 .scroll{overflow-x:auto}
 .ok{color:#176f2c;font-weight:bold}.bad{color:#b00020;font-weight:bold}
 .pos{color:#176f2c}.neg{color:#b00020}
+td.na{text-align:right;color:#777;cursor:help}
 """
+
+
+def _na(why: str, **data) -> str:
+    """An undefined metric: "n/a" with its reason as a tooltip and in ``data-undefined``."""
+    attrs = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in data.items())
+    return f'<td class="na" title="{html.escape(why)}" data-undefined="{html.escape(why)}"{attrs}>{NA}</td>'
 
 
 def _cell(x, **data) -> str:
     attrs = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in data.items())
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return f'<td{attrs}>{html.escape(str(x))}</td>'
-    # repr: the exact double (NaN as "nan"), so a parse-back compares bit for bit
+    if not math.isfinite(float(x)):  # e.g. a NaN in a retrieval_metrics.json written elsewhere
+        return _na("not a finite number", **data)
+    # repr: the exact double, so a parse-back compares bit for bit
     return f'<td class="n" data-value="{float(x)!r}"{attrs}>{fmt(float(x))}</td>'
 
 
@@ -148,14 +170,24 @@ def auc_by_slice_png(evaluation: Evaluation, metric: str = "auc") -> str:
     return _png(fig)
 
 
-def _metric_table(rows: list[tuple[str, dict]], cols: list[str], table_id: str) -> str:
+def _metric_table(rows: list[tuple[str, dict]], cols: list[str], table_id: str,
+                  undefined: list[dict] | None = None) -> str:
+    """One row per (name, metrics); ``undefined[i]``: row i's metric -> why it has no value."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["slice"] + cols)
     body = []
-    for name, metrics in rows:
-        cells = "".join(_cell(metrics.get(c, ""), slice=name, metric=c) for c in cols)
+    for i, (name, metrics) in enumerate(rows):
+        na = undefined[i] if undefined else {}
+        cells = "".join(_na(na[c], slice=name, metric=c) if c in na else
+                        _cell(metrics.get(c, ""), slice=name, metric=c) for c in cols)
         body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     return (f'<div class="scroll"><table id="{table_id}"><tr>{head}</tr>'
             + "".join(body) + "</table></div>")
+
+
+def _reasons(evaluation: Evaluation, cols: list[str]) -> str:
+    reasons = undefined_reasons(evaluation, cols)
+    return "" if not reasons else (f'<ul class="na-reasons">' + "".join(
+        f"<li>{NA}: {html.escape(r)}</li>" for r in reasons) + "</ul>")
 
 
 def _comparison(evaluation: Evaluation) -> str:
@@ -215,16 +247,18 @@ def render_html(evaluation: Evaluation, retrieval: dict | None = None, title: st
         "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in v.failures) + "</ul>")
     all_cols = columns(evaluation, all_metrics=True)
     overall = [(OVERALL, evaluation.overall)]
+    overall_na = [evaluation.slices[0].undefined if evaluation.overall else {}]
     sections = [
         f"<h1>{html.escape(title)}</h1><p>TFMA result: <code>{html.escape(evaluation.uri)}</code>"
         f"; candidate model name: <code>{html.escape(evaluation.candidate or '(single model)')}</code></p>",
         f'<h2>Validation verdict</h2><p id="verdict" class="{verdict_cls}" data-passed="'
         f'{"" if v is None else str(v.passed).lower()}">{verdict_headline(evaluation)}'
         f"</p>{failures}",
-        "<h2>Overall metrics</h2>" + _metric_table(overall, all_cols, "overall"),
+        "<h2>Overall metrics</h2>" + _metric_table(overall, all_cols, "overall", overall_na),
         "<h2>Candidate vs baseline</h2>" + _comparison(evaluation),
         "<h2>Per-slice metrics</h2>" + _metric_table(
-            [(s.slice, s.metrics) for s in evaluation.slices], all_cols, "slices"),
+            [(s.slice, s.metrics) for s in evaluation.slices], all_cols, "slices",
+            [s.undefined for s in evaluation.slices]) + _reasons(evaluation, all_cols),
         "<h2>Calibration</h2>" + calibration_png(evaluation),
         "<h2>AUC per slice</h2>" + (auc_by_slice_png(evaluation) if "auc" in evaluation.overall
                                     else "<p>No AUC (regression model).</p>"),

@@ -48,7 +48,9 @@ def summarize(paths, runner_started_at: float | None) -> dict:
     if "ModelBlessing" in ranker:
         report["blessed"] = bool(ranker["ModelBlessing"].custom_properties["blessed"].int_value)
         report["evaluation_uri"] = ranker["ModelEvaluation"].uri
-        report["metrics"] = overall_metrics(report["evaluation_uri"])
+        report["metrics"], undefined = overall_metrics(report["evaluation_uri"])
+        if undefined:  # JSON has no NaN: an undefined metric is named here with why, not printed
+            report["metrics_undefined"] = undefined
     report["pushed_versions"] = _versions(paths.serving_dir)
     report["serving_dir"] = paths.serving_dir
 
@@ -80,8 +82,10 @@ def _versions(path: str) -> list[str]:
     return [str(v) for v in complete_versions(path)]
 
 
-def overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    """The candidate's overall-slice metrics, flat names (``auc``, ``gauc``, ``ndcg@10``, ...)."""
+def overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, str]]:
+    """The candidate's overall-slice metrics, flat names (``auc``, ``gauc``, ``ndcg@10``, ...),
+    and the ones undefined there (name -> why; e.g. GAUC when no user has both labels)."""
     from recsys.evaluation.eval_result import load
 
-    return load(evaluation_uri).overall
+    evaluation = load(evaluation_uri)
+    return evaluation.overall, (evaluation.slices[0].undefined if evaluation.overall else {})

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from recsys.models.dcn import DCNInteraction
 from recsys.models.din import DINSequencePooling
-from recsys.models.inputs import FeatureEmbedding
+from recsys.models.inputs import FeatureEmbedding, OOVDropout, item_oov_ids
 from recsys.models.ranking import Ranker, make_task
 from recsys.models.wide_deep import DeepMLP, WideLinear
 from recsys.config import TrainConfig
@@ -69,5 +69,7 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
     if features.aux_label_key(train.label_mode, train.aux_weight):
         other = "regression" if train.label_mode == "binary" else "binary"
         aux = dict(aux_task=make_task(other), aux_weight=train.aux_weight)
+    oov = (OOVDropout(item_oov_ids(features, vocab_sizes), train.oov_dropout, name="oov_dropout")
+           if train.oov_dropout else None)
     return Ranker(embedding=embedding, task=make_task(train.label_mode), label_key=label_key,
-                  bias=bias, **aux, **BUILDERS[train.model](train, features, vocab_sizes))
+                  bias=bias, oov_dropout=oov, **aux, **BUILDERS[train.model](train, features, vocab_sizes))

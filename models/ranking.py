@@ -52,6 +52,8 @@ class Ranker(tfrs.models.Model):
         vector predicts a second label, e.g. the rating next to the binary label, and its loss,
         times ``aux_weight``, joins the main one. The labels are then ``[B, 2]`` (main, aux);
         serving still returns the main logit only.
+      oov_dropout: optional block applied to the transformed features before every other block
+        while training (``inputs.OOVDropout``: trains the OOV ids' prior); identity at serving.
     """
 
     def __init__(self, embedding: FeatureEmbedding, interaction: keras.layers.Layer,
@@ -59,8 +61,10 @@ class Ranker(tfrs.models.Model):
                  sequence_pooling: keras.layers.Layer | None = None,
                  wide: keras.layers.Layer | None = None,
                  bias: keras.layers.Layer | None = None,
-                 aux_task: tfrs.tasks.Ranking | None = None, aux_weight: float = 1.0, **kwargs):
+                 aux_task: tfrs.tasks.Ranking | None = None, aux_weight: float = 1.0,
+                 oov_dropout: keras.layers.Layer | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.oov_dropout = oov_dropout
         self.embedding = embedding
         self.sequence_pooling = sequence_pooling or MeanSequencePooling()
         self.interaction = interaction
@@ -81,6 +85,8 @@ class Ranker(tfrs.models.Model):
 
     def _forward(self, features, training: bool):
         # Only ever run inside ``call`` (via Keras' __call__), so sub-layers see the training flag.
+        if self.oov_dropout is not None:
+            features = self.oov_dropout(features, training=training)
         vectors, sequences = self.embedding(features)
         pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
         parts = {**vectors, **pooled}

@@ -35,13 +35,13 @@ def rows(num_users: int = 24, seed: int = 0) -> list[dict]:
     return out
 
 
-def config(gate: EvaluatorConfig = EvaluatorConfig()) -> tfma.EvalConfig:
+def config(gate: EvaluatorConfig = EvaluatorConfig(), features: FeatureConfig = FEATURES) -> tfma.EvalConfig:
     """The pipeline's EvalConfig, its one model spec turned into candidate + baseline columns.
 
     Without change thresholds: TFMA refuses them unless the baseline is a loaded model (it then
     still computes every ``*_diff`` metric; the e2e gating test covers the change threshold).
     """
-    cfg = eval_config(FEATURES, gate)
+    cfg = eval_config(features, gate)
     for spec in cfg.metrics_specs:
         for metric in spec.metrics:
             for t in metric.per_slice_thresholds:
@@ -55,12 +55,12 @@ def config(gate: EvaluatorConfig = EvaluatorConfig()) -> tfma.EvalConfig:
 
 
 def evaluate(out_dir: str, data: list[dict] | None = None,
-             gate: EvaluatorConfig = EvaluatorConfig()) -> str:
+             gate: EvaluatorConfig = EvaluatorConfig(), features: FeatureConfig = FEATURES) -> str:
     """Runs TFMA on ``data`` (default ``rows()``); returns the output path."""
     os.makedirs(out_dir, exist_ok=True)
     path = write_gz(data if data is not None else rows(), os.path.join(out_dir, "examples.tfrecord.gz"))
     output = os.path.join(out_dir, "evaluation")
-    tfma.run_model_analysis(eval_config=config(gate), data_location=path, output_path=output,
+    tfma.run_model_analysis(eval_config=config(gate, features), data_location=path, output_path=output,
                             file_format="tfrecords")
     return output
 

@@ -2,6 +2,7 @@
 
 import html.parser
 import json
+import math
 import os
 
 import nbformat
@@ -23,6 +24,7 @@ class _Cells(html.parser.HTMLParser):
         super().__init__()
         self.table = None
         self.cells: list[dict] = []
+        self.undefined: list[dict] = []  # "n/a" cells: no value, the reason in data-undefined
         self.verdict = None
         self.images: list[str] = []
 
@@ -32,6 +34,8 @@ class _Cells(html.parser.HTMLParser):
             self.table = a.get("id")
         elif tag == "td" and "data-value" in a:
             self.cells.append({**a, "table": self.table})
+        elif tag == "td" and "data-undefined" in a:
+            self.undefined.append({**a, "table": self.table})
         elif tag == "p" and a.get("id") == "verdict":
             self.verdict = a["data-passed"]
         elif tag == "img":
@@ -67,12 +71,18 @@ def test_report_numbers_equal_the_tfma_result(evaluated, tmp_path):
     out = tmp_path / "report.html"
     assert main(["report", "--eval-dir", evaluated, "--out", str(out),
                  "--set", f"pipeline.output_dir={tmp_path}"]) == 0
-    cells = _parse(out.read_text()).cells
+    parsed = _parse(out.read_text())
+    cells = parsed.cells
     tfma_values = _tfma_numbers(evaluated, "candidate")
     slice_cells = {(c["data-slice"], c["data-metric"]): float(c["data-value"])
                    for c in cells if c["table"] == "slices"}
-    expected = {k: v for k, v in tfma_values.items() if not k[1].split("@")[0].endswith("_diff")}
-    assert slice_cells == pytest.approx(expected, rel=1e-12, nan_ok=True)
+    expected = {k: v for k, v in tfma_values.items()
+                if not k[1].split("@")[0].endswith("_diff") and not math.isnan(v)}
+    assert slice_cells == pytest.approx(expected, rel=1e-12)
+    # TFMA's NaNs are "n/a" cells that say why, never a number.
+    undefined = {(c["data-slice"], c["data-metric"]) for c in parsed.undefined if c["table"] == "slices"}
+    assert undefined == {k for k, v in tfma_values.items()
+                         if not k[1].split("@")[0].endswith("_diff") and math.isnan(v)}
     # The slices the feature config asks for, and the per-user metrics, are all there.
     slices = {s for s, _ in slice_cells}
     assert {"Overall", "user_gender=F", "user_gender=M", "user_activity=heavy",
