@@ -5,13 +5,15 @@
 #                   that runs the project's .venv (so the notebook imports the pinned TFX/TFMA).
 # Why a second venv: TFMA 0.47 ships its viewer only as a classic-notebook extension; the lock's
 # JupyterLab 4 / Notebook 7 cannot load it, and Notebook 6.5 cannot share .venv with them.
-# Needs .venv (scripts/setup.sh). Re-running is cheap: it reinstalls only when the notebook lock or
-# this script changed.
+# Needs .venv (scripts/setup.sh). Re-running is cheap: it reinstalls only when a lock file or this
+# script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NB=.venv-notebook
-stamp=$NB/.installed-$(cat requirements-notebook.lock.txt scripts/notebook_setup.sh | sha256sum | cut -c1-16)
+stamp=$NB/.installed-$(cat requirements-notebook.lock.txt requirements.lock.txt scripts/notebook_setup.sh \
+  notebooks/tfma_define_guard.js |
+  sha256sum | cut -c1-16)
 if [ -f "$stamp" ]; then
   exit 0
 fi
@@ -26,15 +28,20 @@ echo "installing the classic Notebook server for TFMA's viewer (requirements-not
 $NB/bin/python -m pip install -q --upgrade "pip<26" >&2
 $NB/bin/python -m pip install -q -r requirements-notebook.lock.txt >&2
 
-# TFMA's front end (widget models + its Polymer bundle) comes from the TFMA that the kernel runs;
-# linked, so it always matches the installed TFMA.
-tfma_static=$(.venv/bin/python -c 'import os, tensorflow_model_analysis as t;
-print(os.path.join(os.path.dirname(t.__file__), "static"))' 2>/dev/null)
+# TFMA's front end (widget models + its Polymer bundle) comes from the TFMA that the kernel runs
+# (the stamp covers requirements.lock.txt, which pins it). Copied: the server answers 403 for a
+# symlink that leaves its data directory.
+tfma_static=$(.venv/bin/python -c 'import importlib.util, os  # found, not imported (TensorFlow)
+print(os.path.join(importlib.util.find_spec("tensorflow_model_analysis").submodule_search_locations[0], "static"))')
 rm -rf $NB/share/jupyter/nbextensions/tensorflow_model_analysis
 mkdir -p $NB/share/jupyter/nbextensions
-ln -s "$tfma_static" $NB/share/jupyter/nbextensions/tensorflow_model_analysis
+cp -r "$tfma_static" $NB/share/jupyter/nbextensions/tensorflow_model_analysis
 $NB/bin/jupyter nbextension enable --sys-prefix --py widgetsnbextension >/dev/null 2>&1
 $NB/bin/jupyter nbextension enable --sys-prefix tensorflow_model_analysis/extension >/dev/null 2>&1
+# Guards the load of TFMA's bundle against RequireJS (why: notebooks/tfma_define_guard.js).
+mkdir -p $NB/share/jupyter/nbextensions/recsys_tfma_define_guard
+cp notebooks/tfma_define_guard.js $NB/share/jupyter/nbextensions/recsys_tfma_define_guard/main.js
+$NB/bin/jupyter nbextension enable --sys-prefix recsys_tfma_define_guard/main >/dev/null 2>&1
 
 # The kernel: the project's .venv. capture_fd_output=False keeps what TensorFlow's C++ code writes
 # to file descriptors 1/2 out of the notebook (it goes to the server's log, as `recsys run` sends

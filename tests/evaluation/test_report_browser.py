@@ -11,7 +11,8 @@ from tests import browser
 def test_the_report_renders_in_a_browser_with_its_images(tmp_path, tfma_tiny_output):
     retrieval = tmp_path / "retrieval_metrics.json"
     retrieval.write_text(json.dumps({"overall": {"recall@100": 0.4321},
-                                     "baseline": {"recall@100": 0.3012}, "blessed": True}))
+                                     "baseline": {"overall": {"recall@100": 0.3012}},
+                                     "blessed": True}))
     out = tmp_path / "report.html"
     assert main(["report", "--eval-dir", tfma_tiny_output, "--retrieval", str(retrieval),
                  "--out", str(out)]) == 0

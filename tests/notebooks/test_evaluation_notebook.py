@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -22,8 +23,12 @@ pytestmark = pytest.mark.e2e  # a kernel that imports TensorFlow and TFMA: about
 
 NOTEBOOK_VENV = os.path.join(browser.REPO, ".venv-notebook")
 GOOGLE_CHARTS = "https://www.gstatic.com/charts/loader.js"  # TFMA's charts load it at run time
+# retrieval_metrics.json as the RetrievalEvaluator writes it (fewer metrics and slices)
 RETRIEVAL = {"overall": {"recall@10": 0.1234, "recall@100": 0.4321},
-             "baseline": {"recall@10": 0.0456, "recall@100": 0.3012}, "blessed": True}
+             "slices": {"user_activity:heavy": {"recall@10": 0.0987, "recall@100": 0.3456}},
+             "baseline": {"overall": {"recall@10": 0.0456, "recall@100": 0.3012},
+                          "slices": {"user_activity:heavy": {"recall@10": 0.0321, "recall@100": 0.2109}}},
+             "blessed": True}
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +81,23 @@ def executed(server):
         pg.goto(server)
         pg.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
                              " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
-        pg.evaluate("Jupyter.notebook.set_autosave_interval(0); Jupyter.notebook.execute_all_cells()")
-        pg.wait_for_function(
-            "Jupyter.notebook.get_cells().filter(c => c.cell_type === 'code')"
-            ".every(c => typeof c.input_prompt_number === 'number')", timeout=300_000, polling=500)
+        pg.evaluate("Jupyter.notebook.set_autosave_interval(0)")
+        # Cell by cell, as with Shift-Enter: with Run All, a widget whose view is ready before its
+        # output area is in the page is lost ("Host is not attached"), about one run in two here.
+        for i in range(pg.evaluate("Jupyter.notebook.ncells()")):
+            pg.evaluate(f"Jupyter.notebook.get_cell({i}).execute()")
+            pg.wait_for_function(f"(c => c.cell_type !== 'code' || typeof c.input_prompt_number"
+                                 f" === 'number')(Jupyter.notebook.get_cell({i}))",
+                                 timeout=300_000, polling=500)
         # The widgets draw after the kernel answered: TFMA's Polymer bundle loads, then renders.
         pg.wait_for_function(_shadow("tfma-nb-slicing-metrics >>> tfma-slicing-metrics-browser"),
                              timeout=60_000)
         pg.wait_for_function(_shadow("tfma-nb-plot >>> tfma-plot"), timeout=60_000)
+        # As a user picks every metric group under "Class Ids" (TFMA selects none by itself).
+        pg.evaluate("""() => { const sm = document.querySelector('tfma-nb-slicing-metrics');
+                             sm.selectedConfigs_ = JSON.parse(JSON.stringify(sm.availableConfigs_)); }""")
+        pg.wait_for_function(_shadow("tfma-nb-slicing-metrics >>> tfma-slicing-metrics-browser")
+                             + ".data.length > 0", timeout=30_000)
         pg.wait_for_timeout(2000)  # let the charts finish (or fail to fetch their library)
         state = pg.evaluate("""() => {
           const browserEl = %s, plotEl = %s;
@@ -91,7 +105,7 @@ def executed(server):
             .map(c => c.output_area.outputs);
           return {
             outputs: outputs,
-            text: document.querySelector('#notebook-container').innerText,
+            text: [...document.querySelectorAll('.output_area')].map(e => e.innerText).join(' | '),
             slices: browserEl.data.map(d => d.slice),
             metrics: browserEl.metrics,
             plotTypes: plotEl.availableTypes,
@@ -121,13 +135,13 @@ def test_the_viewer_draws_tfmas_slice_browser_and_plot(executed, tfma_tiny_outpu
     # The widget front end instantiated the models (the ipywidgets/TFMA mismatch fails here).
     assert not [e for e in log.errors if "widget" in e.lower() or "_deserialize_state" in e], log.errors
     # Charts: Google Charts is fetched from the web at run time (TFMA bundles only its loader call);
-    # where it is reachable they must be drawn, offline (CI) only that fetch may fail.
+    # where it is reachable they must be drawn, offline (CI) only that fetch (and its fonts) may fail.
     if state["charts"] == "loaded":
         assert state["drawnCharts"] > 0
     else:
         assert GOOGLE_CHARTS in log.failed_requests
-        assert all(u.startswith("https://") and "google" in u for u in log.failed_requests), \
-            log.failed_requests
+        hosts = {urllib.parse.urlsplit(u).netloc for u in log.failed_requests}
+        assert hosts <= {"www.gstatic.com", "fonts.googleapis.com"}, log.failed_requests
 
 
 def test_the_notebook_starts_quietly_and_shows_the_retriever(executed):
@@ -139,4 +153,4 @@ def test_the_notebook_starts_quietly_and_shows_the_retriever(executed):
     assert not stderr, stderr
     # The retriever's metrics next to the popularity baseline.
     assert "two towers" in state["text"] and "popularity" in state["text"]
-    assert "0.4321" in state["text"] and "0.3012" in state["text"]
+    assert all(f"{x:.4f}" in state["text"] for x in (0.4321, 0.3012, 0.3456, 0.2109))
