@@ -9,8 +9,9 @@ same names resolve through this package's search path, which also covers the rep
 a checkout and an installed wheel import the same modules under the same names.
 
 Importing this package has no other effect. TensorFlow's Keras switch (``TF_USE_LEGACY_KERAS``:
-TFRS and TFX 1.16 need Keras 2) is set where a process starts: ``recsys.cli.main``, the TFX module
-files in ``components/``, the tests' ``conftest.py``, each ``python -m`` entry point.
+TFRS and TFX 1.16 need Keras 2) is set where a process starts: ``recsys.cli.main`` and the notebook
+(both through ``recsys.library_noise``), the TFX module files in ``components/``, the tests'
+``conftest.py``, each ``python -m`` entry point.
 """
 
 import os as _os
@@ -23,5 +24,6 @@ if CHECKOUT_ROOT:
     __path__.append(CHECKOUT_ROOT)  # noqa: F821  (the checkout's top-level folders are subpackages)
 
 # Order: the layers, lowest first (tests/test_layers.py checks that no import goes upward).
-LAYERS = (("config", "features", "preprocessing", "fingerprint", "jsonio", "progress"), ("data", "serving"), ("models",), ("training",),
+LAYERS = (("config", "features", "preprocessing", "fingerprint", "jsonio", "progress", "library_noise"),
+          ("data", "serving"), ("models",), ("training",),
           ("evaluation",), ("components",), ("pipeline",), ("cli",))

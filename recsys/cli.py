@@ -15,10 +15,9 @@ import os
 import sys
 import time
 import traceback
-import warnings
 
 from recsys.config import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG
-from recsys import jsonio
+from recsys import jsonio, library_noise
 from recsys.config import check_run_inputs, load_config
 
 
@@ -209,12 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", default="", help="HTML file (default: "
                            "<pipeline.output_dir>/evaluation_report.html)")
     args = parser.parse_args(argv)
-    # The process starts here: Keras 2 (tf-keras) for TFRS and TFX 1.16, chosen by TensorFlow at
-    # import time, so before any subcommand imports it. Beam's worker processes inherit it.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # google-cloud client libraries (pulled in by TFX) warn about Python 3.10 on every import.
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    # The process starts here, before any subcommand imports TensorFlow.
+    library_noise.quiet()
     try:
         return args.fn(args)
     except (ValueError, FileNotFoundError) as e:

@@ -4,4 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The browser tests (tests/browser.py): Debian's Chromium, driven headless by Playwright, and the
+# Jupyter of scripts/notebook.sh, in which they open the evaluation notebook.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium for the browser tests" >&2
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq chromium >&2
+fi
+scripts/notebook_setup.sh
 exec .venv/bin/python -m pytest -q -ra "$@"

@@ -5,3 +5,13 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import pytest  # noqa: E402  (after the environment above)
+
+
+@pytest.fixture(scope="session")
+def tfma_tiny_output(tmp_path_factory) -> str:
+    """One tiny real TFMA result (``tests/tfma_tiny.py``) for every test that only reads one."""
+    from tests import tfma_tiny
+
+    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny")))

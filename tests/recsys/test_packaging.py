@@ -21,7 +21,7 @@ def _wheel(tmp_path) -> str:
     # Built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", "notebooks", "tests", ".whl"))
+        ".venv*", ".git", "runs", "build", "*.egg-info", "__pycache__", "notebooks", "tests", ".whl"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
     [wheel] = glob.glob(str(tmp_path / "dist" / "*.whl"))
