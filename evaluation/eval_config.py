@@ -53,6 +53,18 @@ def _per_user(features: FeatureConfig, gain_key: str) -> tfma.MetricsSpec:
         tfma.MetricConfig(class_name="GAUC", module="recsys.evaluation.gauc")])
 
 
+CI_METHODS = {"jackknife": tfma.ConfidenceIntervalOptions.JACKKNIFE,
+              "bootstrap": tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP}
+
+
+def _options(gate: EvaluatorConfig) -> tfma.Options:
+    if gate.confidence_intervals == "off":
+        return tfma.Options()
+    return tfma.Options(compute_confidence_intervals={"value": True},
+                        confidence_intervals=tfma.ConfidenceIntervalOptions(
+                            method=CI_METHODS[gate.confidence_intervals]))
+
+
 def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary"
                 ) -> tfma.EvalConfig:
     label_key = features.label_key(label_mode)
@@ -82,6 +94,7 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
         others = ["MeanLabel", "MeanPrediction"]
     metrics = [count, gated] + [tfma.MetricConfig(class_name=c) for c in others]
     return tfma.EvalConfig(
+        options=_options(gate),
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
                                     prediction_key=PREDICTION_KEYS[label_mode])],
         slicing_specs=slicing,

@@ -216,6 +216,10 @@ class EvaluatorConfig:
     max_rmse_rise: NonNegativeFloat = 0.01  # change threshold: RMSE at most this much above the baseline's
     rmse_upper_bound: NonNegativeFloat = 0.0  # value threshold: RMSE above it is not blessed; 0: no bound
     example_count_lower_bound: NonNegativeInt = 1
+    # TFMA's own confidence intervals (95%, per slice, per metric and per diff against the
+    # baseline): "jackknife" (20 delete-d buckets) or "bootstrap" (20 Poisson resamples). The
+    # report calls a slice's difference out only when its interval excludes 0.
+    confidence_intervals: Literal["off", "jackknife", "bootstrap"] = "jackknife"
 
 
 @dataclasses.dataclass
