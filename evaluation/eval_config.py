@@ -39,6 +39,9 @@ def _overall(threshold: tfma.MetricThreshold) -> list:
 NDCG_TOP_K = [5, 10]
 # The metric names ``_per_user`` produces: computed over each user's whole list, so only
 # meaningful on slices that hold whole lists (``eval_result.withhold_per_user_off_slice``).
+# Counts (examples, users, list lengths): TFMA resamples them like any metric, but a resample's
+# count is no uncertainty of the evaluation, so the report shows them without an interval.
+COUNT_METRICS = frozenset({"example_count", gauc.GAUC_USERS_NAME, *query_statistics.NAMES})
 PER_USER_METRICS = frozenset({NDCG_NAME, MIN_LABEL_POSITION_NAME, gauc.GAUC_NAME,
                               gauc.GAUC_USERS_NAME, *query_statistics.NAMES})
 
@@ -57,7 +60,24 @@ CI_METHODS = {"jackknife": tfma.ConfidenceIntervalOptions.JACKKNIFE,
               "bootstrap": tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP}
 
 
+def _interval_gate(metric_class: str, lower_is_better: bool) -> tfma.MetricConfig:
+    """The gated metric's interval against the baseline must lie wholly on the better side of 0
+    (``interval_gate.py``): a change threshold, so, like ``max_auc_drop``, only with a baseline."""
+    metric = tfma.metrics.AUC().name if metric_class == "AUC" else \
+        tfma.metrics.RootMeanSquaredError().name
+    direction = (tfma.MetricDirection.LOWER_IS_BETTER if lower_is_better
+                 else tfma.MetricDirection.HIGHER_IS_BETTER)
+    return tfma.MetricConfig(
+        class_name="IntervalGate", module="recsys.evaluation.interval_gate",
+        config=json.dumps({"metric": metric, "lower_is_better": lower_is_better}),
+        per_slice_thresholds=_overall(tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+            direction=direction, absolute={"value": 0.0}))))
+
+
 def _options(gate: EvaluatorConfig) -> tfma.Options:
+    problems = gate.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
     if gate.confidence_intervals == "off":
         return tfma.Options()
     return tfma.Options(compute_confidence_intervals={"value": True},
@@ -93,6 +113,8 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
                 absolute={"value": gate.max_rmse_rise}))))
         others = ["MeanLabel", "MeanPrediction"]
     metrics = [count, gated] + [tfma.MetricConfig(class_name=c) for c in others]
+    if gate.gate_on_interval:
+        metrics.append(_interval_gate(gated.class_name, lower_is_better=label_mode != "binary"))
     return tfma.EvalConfig(
         options=_options(gate),
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,

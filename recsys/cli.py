@@ -162,8 +162,10 @@ def cmd_report(args) -> int:
     with open(out, "w") as fh:
         fh.write(report.render_html(evaluation, retrieval))
     print(f"evaluation: {uri}")
-    print(report.terminal_table(evaluation))
     print(report.verdict_text(evaluation))
+    print(report.headline_text(evaluation))
+    print("\n".join(report.callout_lines(evaluation)))
+    print(report.terminal_table(evaluation))
     print("retrieval:", retrieval_path or "no retrieval model evaluated")
     print(f"wrote {os.path.abspath(out)}")
     return 0

@@ -11,7 +11,8 @@ import pytest  # noqa: E402  (after the environment above)
 
 @pytest.fixture(scope="session")
 def tfma_tiny_output(tmp_path_factory) -> str:
-    """One tiny real TFMA result (``tests/tfma_tiny.py``) for every test that only reads one."""
+    """One tiny real TFMA result (``tests/tfma_tiny.py``), with TFMA's jackknife intervals, for
+    every test that only reads one."""
     from tests import tfma_tiny
 
-    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny")))
+    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny")), gate=tfma_tiny.JACKKNIFE)
