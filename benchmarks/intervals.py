@@ -68,11 +68,20 @@ def widths(uri: str) -> dict:
                                             "width": hi - lo}
     metric = report.gated_metric(evaluation)
     if metric:
-        differ = [d for d in callouts.vs_overall(evaluation, metric) if d.significant]
+        small = callouts.small_slices(evaluation)
+        judged = [d for d in callouts.vs_overall(evaluation, metric) if d.slice not in small]
         out["slices_differing_from_overall"] = {
-            "metric": metric, "count": len(differ), "of": len(callouts.vs_overall(evaluation, metric)),
-            "small_slices": sum(callouts.is_small(s, overall.example_count)
-                                for s in evaluation.slices if s.slice != OVERALL)}
+            "metric": metric, "count": sum(d.significant for d in judged), "of": len(judged),
+            "small_slices_not_judged": len(small)}
+    if reported:
+        judged = [s for s in reported if not callouts.is_small(s, overall.example_count)]
+        smallest = min(judged, key=lambda s: s.example_count) if judged else None
+        if smallest is not None:
+            out["smallest_judged_slice"] = {
+                "slice": smallest.slice, "examples": smallest.example_count,
+                **{m: {"value": smallest.metrics[m], "interval": list(smallest.intervals[m]),
+                       "width": smallest.intervals[m][1] - smallest.intervals[m][0]}
+                   for m in METRICS if m in smallest.intervals}}
     return out
 
 

@@ -12,8 +12,10 @@ Two kinds, both from TFMA's own intervals (``eval.confidence_intervals``):
   exact interval of the difference is narrower; whatever is called out here the exact test would
   call out too (a 95% test: about 1 slice in 20 with no real difference is still called out).
 
-Without intervals (``confidence_intervals = "off"``) nothing is called out: a point difference on
-a slice of 13 examples is no finding.
+Small slices (``is_small``) are never called out: their resampled intervals are unreliable (on
+the default data the jackknife gives a 13-example cross slice an AUC of 0.0 with the interval
+[0.0, 0.0], since most of its 20 buckets hold one example or none). Without intervals
+(``confidence_intervals = "off"``) nothing is called out: a point difference is no finding.
 """
 
 from __future__ import annotations
@@ -76,15 +78,21 @@ def vs_baseline(evaluation: Evaluation, metric: str) -> list[Difference]:
             for s in evaluation.slices if metric in s.diffs]
 
 
+def small_slices(evaluation: Evaluation) -> set[str]:
+    total = evaluation.slices[0].example_count if evaluation.overall else 0.0
+    return {s.slice for s in evaluation.slices if s.slice != OVERALL and is_small(s, total)}
+
+
 def called_out(evaluation: Evaluation, metric: str) -> list[Difference]:
-    """The significant differences on ``metric``: overall against the baseline first; then the
-    slices whose change against the baseline goes the other way (or, when overall did not move,
-    any slice that did: a regression hidden in the average); then the slices apart from overall.
-    Largest first within each."""
-    by_baseline = [d for d in vs_baseline(evaluation, metric) if d.significant]
+    """The significant differences on ``metric``, small slices left out: overall against the
+    baseline first; then the slices whose change against the baseline goes the other way (or,
+    when overall did not move, any slice that did: a regression hidden in the average); then the
+    slices apart from overall. Largest first within each."""
+    small = small_slices(evaluation)
+    by_baseline = [d for d in vs_baseline(evaluation, metric) if d.significant and d.slice not in small]
     overall = next((d for d in by_baseline if d.slice == OVERALL), None)
     slices = [d for d in by_baseline if d.slice != OVERALL
               and (overall is None or (d.value > 0) != (overall.value > 0))]
-    apart = [d for d in vs_overall(evaluation, metric) if d.significant]
+    apart = [d for d in vs_overall(evaluation, metric) if d.significant and d.slice not in small]
     return ([overall] if overall else []) + sorted(slices, key=lambda d: -abs(d.value)) + \
         sorted(apart, key=lambda d: -abs(d.value))

@@ -115,10 +115,13 @@ def callout_lines(evaluation: Evaluation) -> list[str]:
         return ["no confidence intervals (eval.confidence_intervals = off): no slice difference is "
                 "called out"]
     found = callouts.called_out(evaluation, metric)
-    compared = len(callouts.vs_overall(evaluation, metric))
+    small = callouts.small_slices(evaluation)
+    compared = sum(d.slice not in small for d in callouts.vs_overall(evaluation, metric))
     apart = sum(d.against == "overall" for d in found)
     lines = [f"{apart} of {compared} slices differ from overall on {metric} (95% interval "
-             "excludes 0); the others are within noise"]
+             f"excludes 0); the others are within noise"
+             + (f"; {len(small)} small slices (under {callouts.SMALL_EXAMPLES} examples or "
+                f"{callouts.SMALL_SHARE:.0%} of them) are not judged" if small else "")]
     shown = [d.text() for d in found]
     if len(shown) > MAX_CALLOUTS:
         shown = shown[:MAX_CALLOUTS] + [f"... and {len(shown) - MAX_CALLOUTS} more (the plot and "
@@ -143,9 +146,12 @@ def headline_text(evaluation: Evaluation) -> str:
     for m, value, iv, base, diff, diff_iv in headline_rows(evaluation):
         rows.append([m, fmt(value), ci_text(iv), fmt(base), "" if diff is None else f"{diff:+.4f}",
                      ci_text(diff_iv, signed=True)])
+    if evaluation.baseline is None:
+        rows = [r[:3] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths))) for r in rows)
+                               for i, (v, w) in enumerate(zip(r, widths))) for r in rows) + (
+        "\n" + NO_BASELINE if evaluation.baseline is None else "")
 
 
 # --- HTML ---------------------------------------------------------------------------------------

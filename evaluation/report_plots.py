@@ -64,8 +64,8 @@ def metric_by_slice_png(evaluation: Evaluation, metric: str) -> str:
     significant = {d.slice: d.value for d in callouts.vs_overall(evaluation, metric) if d.significant}
     fig, ax = plt.subplots(figsize=(7.5, 0.22 * len(rows) + 1.4))
     overall = evaluation.overall.get(metric)
+    band = evaluation.slices[0].intervals.get(metric) if overall is not None else None
     if overall is not None:
-        band = evaluation.slices[0].intervals.get(metric)
         if band:
             ax.axvspan(band[0], band[1], color=RED, alpha=.12, lw=0)
         ax.axvline(overall, color=RED, lw=1, label=f"overall {overall:.4f}" + (
@@ -85,6 +85,14 @@ def metric_by_slice_png(evaluation: Evaluation, metric: str) -> str:
         if callouts.is_small(s, total):
             tick.set_color(GREY)
     ax.set_ylim(-0.7, len(rows) - 0.3)
+    # Zoom to the slices that are judged: a small slice's interval can span anything (and one of 13
+    # examples may read AUC 0.0); where it runs off the plot it is clipped.
+    judged = [s.intervals.get(metric, (s.metrics[metric],) * 2) for s in rows
+              if not callouts.is_small(s, total)] + ([band] if overall is not None and band else [])
+    if judged:
+        lo, hi = min(iv[0] for iv in judged), max(iv[1] for iv in judged)
+        pad = 0.1 * (hi - lo) or 0.01
+        ax.set_xlim(lo - pad, hi + pad)
     ax.set(xlabel=metric + " (95% interval)", title=f"{metric} per slice, sorted; grey hollow: small "
            "slice; green/red: interval wholly above/below overall")
     ax.title.set_fontsize(9)

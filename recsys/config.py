@@ -218,8 +218,9 @@ class EvaluatorConfig:
     example_count_lower_bound: NonNegativeInt = 1
     # TFMA's own 95% confidence intervals, per slice, per metric and per difference against the
     # baseline: "jackknife" (20 delete-d buckets) or "bootstrap" (20 Poisson resamples); the report
-    # calls a slice's difference out only when its interval excludes 0.
-    confidence_intervals: Literal["off", "jackknife", "bootstrap"] = "jackknife"
+    # calls a slice's difference out only when its interval excludes 0. Off by default: TFMA 0.47
+    # resamples in Python and turns the Evaluator's minute into many (benchmarks/results/intervals.json).
+    confidence_intervals: Literal["off", "jackknife", "bootstrap"] = "off"
     # Also require the whole interval of candidate - baseline AUC above 0 (RMSE: below 0), not only
     # the point estimate within max_auc_drop (evaluation/interval_gate.py); needs intervals on.
     gate_on_interval: bool = False

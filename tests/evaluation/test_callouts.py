@@ -21,7 +21,7 @@ def _evaluation(with_intervals: bool = True) -> Evaluation:
         # Below overall by .02 but its interval (.60, .76) holds .70: noise. Its gain over the
         # baseline is significant but goes overall's way: not news.
         s("user_activity=light", 8000, .68, (.60, .76), .04, (.01, .07)),
-        # Far below, and small: 50 examples; its interval still excludes overall.
+        # Far below, its interval excluding overall, but small (50 examples): not judged.
         s("user_gender=X", 50, .40, (.20, .60), -.10, (-.30, .10)),
     ]
     return Evaluation(uri="", candidate="candidate", slices=slices, baseline={"auc": .68},
@@ -31,15 +31,17 @@ def _evaluation(with_intervals: bool = True) -> Evaluation:
 def test_only_differences_whose_interval_excludes_zero_are_called_out():
     found = callouts.called_out(_evaluation(), "auc")
     assert [(d.slice, d.against) for d in found] == [
-        ("Overall", "baseline"), ("user_activity=heavy", "baseline"),
-        ("user_gender=X", "overall"), ("user_activity=heavy", "overall")]
-    overall, heavy_vs_base, x, heavy = found
+        ("Overall", "baseline"), ("user_activity=heavy", "baseline"), ("user_activity=heavy", "overall")]
+    overall, heavy_vs_base, heavy = found
     assert overall.value == .02 and overall.interval == (.01, .03)
+    assert heavy_vs_base.value == -.03
     assert heavy.value == pytest.approx(.05)
     assert heavy.interval == pytest.approx((.02, .08))
-    assert x.value == pytest.approx(-.30) and x.interval == pytest.approx((-.50, -.10))
-    light = {d.slice: d for d in callouts.vs_overall(_evaluation(), "auc")}["user_activity=light"]
+    by_slice = {d.slice: d for d in callouts.vs_overall(_evaluation(), "auc")}
+    light, x = by_slice["user_activity=light"], by_slice["user_gender=X"]
     assert light.interval == pytest.approx((-.10, .06)) and not light.significant
+    assert x.value == pytest.approx(-.30) and x.interval == pytest.approx((-.50, -.10))
+    assert x.significant and callouts.small_slices(_evaluation()) == {"user_gender=X"}
     assert heavy.text() == ("user_activity=heavy: auc +0.0500 vs overall "
                             "(95% CI +0.0200 to +0.0800)")
 
@@ -50,7 +52,8 @@ def test_without_intervals_nothing_is_called_out_and_the_report_says_why():
     [line] = report.callout_lines(evaluation)
     assert "eval.confidence_intervals = off" in line
     lines = report.callout_lines(_evaluation())
-    assert lines[0].startswith("2 of 3 slices differ from overall on auc")
+    assert lines[0].startswith("1 of 2 slices differ from overall on auc")
+    assert lines[0].endswith("1 small slices (under 100 examples or 1% of them) are not judged")
 
 
 @pytest.mark.parametrize("examples, small", [(50, True), (99, True), (200, True), (239, True),

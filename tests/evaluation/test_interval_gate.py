@@ -29,7 +29,7 @@ def _validate(auc_diff) -> tfma.ValidationResult:
     """TFMA's validator on the Evaluator's config (candidate + baseline, as TFX fills it in) and
     one overall slice whose AUC beats the baseline by ``auc_diff`` on the point estimate."""
     cfg = config_util.update_eval_config_with_defaults(
-        eval_config(tfma_tiny.FEATURES, EvaluatorConfig(gate_on_interval=True)), has_baseline=True)
+        eval_config(tfma_tiny.FEATURES, tfma_tiny.JACKKNIFE), has_baseline=True)
     key = metric_types.MetricKey(name="auc", model_name="candidate", example_weighted=False)
     base = key._replace(model_name="baseline")
     metrics = {key: .75, base: .75 - float(auc_diff), key.make_diff_key(): auc_diff,
