@@ -325,7 +325,8 @@ def _retrieval_headline(retrieval: dict) -> str:
 
 
 def _history(history: list | None, metric: str | None) -> str:
-    if not history:
+    """``history.blessed_history``: a plot and a folded table, from two blessed runs on."""
+    if not history or len(history) < 2:
         return ""
     rows = "".join(
         f"<tr><th>{html.escape(h.label)}</th>" + "".join(
