@@ -14,6 +14,9 @@ baseline, the latest one comparable with the run (``components/baseline_resolver
 run, or after a switch of dataset or label mode, there is none, so only the value threshold applies).
 A regression ranker (``label_mode = "regression"``) is gated on RMSE instead: at most
 ``max_rmse_rise`` above the baseline's and, with ``rmse_upper_bound`` > 0, at most that.
+Intervals (``confidence_intervals``): TFMA's own jackknife or Poisson bootstrap, 95%, for every
+metric and diff of every slice; with ``gate_on_interval`` the gate also needs the interval of the
+change against the baseline wholly on the better side of 0 (``interval_gate.py``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ def _store(path: str, runs: list[tuple[str, bool]]) -> None:
              for name in ("ModelEvaluation", "ModelBlessing")}
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Evaluator"))
     node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
-    [context] = store.put_contexts([metadata_store_pb2.Context(type_id=node_type, name="recsys.Evaluator")])
+    [context] = store.get_contexts_by_id(store.put_contexts([
+        metadata_store_pb2.Context(type_id=node_type, name="recsys.Evaluator")]))
     for uri, blessed in runs:
         evaluation = metadata_store_pb2.Artifact(type_id=types["ModelEvaluation"], uri=uri)
         blessing = metadata_store_pb2.Artifact(type_id=types["ModelBlessing"], uri=uri + "-blessing")
