@@ -77,12 +77,13 @@ def _interval_gate(metric_class: str, lower_is_better: bool) -> tfma.MetricConfi
             direction=direction, absolute={"value": 0.0}))))
 
 
-def _options(gate: EvaluatorConfig) -> tfma.Options:
+def _options(gate: EvaluatorConfig) -> tfma.Options | None:
+    """None (unset) when intervals are off: the EvalConfig stays what it was before they existed."""
     problems = gate.problems()
     if problems:
         raise ValueError("; ".join(problems))
     if gate.confidence_intervals == "off":
-        return tfma.Options()
+        return None
     return tfma.Options(compute_confidence_intervals={"value": True},
                         confidence_intervals=tfma.ConfidenceIntervalOptions(
                             method=CI_METHODS[gate.confidence_intervals]))

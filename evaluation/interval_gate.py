@@ -1,13 +1,14 @@
 """The interval gate (``eval.gate_on_interval``): the candidate must beat the baseline with 95%
 confidence, not only on the point estimate.
 
-A TFMA custom metric computed *after* TFMA's confidence intervals (a ``CIDerivedMetricComputation``):
-it reads the interval TFMA computed for the gated metric's difference against the baseline
-(``auc_diff``: candidate minus baseline, jackknifed or bootstrapped over the same resamples, so
-the two models' shared noise cancels) and outputs its pessimistic end as a *diff* metric: ``auc_change_lower_bound`` (RMSE, lower is
-better: ``root_mean_squared_error_change_upper_bound``). The
-EvalConfig puts a change threshold of 0 on it, so TFMA's own validator blesses or refuses, and,
-like every change threshold, it applies only when there is a baseline (first run: not checked).
+A TFMA custom metric computed *after* TFMA's confidence intervals (a
+``CIDerivedMetricComputation``): it reads the interval TFMA computed for the gated metric's
+difference against the baseline (``auc_diff``: candidate minus baseline, computed on the same
+resamples for both models, so their shared noise cancels) and outputs its pessimistic end as a
+*diff* metric: ``auc_change_lower_bound`` (RMSE, lower is better:
+``root_mean_squared_error_change_upper_bound``). The EvalConfig puts a change threshold of 0 on
+it, so TFMA's own validator blesses or refuses, and, like every change threshold, it applies only
+when there is a baseline (first run: not checked).
 
 TFMA 0.47 has no threshold on an interval bound; this is the smallest addition that keeps the
 verdict inside TFMA's validation (and so in the ``validations`` file the report reads).
@@ -53,8 +54,8 @@ def _computations(metric: str = "auc", lower_is_better: bool = False, name: str 
 
 class IntervalGate(metric_types.Metric):
     """``<metric>_change_lower_bound`` (``_upper_bound``), a diff key only: the worse end of the
-    95% interval of the candidate's ``metric`` minus the baseline's. Needs ``compute_confidence_intervals``; without a baseline
-    or without intervals it outputs nothing."""
+    95% interval of the candidate's ``metric`` minus the baseline's. Needs
+    ``compute_confidence_intervals``; without a baseline or without intervals it outputs nothing."""
 
     def __init__(self, metric: str = "auc", lower_is_better: bool = False, name: str | None = None):
         super().__init__(_computations, metric=metric, lower_is_better=lower_is_better,

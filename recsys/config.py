@@ -219,8 +219,9 @@ class EvaluatorConfig:
     # TFMA's own 95% confidence intervals, per slice, per metric and per difference against the
     # baseline: "jackknife" (20 delete-d buckets) or "bootstrap" (20 Poisson resamples); the report
     # calls a slice's difference out only when its interval excludes 0. Off by default: TFMA 0.47
-    # resamples in Python and turns the Evaluator's minute into many (benchmarks/results/intervals.json),
-    # and it fails on a slice that holds a single user (README, "Confidence intervals").
+    # resamples in Python and turns the Evaluator's two minutes into fourteen
+    # (benchmarks/results/intervals.json), and it fails on a slice that holds a single user
+    # (README, "Confidence intervals").
     confidence_intervals: Literal["off", "jackknife", "bootstrap"] = "off"
     # Also require the whole interval of candidate - baseline AUC above 0 (RMSE: below 0), not only
     # the point estimate within max_auc_drop (evaluation/interval_gate.py); needs intervals on.
