@@ -186,6 +186,7 @@ def withhold_per_user_off_slice(s: SliceMetrics) -> SliceMetrics:
     keep = {k: v for k, v in s.metrics.items() if _base(k) not in PER_USER_METRICS}
     undefined = {**s.undefined, **{k: why for k in s.metrics.keys() | s.undefined.keys()
                                    if _base(k) in PER_USER_METRICS}}
+
     def kept(d: dict) -> dict:
         return {k: v for k, v in d.items() if _base(k) not in PER_USER_METRICS}
 
