@@ -25,7 +25,8 @@ import dataclasses
 from recsys.evaluation.eval_result import OVERALL, Evaluation, Interval, SliceMetrics
 
 # A slice is small when it holds under 1% of the evaluated examples or under 100 of them: its
-# interval is wide and the plots mark it.
+# interval is wide or, resampled from a handful of examples, wrong; never called out, marked in
+# the plots.
 SMALL_SHARE = 0.01
 SMALL_EXAMPLES = 100
 
