@@ -11,8 +11,16 @@ import pytest  # noqa: E402  (after the environment above)
 
 @pytest.fixture(scope="session")
 def tfma_tiny_output(tmp_path_factory) -> str:
-    """One tiny real TFMA result (``tests/tfma_tiny.py``), with TFMA's jackknife intervals, for
-    every test that only reads one."""
+    """One tiny real TFMA result (``tests/tfma_tiny.py``) for every test that only reads one."""
     from tests import tfma_tiny
 
-    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny")), gate=tfma_tiny.JACKKNIFE)
+    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny")))
+
+
+@pytest.fixture(scope="session")
+def tfma_tiny_intervals(tmp_path_factory) -> str:
+    """The same evaluation with TFMA's jackknife intervals (and the interval gate's metric)."""
+    from tests import tfma_tiny
+
+    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny_intervals")),
+                              gate=tfma_tiny.JACKKNIFE)

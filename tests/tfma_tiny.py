@@ -38,7 +38,7 @@ def rows(num_users: int = 24, seed: int = 0) -> list[dict]:
 # Intervals off unless a test asks for them: TFMA's jackknife takes this evaluation from a few
 # seconds to 54 s on 2 cores (160 s when they are busy: 20 resamples through its Beam graph,
 # AUC's 10,000-threshold confusion matrices resampled in Python), and only the tests of the
-# intervals need them (``conftest.tfma_tiny_output`` computes them once per session).
+# intervals need them (``conftest.tfma_tiny_intervals`` computes them once per session).
 NO_INTERVALS = EvaluatorConfig(confidence_intervals="off")
 # With the interval gate's metric too (its threshold, a change threshold, is dropped below).
 JACKKNIFE = EvaluatorConfig(confidence_intervals="jackknife", gate_on_interval=True)

@@ -63,10 +63,10 @@ def test_small_slices_are_under_100_examples_or_1_percent(examples, small):
     assert callouts.is_small(s, 24000) is small  # 1% of 24,000 = 240
 
 
-def test_intervals_are_read_from_a_real_tfma_result(tfma_tiny_output):
+def test_intervals_are_read_from_a_real_tfma_result(tfma_tiny_intervals):
     """TFMA's jackknife: every rate metric of every slice has an interval around its value, the
     diffs against the baseline have theirs, and the counts none."""
-    evaluation = eval_result.load(tfma_tiny_output)
+    evaluation = eval_result.load(tfma_tiny_intervals)
     overall = evaluation.slices[0]
     for metric in ("auc", "auc_precision_recall", "gauc", "ndcg@10", "calibration"):
         lo, hi = overall.intervals[metric]

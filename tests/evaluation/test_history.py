@@ -30,15 +30,15 @@ def _store(path: str, runs: list[tuple[str, bool]]) -> None:
         store.put_execution(execution, [(evaluation, out), (blessing, out)], [context])
 
 
-def test_history_lists_each_blessed_evaluation_once_oldest_first(tmp_path, tfma_tiny_output):
+def test_history_lists_each_blessed_evaluation_once_oldest_first(tmp_path, tfma_tiny_intervals):
     path = str(tmp_path / "metadata.sqlite")
     missing = str(tmp_path / "deleted-evaluation")
     # blessed; not blessed; the first one again (a cached re-run); blessed but deleted since.
-    _store(path, [(tfma_tiny_output, True), (str(tmp_path), False), (tfma_tiny_output, True),
+    _store(path, [(tfma_tiny_intervals, True), (str(tmp_path), False), (tfma_tiny_intervals, True),
                   (missing, True)])
     runs = history.blessed_history(path)
-    assert [r.uri for r in runs] == [tfma_tiny_output]
-    expected = load(tfma_tiny_output)
+    assert [r.uri for r in runs] == [tfma_tiny_intervals]
+    expected = load(tfma_tiny_intervals)
     assert runs[0].metrics["auc"] == expected.overall["auc"]
     assert runs[0].intervals["auc"] == expected.slices[0].intervals["auc"]
     # Drawn from two runs on, as a plot and a table with the exact values.

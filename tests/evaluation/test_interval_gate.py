@@ -62,10 +62,10 @@ def test_the_gate_needs_intervals_and_is_off_by_default():
     assert "IntervalGate" in {m.class_name for s in tfma_cfg.metrics_specs for m in s.metrics}
 
 
-def test_tfma_computes_the_gate_metric_from_its_own_interval(tfma_tiny_output):
+def test_tfma_computes_the_gate_metric_from_its_own_interval(tfma_tiny_intervals):
     """In a real TFMA run (jackknife, candidate + baseline), the gate metric is the lower bound of
     the interval TFMA wrote for the AUC change."""
-    result = tfma.load_eval_result(tfma_tiny_output, model_name="candidate")
+    result = tfma.load_eval_result(tfma_tiny_intervals, model_name="candidate")
     overall = dict(result.slicing_metrics)[()][""][""]
     bound = overall["auc_change_lower_bound_diff"]["doubleValue"]
     assert bound == pytest.approx(overall["auc_diff"]["boundedValue"]["lowerBound"], rel=1e-9)

@@ -69,8 +69,8 @@ def _tfma_numbers(output_path: str, model_name: str, bounds: bool = False) -> di
 
 
 @pytest.fixture(scope="module")
-def evaluated(tfma_tiny_output):
-    return tfma_tiny_output  # with TFMA's jackknife intervals
+def evaluated(tfma_tiny_intervals):
+    return tfma_tiny_intervals  # with TFMA's jackknife intervals
 
 
 def test_report_numbers_equal_the_tfma_result(evaluated, tmp_path):
