@@ -14,6 +14,9 @@ baseline, the latest one comparable with the run (``components/baseline_resolver
 run, or after a switch of dataset or label mode, there is none, so only the value threshold applies).
 A regression ranker (``label_mode = "regression"``) is gated on RMSE instead: at most
 ``max_rmse_rise`` above the baseline's and, with ``rmse_upper_bound`` > 0, at most that.
+Intervals (``confidence_intervals``): TFMA's own jackknife or Poisson bootstrap, 95%, for every
+metric and diff of every slice; with ``gate_on_interval`` the gate also needs the interval of the
+change against the baseline wholly on the better side of 0 (``interval_gate.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def _overall(threshold: tfma.MetricThreshold) -> list:
 NDCG_TOP_K = [5, 10]
 # The metric names ``_per_user`` produces: computed over each user's whole list, so only
 # meaningful on slices that hold whole lists (``eval_result.withhold_per_user_off_slice``).
+# Counts (examples, users, list lengths): TFMA resamples them like any metric, but a resample's
+# count is no uncertainty of the evaluation, so the report shows them without an interval.
+COUNT_METRICS = frozenset({"example_count", gauc.GAUC_USERS_NAME, *query_statistics.NAMES})
 PER_USER_METRICS = frozenset({NDCG_NAME, MIN_LABEL_POSITION_NAME, gauc.GAUC_NAME,
                               gauc.GAUC_USERS_NAME, *query_statistics.NAMES})
 
@@ -51,6 +57,36 @@ def _per_user(features: FeatureConfig, gain_key: str) -> tfma.MetricsSpec:
         tfma.MetricConfig(class_name="MinLabelPosition"),
         tfma.MetricConfig(class_name="UserQueryStatistics", module="recsys.evaluation.query_statistics"),
         tfma.MetricConfig(class_name="GAUC", module="recsys.evaluation.gauc")])
+
+
+CI_METHODS = {"jackknife": tfma.ConfidenceIntervalOptions.JACKKNIFE,
+              "bootstrap": tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP}
+
+
+def _interval_gate(metric_class: str, lower_is_better: bool) -> tfma.MetricConfig:
+    """The gated metric's interval against the baseline must lie wholly on the better side of 0
+    (``interval_gate.py``): a change threshold, so, like ``max_auc_drop``, only with a baseline."""
+    metric = tfma.metrics.AUC().name if metric_class == "AUC" else \
+        tfma.metrics.RootMeanSquaredError().name
+    direction = (tfma.MetricDirection.LOWER_IS_BETTER if lower_is_better
+                 else tfma.MetricDirection.HIGHER_IS_BETTER)
+    return tfma.MetricConfig(
+        class_name="IntervalGate", module="recsys.evaluation.interval_gate",
+        config=json.dumps({"metric": metric, "lower_is_better": lower_is_better}),
+        per_slice_thresholds=_overall(tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+            direction=direction, absolute={"value": 0.0}))))
+
+
+def _options(gate: EvaluatorConfig) -> tfma.Options | None:
+    """None (unset) when intervals are off: the EvalConfig stays what it was before they existed."""
+    problems = gate.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    if gate.confidence_intervals == "off":
+        return None
+    return tfma.Options(compute_confidence_intervals={"value": True},
+                        confidence_intervals=tfma.ConfidenceIntervalOptions(
+                            method=CI_METHODS[gate.confidence_intervals]))
 
 
 def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary"
@@ -81,7 +117,10 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
                 absolute={"value": gate.max_rmse_rise}))))
         others = ["MeanLabel", "MeanPrediction"]
     metrics = [count, gated] + [tfma.MetricConfig(class_name=c) for c in others]
+    if gate.gate_on_interval:
+        metrics.append(_interval_gate(gated.class_name, lower_is_better=label_mode != "binary"))
     return tfma.EvalConfig(
+        options=_options(gate),
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
                                     prediction_key=PREDICTION_KEYS[label_mode])],
         slicing_specs=slicing,

@@ -19,6 +19,7 @@ import os
 from recsys.evaluation.retrieval_metrics import METRICS_FILE as RETRIEVAL_FILE
 
 OVERALL = "Overall"
+Interval = tuple[float, float]  # TFMA's 95% confidence interval of a metric: (lower, upper)
 
 
 @dataclasses.dataclass
@@ -29,6 +30,13 @@ class SliceMetrics:
     # Metrics this slice has no value for, and why ("n/a" in the report, null in JSON): TFMA's NaN
     # (e.g. AUC of a one-class slice) and per-user metrics TFMA did not compute within the slice.
     undefined: dict[str, str] = dataclasses.field(default_factory=dict)
+    # TFMA's 95% intervals (``eval.confidence_intervals``), same names; empty when they are off.
+    intervals: dict[str, Interval] = dataclasses.field(default_factory=dict)  # of metrics
+    diff_intervals: dict[str, Interval] = dataclasses.field(default_factory=dict)  # of diffs
+
+    @property
+    def example_count(self) -> float:
+        return self.metrics.get("example_count", 0.0)
 
 
 @dataclasses.dataclass
@@ -54,6 +62,7 @@ class Evaluation:
     baseline: dict[str, float] | None  # the baseline model's overall metrics, if there was one
     calibration: list[CalibrationBucket]  # overall slice, non-empty buckets
     verdict: Verdict | None  # None when the evaluation had no thresholds to validate
+    baseline_intervals: dict[str, Interval] = dataclasses.field(default_factory=dict)
 
     @property
     def overall(self) -> dict[str, float]:
@@ -86,6 +95,19 @@ def scalar(value) -> float | None:
     return None
 
 
+def interval(value) -> Interval | None:
+    """A TFMA metric value (JSON dict) -> its 95% interval, when TFMA computed one: TFMA writes
+    ``{"boundedValue": {"lowerBound", "upperBound", "value"}}`` then (``load_eval_result``)."""
+    bounded = value.get("boundedValue") if isinstance(value, dict) else None
+    if not isinstance(bounded, dict):
+        return None
+    try:
+        lo, hi = float(bounded["lowerBound"]), float(bounded["upperBound"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
 # Why TFMA returns NaN for a metric on a slice, by base metric name; anything else gets UNDEFINED.
 NAN_REASONS = {
     "auc": "one label class only in this slice",
@@ -104,27 +126,33 @@ def _base(name: str) -> str:
     return name.split("@", 1)[0].split("[", 1)[0]
 
 
-def flatten(by_sub_key: dict) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
-    """``{sub_key: {name: value}}`` of one model/output -> (metrics, diffs, undefined), flat
-    names; a NaN value goes to ``undefined`` with its reason, never into the numbers."""
-    metrics: dict[str, float] = {}
-    diffs: dict[str, float] = {}
-    undefined: dict[str, str] = {}
+def flatten(by_sub_key: dict, name: str = OVERALL) -> SliceMetrics:
+    """``{sub_key: {name: value}}`` of one model/output of slice ``name`` -> its SliceMetrics,
+    flat names; a NaN value goes to ``undefined`` with its reason, never into the numbers. Counts
+    (``COUNT_METRICS``) keep no interval: a resample's count is no uncertainty."""
+    from recsys.evaluation.eval_config import COUNT_METRICS
+
+    out = SliceMetrics(name, {}, {}, {})
     for sub_key, values in by_sub_key.items():
         suffix = "@" + sub_key.split(":", 1)[1] if sub_key.startswith("topK:") else (
             f"[{sub_key}]" if sub_key else "")
-        for name, value in values.items():
+        for metric, value in values.items():
             x = scalar(value)
             if x is None:
                 continue
-            if name.endswith("_diff"):
+            bounds = None if _base(metric.removesuffix("_diff")) in COUNT_METRICS else interval(value)
+            if metric.endswith("_diff"):
                 if not math.isnan(x):  # a diff against an undefined value is undefined too
-                    diffs[name[:-len("_diff")] + suffix] = x
+                    out.diffs[metric[:-len("_diff")] + suffix] = x
+                    if bounds:
+                        out.diff_intervals[metric[:-len("_diff")] + suffix] = bounds
             elif math.isnan(x):
-                undefined[name + suffix] = NAN_REASONS.get(name, UNDEFINED)
+                out.undefined[metric + suffix] = NAN_REASONS.get(metric, UNDEFINED)
             else:
-                metrics[name + suffix] = x
-    return metrics, diffs, undefined
+                out.metrics[metric + suffix] = x
+                if bounds:
+                    out.intervals[metric + suffix] = bounds
+    return out
 
 
 PER_USER_OFF_SLICE = ("per-user metric not computed within this slice: TFMA groups each user's "
@@ -158,8 +186,12 @@ def withhold_per_user_off_slice(s: SliceMetrics) -> SliceMetrics:
     keep = {k: v for k, v in s.metrics.items() if _base(k) not in PER_USER_METRICS}
     undefined = {**s.undefined, **{k: why for k in s.metrics.keys() | s.undefined.keys()
                                    if _base(k) in PER_USER_METRICS}}
-    diffs = {k: v for k, v in s.diffs.items() if _base(k) not in PER_USER_METRICS}
-    return SliceMetrics(s.slice, keep, diffs, undefined)
+
+    def kept(d: dict) -> dict:
+        return {k: v for k, v in d.items() if _base(k) not in PER_USER_METRICS}
+
+    return SliceMetrics(s.slice, keep, kept(s.diffs), undefined, kept(s.intervals),
+                        kept(s.diff_intervals))
 
 
 def _model_names(uri: str) -> tuple[str, str | None]:
@@ -243,21 +275,20 @@ def load(uri: str) -> Evaluation:
                                 "ModelEvaluation directory or a tfma.run_model_analysis output_path")
     candidate, baseline_name = _model_names(uri)
     result = tfma.load_eval_result(uri, model_name=candidate or None)
-    slices = []
-    for slice_key, by_output in result.slicing_metrics:
-        metrics, diffs, undefined = flatten(_first_output(by_output))
-        slices.append(withhold_per_user_off_slice(
-            SliceMetrics(slice_name(slice_key), metrics, diffs, undefined)))
+    slices = [withhold_per_user_off_slice(flatten(_first_output(by_output), slice_name(slice_key)))
+              for slice_key, by_output in result.slicing_metrics]
     # Overall, then single-feature slices, then crosses; by name within each.
     slices.sort(key=lambda s: (s.slice != OVERALL, s.slice.count(" & "), s.slice))
-    baseline = None
+    baseline, baseline_intervals = None, {}
     if baseline_name is not None:
         base = tfma.load_eval_result(uri, model_name=baseline_name)
         for slice_key, by_output in base.slicing_metrics:
             if slice_key == ():
-                baseline = flatten(_first_output(by_output))[0]
+                overall = flatten(_first_output(by_output))
+                baseline, baseline_intervals = overall.metrics, overall.intervals
     return Evaluation(uri=uri, candidate=candidate, slices=slices, baseline=baseline,
-                      calibration=_calibration(result), verdict=_verdict(uri))
+                      calibration=_calibration(result), verdict=_verdict(uri),
+                      baseline_intervals=baseline_intervals)
 
 
 def latest_evaluation_uri(metadata_path: str, component_id: str = "Evaluator") -> str:

@@ -48,9 +48,7 @@ def summarize(paths, runner_started_at: float | None) -> dict:
     if "ModelBlessing" in ranker:
         report["blessed"] = bool(ranker["ModelBlessing"].custom_properties["blessed"].int_value)
         report["evaluation_uri"] = ranker["ModelEvaluation"].uri
-        report["metrics"], undefined = overall_metrics(report["evaluation_uri"])
-        if undefined:  # JSON has no NaN: an undefined metric is named here with why, not printed
-            report["metrics_undefined"] = undefined
+        report.update(ranker_figures(report["evaluation_uri"]))
     report["pushed_versions"] = _versions(paths.serving_dir)
     report["serving_dir"] = paths.serving_dir
 
@@ -80,6 +78,31 @@ def _versions(path: str) -> list[str]:
     from recsys.serving.versions import complete_versions
 
     return [str(v) for v in complete_versions(path)]
+
+
+def ranker_figures(evaluation_uri: str) -> dict:
+    """The overall metrics, those undefined there, and with TFMA's intervals: each metric's 95%
+    interval, each headline metric's change against the baseline with its interval, and the
+    differences that are more than noise (``callouts.py``), in words."""
+    from recsys.evaluation import report
+    from recsys.evaluation.eval_result import load
+
+    evaluation = load(evaluation_uri)
+    out: dict = {"metrics": evaluation.overall}
+    overall = evaluation.slices[0] if evaluation.overall else None
+    if overall is not None and overall.undefined:
+        # JSON has no NaN: an undefined metric is named here with why, not printed
+        out["metrics_undefined"] = overall.undefined
+    if overall is not None and overall.intervals:
+        out["metric_intervals"] = {m: list(iv) for m, iv in overall.intervals.items()}
+    changes = {m: {"change": d, **({"interval": list(d_iv)} if d_iv else {})}
+               for m, _, _, _, d, d_iv in report.headline_rows(evaluation) if d is not None}
+    if changes:
+        out["vs_baseline"] = changes
+    lines = report.callout_lines(evaluation)
+    if lines:
+        out["called_out"] = lines
+    return out
 
 
 def overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, str]]:

@@ -148,6 +148,7 @@ def cmd_score(args) -> int:
 def cmd_report(args) -> int:
     """Prints the per-slice table and writes the HTML report of the latest (or given) evaluation."""
     from recsys.evaluation import eval_result, report
+    from recsys.evaluation.history import blessed_history
     from recsys.pipeline.local_runner import RunPaths
 
     config = _config(args)
@@ -158,12 +159,15 @@ def cmd_report(args) -> int:
                                         eval_result.find_retrieval_metrics(metadata))
     retrieval = eval_result.load_retrieval(retrieval_path) if retrieval_path else None
     out = args.out or os.path.join(config.pipeline.output_dir, "evaluation_report.html")
+    history = None if args.eval_dir else blessed_history(metadata)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
-        fh.write(report.render_html(evaluation, retrieval))
+        fh.write(report.render_html(evaluation, retrieval, history=history))
     print(f"evaluation: {uri}")
-    print(report.terminal_table(evaluation))
     print(report.verdict_text(evaluation))
+    print(report.headline_text(evaluation))
+    print("\n".join(report.callout_lines(evaluation)))
+    print(report.terminal_table(evaluation))
     print("retrieval:", retrieval_path or "no retrieval model evaluated")
     print(f"wrote {os.path.abspath(out)}")
     return 0

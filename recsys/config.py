@@ -216,6 +216,23 @@ class EvaluatorConfig:
     max_rmse_rise: NonNegativeFloat = 0.01  # change threshold: RMSE at most this much above the baseline's
     rmse_upper_bound: NonNegativeFloat = 0.0  # value threshold: RMSE above it is not blessed; 0: no bound
     example_count_lower_bound: NonNegativeInt = 1
+    # TFMA's own 95% confidence intervals, per slice, per metric and per difference against the
+    # baseline: "jackknife" (20 delete-d buckets) or "bootstrap" (20 Poisson resamples); the report
+    # calls a slice's difference out only when its interval excludes 0. Off by default: TFMA 0.47
+    # resamples in Python and turns the Evaluator's two minutes into fourteen
+    # (benchmarks/results/intervals.json), and it fails on a slice that holds a single user
+    # (README, "Confidence intervals").
+    confidence_intervals: Literal["off", "jackknife", "bootstrap"] = "off"
+    # Also require the whole interval of candidate - baseline AUC above 0 (RMSE: below 0), not only
+    # the point estimate within max_auc_drop (evaluation/interval_gate.py); needs intervals on.
+    gate_on_interval: bool = False
+
+    def problems(self) -> list[str]:
+        """Settings that are each valid but contradict each other."""
+        if self.gate_on_interval and self.confidence_intervals == "off":
+            return ["config eval.gate_on_interval: true needs TFMA's intervals; expected "
+                    "eval.confidence_intervals 'jackknife' or 'bootstrap', got 'off'"]
+        return []
 
 
 @dataclasses.dataclass
@@ -433,6 +450,7 @@ def load_config(path: str | None = None, overrides: list[str] | tuple[str, ...] 
                             f"{SECTIONS}")
             continue
         _apply(getattr(cfg, section), section, {name: value.strip()}, problems)
+    problems += cfg.eval.problems()
     if problems:
         raise ConfigError(problems)
     return cfg

@@ -15,3 +15,12 @@ def tfma_tiny_output(tmp_path_factory) -> str:
     from tests import tfma_tiny
 
     return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny")))
+
+
+@pytest.fixture(scope="session")
+def tfma_tiny_intervals(tmp_path_factory) -> str:
+    """The same evaluation with TFMA's jackknife intervals (and the interval gate's metric)."""
+    from tests import tfma_tiny
+
+    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny_intervals")),
+                              gate=tfma_tiny.JACKKNIFE)

@@ -82,3 +82,15 @@ def test_regression_gate_has_its_own_settings():
 def test_regression_gate_keys_are_set_from_the_command_line():
     cfg = load_config(None, ["eval.max_rmse_rise=0.05", "eval.rmse_upper_bound=0.95"])
     assert (cfg.eval.max_rmse_rise, cfg.eval.rmse_upper_bound) == (0.05, 0.95)
+
+
+@pytest.mark.parametrize("setting, method", [
+    ("jackknife", tfma.ConfidenceIntervalOptions.JACKKNIFE),
+    ("bootstrap", tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP)])
+def test_confidence_intervals_are_tfmas_and_off_by_default(setting, method):
+    features = FeatureConfig.load(load_config().features_path)
+    assert not eval_config(features, load_config().eval).options.compute_confidence_intervals.value
+    options = eval_config(features, load_config(None, [f"eval.confidence_intervals={setting}"]).eval).options
+    assert options.compute_confidence_intervals.value and options.confidence_intervals.method == method
+    with pytest.raises(Exception, match="eval.confidence_intervals.*one of 'off', 'jackknife', 'bootstrap'"):
+        load_config(None, ["eval.confidence_intervals=yes"])

@@ -1,5 +1,6 @@
 """``recsys report``: the HTML report's numbers, parsed back, are TFMA's numbers; it is offline."""
 
+import dataclasses
 import html.parser
 import json
 import math
@@ -11,7 +12,6 @@ import tensorflow_model_analysis as tfma
 
 from recsys.evaluation import eval_result, report
 from recsys.cli import main
-from recsys.config import EvaluatorConfig
 from tests import tfma_tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,8 +48,9 @@ def _parse(text: str) -> _Cells:
     return p
 
 
-def _tfma_numbers(output_path: str, model_name: str) -> dict:
-    """(slice, metric) -> value straight from TFMA's EvalResult (independent of eval_result.py)."""
+def _tfma_numbers(output_path: str, model_name: str, bounds: bool = False) -> dict:
+    """(slice, metric) -> value straight from TFMA's EvalResult (independent of eval_result.py);
+    with ``bounds``, (slice, metric) -> (lower, upper) of the metrics TFMA gave an interval."""
     out = {}
     for slice_key, by_output in tfma.load_eval_result(output_path, model_name=model_name).slicing_metrics:
         name = " & ".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in slice_key) \
@@ -57,14 +58,19 @@ def _tfma_numbers(output_path: str, model_name: str) -> dict:
         for sub_key, values in by_output[""].items():
             suffix = "@" + sub_key.split(":")[1] if sub_key else ""
             for metric, value in values.items():
-                if "doubleValue" in value:
+                bounded = value.get("boundedValue")
+                if bounds and bounded:
+                    out[(name, metric + suffix)] = (bounded["lowerBound"], bounded["upperBound"])
+                elif not bounds and "doubleValue" in value:
                     out[(name, metric + suffix)] = value["doubleValue"]
+                elif not bounds and bounded:  # TFMA's point estimate beside its interval
+                    out[(name, metric + suffix)] = float(bounded["value"])
     return out
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
-    return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma")))
+def evaluated(tfma_tiny_intervals):
+    return tfma_tiny_intervals  # with TFMA's jackknife intervals
 
 
 def test_report_numbers_equal_the_tfma_result(evaluated, tmp_path):
@@ -102,19 +108,52 @@ def test_report_numbers_equal_the_tfma_result(evaluated, tmp_path):
         tfma_values[("Overall", "gauc")] - baseline[("Overall", "gauc")])
 
 
+def test_report_intervals_are_tfmas_intervals(evaluated, tmp_path):
+    """Every interval the report shows (``data-lower``/``data-upper``) is the one TFMA wrote, for
+    the slices, the candidate-vs-baseline diffs and the headline; counts carry none."""
+    out = tmp_path / "report.html"
+    assert main(["report", "--eval-dir", evaluated, "--out", str(out),
+                 "--set", f"pipeline.output_dir={tmp_path}"]) == 0
+    cells = _parse(out.read_text()).cells
+    tfma_bounds = _tfma_numbers(evaluated, "candidate", bounds=True)
+    shown = {(c["data-slice"], c["data-metric"]): (float(c["data-lower"]), float(c["data-upper"]))
+             for c in cells if c["table"] == "slices" and "data-lower" in c}
+    counts = {"example_count", "gauc_users", "total_queries", "total_documents", "min_documents",
+              "max_documents"}
+    expected = {k: v for k, v in tfma_bounds.items()
+                if not k[1].split("@")[0].endswith("_diff") and k[1] not in counts}
+    assert shown.keys() == expected.keys()
+    for key, (lo, hi) in expected.items():
+        assert shown[key] == (pytest.approx(lo, rel=1e-12), pytest.approx(hi, rel=1e-12)), key
+    assert ("Overall", "auc") in shown and ("user_gender=F", "gauc") in shown  # real ones
+    lo, hi = shown[("Overall", "auc")]
+    assert lo < hi and hi - lo < 0.2  # 156 examples: a real, finite interval around the value
+    headline = {(c["data-model"], c["data-metric"]): (float(c["data-lower"]), float(c["data-upper"]))
+                for c in cells if c["table"] == "headline" and "data-lower" in c}
+    assert headline[("candidate", "auc")] == tfma_bounds[("Overall", "auc")]
+    assert headline[("diff", "auc")] == tfma_bounds[("Overall", "auc_diff")]
+    evaluation = eval_result.load(evaluated)
+    assert all(not counts & set(s.intervals) for s in evaluation.slices)
+
+
 def test_report_is_self_contained_with_verdict_and_calibration_plot(evaluated, tmp_path):
     evaluation = eval_result.load(evaluated)
     text = report.render_html(evaluation)
     parsed = _parse(text)
     assert "http://" not in text and "https://" not in text and "<script" not in text
     assert len(parsed.images) == 2 and all(s.startswith("data:image/png;base64,") for s in parsed.images)
+    # A reader meets the verdict, then the headline figures, then plots; the full tables last, folded.
+    order = [text.index(x) for x in ('id="verdict"', 'id="headline"', "<img", "<details")]
+    assert order == sorted(order)
+    assert text.index('id="slices"') > text.index("<details")
     assert parsed.verdict == "true"  # the candidate clears AUC >= 0.6 and beats the baseline
     assert sum(b.examples for b in evaluation.calibration) == evaluation.overall["example_count"]
     assert "No retrieval model evaluated" in text
 
 
 def test_failed_gate_lists_the_failing_threshold(tmp_path):
-    failing = tfma_tiny.evaluate(str(tmp_path), gate=EvaluatorConfig(auc_lower_bound=0.99))
+    failing = tfma_tiny.evaluate(str(tmp_path), gate=dataclasses.replace(tfma_tiny.NO_INTERVALS,
+                                                                         auc_lower_bound=0.99))
     evaluation = eval_result.load(failing)
     assert evaluation.verdict.passed is False
     [failure] = evaluation.verdict.failures  # overall slice only: per-slice AUCs are not gated

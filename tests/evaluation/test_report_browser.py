@@ -8,13 +8,13 @@ from recsys.cli import main
 from tests import browser
 
 
-def test_the_report_renders_in_a_browser_with_its_images(tmp_path, tfma_tiny_output):
+def test_the_report_renders_in_a_browser_with_its_images(tmp_path, tfma_tiny_intervals):
     retrieval = tmp_path / "retrieval_metrics.json"
     retrieval.write_text(json.dumps({"overall": {"recall@100": 0.4321},
                                      "baseline": {"overall": {"recall@100": 0.3012}},
                                      "blessed": True}))
     out = tmp_path / "report.html"
-    assert main(["report", "--eval-dir", tfma_tiny_output, "--retrieval", str(retrieval),
+    assert main(["report", "--eval-dir", tfma_tiny_intervals, "--retrieval", str(retrieval),
                  "--out", str(out)]) == 0
     with browser.page("evaluation-report") as (pg, log):
         pg.goto(out.as_uri())
