@@ -161,6 +161,7 @@ class ModelManager:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        _release_free_memory()
 
     def _poll_model(self, name: str) -> None:
         state = self._states[name]
@@ -301,6 +302,18 @@ class ModelManager:
 
     def models(self) -> list[str]:
         return list(self._states)
+
+
+def _release_free_memory() -> None:
+    """Hand the freed heap back to the OS (glibc's malloc_trim). A swap holds two versions for a
+    moment; without this, glibc keeps that peak as free-but-resident memory: RSS stepped up ~87 MB
+    (12%) at a soak's hot swap and stayed there. No-op where glibc is absent."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
