@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -136,12 +137,24 @@ def main(argv=None) -> int:
         asyncio.run(soak(url, requests, args.rate, 60, float("inf"), lambda: None))  # warm-up minute
         rss_start = rss_mb(proc.pid)
         seconds = args.minutes * 60
+        samples, done = [], threading.Event()
+
+        def sample() -> None:  # RSS every 30 s: a step at the swap and flat after, or a slope
+            t0 = time.time()
+            while not done.wait(30):
+                samples.append([round(time.time() - t0), round(rss_mb(proc.pid), 1)])
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         soak_result = asyncio.run(soak(url, requests, args.rate, seconds, seconds / 2, swap))
+        done.set()
+        sampler.join()
         rss_end = rss_mb(proc.pid)
         results["soak"] = {"rate": args.rate, "minutes": args.minutes, **soak_result,
                            "swapped_to_ranker_version": new_version,
                            "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
-                           "rss_growth_pct": round(100 * (rss_end / rss_start - 1), 1)}
+                           "rss_growth_pct": round(100 * (rss_end / rss_start - 1), 1),
+                           "rss_mb_every_30s": samples}
         print(results["soak"], flush=True)
     finally:
         proc.terminate()

@@ -65,6 +65,16 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """User+system CPU seconds of ``pid`` and each descendant."""
+    out = {}
+    for p in [pid] + _descendants(pid):
+        with open(f"/proc/{p}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        out[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _scalar(values):
     return values[0] if values else None
 
@@ -256,7 +266,12 @@ def main(argv=None) -> int:
             asyncio.run(open_loop(urls[kind], requests[kind], args.rate, 5))
         results["rss_mb_after_warmup"] = round(rss_mb(proc.pid), 1)
         for kind in args.kinds.split(","):
+            cpu0, own0 = cpu_seconds(proc.pid), time.process_time()
             fixed = asyncio.run(open_loop(urls[kind], requests[kind], args.rate, args.duration))
+            cpu1, own1 = cpu_seconds(proc.pid), time.process_time()
+            fixed["cpu_seconds"] = {"server" if p == proc.pid else "recommend_child":
+                                    round(cpu1[p] - cpu0.get(p, 0), 1) for p in cpu1}
+            fixed["cpu_seconds"]["load_generator"] = round(own1 - own0, 1)
             print(kind, fixed, flush=True)
             sustained, rate = None, args.rate
             while rate <= args.max_rate:

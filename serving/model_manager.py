@@ -138,11 +138,30 @@ class ModelManager:
             except (OSError, ValueError) as e:  # a bad edit of the config: keep the current one
                 log.error("model config not reloaded: %s", e)
                 specs = [s.spec for s in self._states.values()]
+            served = self._served()
             if specs != [s.spec for s in self._states.values()]:
                 log.info("model config changed: %s", [s.name for s in specs])
                 self._apply_config(specs)
             for name in list(self._states):
                 self._poll_model(name)
+            if self._served() != served:
+                self._refreeze()
+
+    def _served(self) -> set[tuple[str, int]]:
+        return {(name, v) for name, state in self._states.items() for v in state.available}
+
+    @staticmethod
+    def _refreeze() -> None:
+        """A loaded SavedModel is a large, long-lived object graph; left to the cyclic GC, every
+        full collection walks it and stalls requests for 100+ ms. Freezing moves what exists now
+        out of the collector's view (request garbage is still collected). But a frozen object is
+        never collected: an unloaded version (TF objects hold reference cycles) would stay in
+        memory for good, ~80 MB per hot swap. So after every load or unload: unfreeze, collect
+        what is no longer served (one full collection, once per change), freeze again."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        _release_free_memory()
 
     def _poll_model(self, name: str) -> None:
         state = self._states[name]
@@ -181,11 +200,6 @@ class ModelManager:
                 errors.setdefault(version, f"label {label!r} points to version {version}, which is "
                                            f"not available")
         self._states[name] = ModelState(spec, available, labels, errors)  # the swap
-        if set(available) - set(state.available):
-            # A loaded SavedModel is a large, long-lived object graph; left to the cyclic GC, every
-            # full collection walks it and stalls requests for 100+ ms. Freezing moves what exists
-            # now out of the collector's view (request garbage is still collected).
-            gc.freeze()
         for version in set(state.available) - set(available):
             log.info("unloaded %s version %d", name, version)
 
@@ -288,6 +302,18 @@ class ModelManager:
 
     def models(self) -> list[str]:
         return list(self._states)
+
+
+def _release_free_memory() -> None:
+    """Hand the freed heap back to the OS (glibc's malloc_trim). A swap holds two versions for a
+    moment; without this, glibc keeps that peak as free-but-resident memory: RSS stepped up ~87 MB
+    (12%) at a soak's hot swap and stayed there. No-op where glibc is absent."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:

@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -631,6 +632,11 @@ def create_app(config: ServingConfig, model_server_url: str, *,
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         server.client()  # created in the serving event loop, kept alive between requests
+        # What exists now (FastAPI, pydantic's validators, httpx) lives as long as the process;
+        # left in the cyclic GC's view, every full collection walked it and stalled requests for
+        # 40-55 ms (13 full collections a minute at 50 req/s); frozen, they take 1-4 ms.
+        gc.collect()
+        gc.freeze()
         yield
         await server.aclose()
 

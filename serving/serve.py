@@ -7,9 +7,9 @@ retriever versions one pipeline run pushed or reused), re-generated at every pol
 ``recsys run``'s deployment is hot-loaded without a restart. Without any deployment record, every
 model directory under ``<serving_dir>`` is served with TF Serving's default policy (latest version).
 
-One process, two ports: the model server (``serving.port``, 8501 like TF Serving) and the
-recommendation service (``serving.recommend_port``, 8502), which calls the model server over
-REST exactly as it would call a real TF Serving.
+Two processes, two ports: the model server (``serving.port``, 8501 like TF Serving) here, and the
+recommendation service (``serving.recommend_port``, 8502) as a child process, which calls the
+model server over REST exactly as it would call a real TF Serving.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ at it (tests of this server's own additions -- limits, manifests, hot loading --
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import shutil
@@ -272,6 +273,27 @@ def test_hot_loading_swaps_versions_without_a_gap(tmp_path):
     finally:
         server.stop()
         manager.stop()
+
+
+@local_only
+def test_hot_swaps_do_not_accumulate_frozen_objects(tmp_path):
+    """The manager freezes the GC after a load (request latency). A frozen object is never
+    collected, and a loaded SavedModel holds reference cycles: without unfreezing at each swap,
+    every replaced version stayed in memory (~43 MB per swap of the default ranker)."""
+    base = str(tmp_path / "m")
+    manager = ModelManager([ModelSpec("m", base)], warmup=False)
+    frozen = []
+    try:
+        for version in (1, 2, 3, 4):
+            push(base, version, scale=float(version))
+            manager.poll()
+            assert manager.get("m").version == version
+            frozen.append(gc.get_freeze_count())
+        # Each swap replaces one model by one of the same size: the frozen set stays flat (a
+        # leaked copy of this tiny model is ~2,700 objects).
+        assert frozen[3] - frozen[1] < 1000, frozen
+    finally:
+        gc.unfreeze()
 
 
 @local_only
