@@ -156,8 +156,8 @@ class ModelManager:
         full collection walks it and stalls requests for 100+ ms. Freezing moves what exists now
         out of the collector's view (request garbage is still collected). But a frozen object is
         never collected: an unloaded version (TF objects hold reference cycles) would stay in
-        memory for good, ~80 MB per hot swap. So after every load or unload: unfreeze, collect
-        what is no longer served (one full collection, once per change), freeze again."""
+        memory for good (~43 MB per swap of the default ranker). So after every load or unload:
+        unfreeze, collect what is no longer served (one full collection per change), freeze again."""
         gc.unfreeze()
         gc.collect()
         gc.freeze()
