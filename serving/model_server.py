@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from recsys.serving import json_tensor
+from recsys.serving import fast_json, json_tensor
 from recsys.serving.model_manager import ModelManager
 from recsys.serving.servable import CLASSIFY, REGRESS, Servable
 from recsys.serving.status import ServingError, invalid
@@ -82,7 +82,7 @@ async def read_json_body(request: Request, max_bytes: int) -> dict:
     if not raw.strip():
         raise invalid("JSON Parse error: The document is empty.")
     try:
-        body = json.loads(raw)
+        body = fast_json.loads(raw)
     except (UnicodeDecodeError, ValueError) as e:
         raise invalid(f"JSON Parse error: {e}") from None
     if not isinstance(body, dict):
@@ -173,7 +173,10 @@ class ModelServer:
                 servable = self.manager.get(name, version, label)
                 handler = {"predict": self.predict, "classify": self.classify,
                            "regress": self.regress}[method.lower()]
-                return _json(await run_in_threadpool(handler, servable, body))
+                answer = await run_in_threadpool(handler, servable, body)
+                if handler == self.predict:  # format_predict wrote every non-finite float as null
+                    return Response(fast_json.dumps(answer), media_type="application/json")
+                return _json(answer)
             m = STATUS_PATH.fullmatch(path)
             if not m:
                 raise invalid(f"Malformed request: GET {path}")

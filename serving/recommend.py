@@ -40,16 +40,15 @@ import sys
 import time
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic import WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.config import ServingConfig, load_config
-from recsys.serving import ab
+from recsys.serving import ab, fast_json
 from recsys.serving.tf_serving_client import (SIGNATURE, ApiError, ModelServer, Resolved, Signature, Tensor,
                                        VersionGone, show)
 
@@ -347,6 +346,13 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _finite(value: Any) -> bool:
+    """No NaN or infinity in a (list of) value(s): JSON cannot carry them."""
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def parse_candidates(row: Any, item_features: dict[str, Tensor], excluded: set[str], limit: int,
                      where: str) -> list[Candidate]:
     """The retriever's row: non-padding, non-excluded items, best first, at most ``limit``."""
@@ -381,6 +387,8 @@ def parse_candidates(row: Any, item_features: dict[str, Tensor], excluded: set[s
             if multi != isinstance(value, list):
                 raise ApiError(502, f"{where}: {name}[{i}] is {show(value)}; expected "
                                f"{'a list' if multi else 'one value'}")
+            if t.dtype in _FLOAT_MAX and not _finite(value):  # sent on to the ranker as JSON
+                raise ApiError(502, f"{where}: {name}[{i}] is {show(value)}; expected finite numbers")
             features[name] = value
         seen.add(item)
         out.append(Candidate(item, score, features))
@@ -583,7 +591,7 @@ def parse_request(body: bytes) -> RecommendRequest:
     if not body.strip():
         raise ApiError(400, f"request body is empty; expected a JSON object like {json.dumps(REQUEST_EXAMPLE)}")
     try:
-        doc = json.loads(body)
+        doc = fast_json.loads(body)
     except RecursionError:
         raise ApiError(400, "request body is nested too deeply; expected a JSON object") from None
     except ValueError as e:
@@ -618,7 +626,7 @@ _ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in
 
 
 def create_app(config: ServingConfig, model_server_url: str, *,
-               transport: httpx.AsyncBaseTransport | None = None, retriever: str = "retriever",
+               transport=None, retriever: str = "retriever",
                ranker: str = "ranker", timeout: float = 5.0, cache_seconds: float = 1.0,
                history_feature: str = "history", timestamp_feature: str = "timestamp") -> FastAPI:
     """The /v1/recommend app, calling TF Serving at ``model_server_url`` (or through ``transport``,
@@ -632,7 +640,7 @@ def create_app(config: ServingConfig, model_server_url: str, *,
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         server.client()  # created in the serving event loop, kept alive between requests
-        # What exists now (FastAPI, pydantic's validators, httpx) lives as long as the process;
+        # What exists now (FastAPI, pydantic's validators, aiohttp) lives as long as the process;
         # left in the cyclic GC's view, every full collection walked it and stalled requests for
         # 40-55 ms (13 full collections a minute at 50 req/s); frozen, they take 1-4 ms.
         gc.collect()
@@ -672,8 +680,11 @@ def create_app(config: ServingConfig, model_server_url: str, *,
 
     @app.post("/v1/recommend", response_model=RecommendResponse, responses=_ERRORS,
               openapi_extra=request_doc, summary="Top-k items for a user: retrieve, then rank")
-    async def recommend(request: Request) -> RecommendResponse:
-        return await service.recommend(parse_request(await read_body(request, config.max_body_bytes)))
+    async def recommend(request: Request) -> Response:
+        answer = await service.recommend(parse_request(await read_body(request, config.max_body_bytes)))
+        # pydantic's own serializer: returned as a model, FastAPI would validate it again, walk it
+        # with jsonable_encoder and json.dumps the result, on every request.
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/recommend/healthz", response_model=Health, responses={503: {"model": Health}},
              summary="Does the model server answer, and which versions does each bucket get")

@@ -1,6 +1,11 @@
 """TF Serving's REST API as /v1/recommend uses it: status and version labels (which version answers),
 metadata (a version's ``serving_raw`` inputs and outputs) and row-format ``:predict``.
 
+The HTTP client is aiohttp: httpx (with httpcore, h11 and anyio under it) took ~60% of the
+recommendation process's CPU at 50 requests/s, which showed in /v1/recommend's p99. Tests reach
+fakes without sockets through an injected ``httpx`` transport (``httpx.ASGITransport``); that path
+(``_HttpxExchange``) exists for them only.
+
 Every failure is an ``ApiError`` carrying the HTTP status the recommendation service answers with:
 the model server unreachable is 503, too slow 504, answering a 5xx, a refusal or a document of the
 wrong shape 502; a version unloaded since it was resolved is ``VersionGone`` (503 unless resolving
@@ -18,9 +23,10 @@ import time
 import urllib.parse
 from typing import Any
 
-import httpx
+import aiohttp
+import yarl
 
-from recsys.serving import ab
+from recsys.serving import ab, fast_json
 
 SIGNATURE = "serving_raw"
 METADATA_CACHE = 32  # (model, version) signatures kept
@@ -94,38 +100,104 @@ class Resolved:
     label: str | None
 
 
-def _upstream_error(payload: Any, response: httpx.Response) -> str:
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """What the model server answered: status, body bytes and reason phrase."""
+    status: int
+    body: bytes
+    reason: str
+
+
+def _upstream_error(payload: Any, answer: Answer) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("error"), str):
         return payload["error"][:300]
-    return response.text[:300] or response.reason_phrase
+    return answer.body[:300].decode("utf-8", "replace") or answer.reason
+
+
+class Unreachable(Exception):
+    """The exchange failed before an answer (refused, reset, closed): 503."""
+
+
+class _AiohttpExchange:
+    """One keep-alive ``aiohttp.ClientSession`` (created in the serving event loop)."""
+
+    def __init__(self, url: str, timeout: float):
+        # trust_env=False (aiohttp's default): a proxy from the environment must not sit between
+        # us and the model server (usually on loopback). keepalive_timeout under uvicorn's 5 s, so
+        # we drop an idle connection before the server does (a reuse racing its close is a 503).
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=4.0),
+            timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False,
+            skip_auto_headers=("User-Agent",))
+        self.url = url
+
+    async def __call__(self, method: str, path: str, content: bytes | None,
+                      headers: dict | None) -> Answer:
+        try:
+            # encoded=True: ``path`` is quoted already (_path); aiohttp must not quote it again.
+            async with self.session.request(method, yarl.URL(self.url + path, encoded=True),
+                                            data=content, headers=headers) as r:
+                return Answer(r.status, await r.read(), r.reason or "")
+        except aiohttp.ClientError as e:
+            if isinstance(e, asyncio.TimeoutError):  # ServerTimeoutError is both
+                raise
+            raise Unreachable(f"{type(e).__name__}: {e}") from None
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+class _HttpxExchange:
+    """For tests: an injected ``httpx`` transport, e.g. ``httpx.ASGITransport`` of a fake."""
+
+    def __init__(self, url: str, timeout: float, transport):
+        import httpx
+
+        self.httpx = httpx
+        self.timeout = timeout
+        self.client = httpx.AsyncClient(base_url=url, transport=transport,
+                                        timeout=httpx.Timeout(timeout), trust_env=False)
+
+    async def __call__(self, method: str, path: str, content: bytes | None,
+                      headers: dict | None) -> Answer:
+        try:
+            # An ASGI transport ignores httpx's timeouts: wait_for bounds the whole exchange.
+            r = await asyncio.wait_for(
+                self.client.request(method, path, content=content, headers=headers), self.timeout)
+        except self.httpx.TimeoutException:
+            raise asyncio.TimeoutError from None
+        except self.httpx.HTTPError as e:
+            raise Unreachable(f"{type(e).__name__}: {e}") from None
+        return Answer(r.status_code, r.content, r.reason_phrase)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 class ModelServer:
-    """TF Serving's REST API (status, metadata, predict) over one keep-alive ``httpx.AsyncClient``.
+    """TF Serving's REST API (status, metadata, predict) over one keep-alive HTTP/1.1 client.
 
     Label -> version resolutions are cached ``cache_seconds`` (a relabel takes effect within that);
     signatures per (model, version) until evicted (a version's signature never changes).
     """
 
-    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None,
+    def __init__(self, url: str, *, transport=None,
                  timeout: float = 5.0, cache_seconds: float = 1.0, clock=time.monotonic):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.cache_seconds = cache_seconds
         self._transport = transport
         self._clock = clock
-        self._client: httpx.AsyncClient | None = None
+        self._client: _AiohttpExchange | _HttpxExchange | None = None
         self._resolved: dict[tuple[str, str], tuple[float, Resolved]] = {}
         self._inflight: dict[tuple, asyncio.Future] = {}
         self._signatures: collections.OrderedDict[tuple[str, str], Signature] = collections.OrderedDict()
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> _AiohttpExchange | _HttpxExchange:
+        """The keep-alive client, created on first use (call it in the serving event loop)."""
         if self._client is None:
-            # trust_env=False: a proxy from the environment must not sit between us and the model
-            # server (usually on loopback).
-            self._client = httpx.AsyncClient(
-                base_url=self.url, transport=self._transport, timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16), trust_env=False)
+            self._client = (_AiohttpExchange(self.url, self.timeout) if self._transport is None
+                            else _HttpxExchange(self.url, self.timeout, self._transport))
         return self._client
 
     async def aclose(self) -> None:
@@ -133,33 +205,31 @@ class ModelServer:
             await self._client.aclose()
             self._client = None
 
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, httpx.Response]:
-        """(status, JSON payload or None, response); 503/504 when the server does not answer, 502 for
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, Answer]:
+        """(status, JSON payload or None, answer); 503/504 when the server does not answer, 502 for
         a 5xx answer. 4xx answers are returned: what they mean depends on the call."""
         what = f"{method} {self.url}{path}"
         content, headers = None, None
         if body is not None:
-            try:
-                content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-            except ValueError as e:  # model output echoed back (clients' values are checked)
+            try:  # finite floats only: clients' values are checked, the retriever's too
+                content = fast_json.dumps(body)
+            except ValueError as e:
                 raise ApiError(502, f"cannot encode {what}: {e}") from None
             headers = {"content-type": "application/json"}
         try:
-            # httpx's timeout bounds each read/write; wait_for bounds the whole exchange.
-            response = await asyncio.wait_for(
-                self.client().request(method, path, content=content, headers=headers), self.timeout)
-        except (httpx.TimeoutException, asyncio.TimeoutError):
+            answer = await self.client()(method, path, content, headers)
+        except asyncio.TimeoutError:
             raise ApiError(504, f"model server did not answer {what} within {self.timeout:g} s") from None
-        except httpx.HTTPError as e:
-            raise ApiError(503, f"model server unreachable: {what}: {type(e).__name__}: {e}") from None
+        except Unreachable as e:
+            raise ApiError(503, f"model server unreachable: {what}: {e}") from None
         try:
-            payload = response.json()
-        except ValueError:
+            payload = fast_json.loads(answer.body)
+        except (ValueError, RecursionError):
             payload = None
-        if response.status_code >= 500:
-            raise ApiError(502, f"model server answered {response.status_code} to {what}: "
-                           f"{_upstream_error(payload, response)}")
-        return response.status_code, payload, response
+        if answer.status >= 500:
+            raise ApiError(502, f"model server answered {answer.status} to {what}: "
+                           f"{_upstream_error(payload, answer)}")
+        return answer.status, payload, answer
 
     @staticmethod
     def _path(model: str, *rest: str) -> str:
@@ -176,12 +246,12 @@ class ModelServer:
     async def available_versions(self, model: str) -> list[str]:
         """AVAILABLE versions of ``model``, newest first (503 when the server does not serve it)."""
         path = self._path(model)
-        status, payload, response = await self.call("GET", path)
+        status, payload, answer = await self.call("GET", path)
         if status == 404:
             raise ApiError(503, f"model server {self.url} does not serve model {model!r}: "
-                           f"{_upstream_error(payload, response)}")
+                           f"{_upstream_error(payload, answer)}")
         if status != 200:
-            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
+            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, answer)}")
         versions = [str(r.get("version")) for r in self._statuses(payload, f"GET {path}")
                     if r.get("state") == "AVAILABLE" and str(r.get("version")).isdigit()]
         return sorted(versions, key=int, reverse=True)
@@ -189,11 +259,11 @@ class ModelServer:
     async def label_version(self, model: str, label: str) -> str | None:
         """The AVAILABLE version ``label`` points to, None when the model has no such label."""
         path = self._path(model, "labels", label)
-        status, payload, response = await self.call("GET", path)
+        status, payload, answer = await self.call("GET", path)
         if status in (400, 404):  # "Unrecognized servable version label" is an INVALID_ARGUMENT
             return None
         if status != 200:
-            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
+            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, answer)}")
         for r in self._statuses(payload, f"GET {path}"):
             if r.get("state") == "AVAILABLE" and str(r.get("version")).isdigit():
                 return str(r["version"])
@@ -263,27 +333,27 @@ class ModelServer:
 
     async def _fetch_signature(self, m: Resolved) -> Signature:
         path = self._path(m.name, "versions", m.version, "metadata")
-        status, payload, response = await self.call("GET", path)
+        status, payload, answer = await self.call("GET", path)
         if status == 404:
             raise VersionGone(f"model {m.name!r} version {m.version} is no longer served: "
-                              f"{_upstream_error(payload, response)}")
+                              f"{_upstream_error(payload, answer)}")
         if status != 200:
-            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, response)}")
+            raise ApiError(502, f"GET {path} answered {status}: {_upstream_error(payload, answer)}")
         return parse_signature(payload, f"model {m.name!r} version {m.version}")
 
     async def predict(self, m: Resolved, instances: list[dict]) -> list:
         """``serving_raw`` predictions in TF Serving's row format, one per instance."""
         path = self._path(m.name, "versions", m.version) + ":predict"
-        status, payload, response = await self.call(
+        status, payload, answer = await self.call(
             "POST", path, {"signature_name": SIGNATURE, "instances": instances})
         if status == 404:
             raise VersionGone(f"model {m.name!r} version {m.version} is no longer served: "
-                              f"{_upstream_error(payload, response)}")
+                              f"{_upstream_error(payload, answer)}")
         if status != 200:
             # Every client value was checked against the signature first: a refusal is a contract
             # mismatch between this service and the model, not the client's fault.
             raise ApiError(502, f"model {m.name!r} version {m.version} refused the request "
-                           f"({status}): {_upstream_error(payload, response)}")
+                           f"({status}): {_upstream_error(payload, answer)}")
         predictions = payload.get("predictions") if isinstance(payload, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(instances):
             raise ApiError(502, f"model {m.name!r} version {m.version}: expected \"predictions\" with "
