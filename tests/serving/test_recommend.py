@@ -473,6 +473,30 @@ def test_timeout_is_504():
         assert_error(client.post("/v1/recommend", json=request()), 504, "did not answer", "0.2 s")
 
 
+def test_timeout_is_504_socket():
+    fake = standard_fake()
+    fake.models["ranker"]["1"].delay = 1.0
+    with fake_on_a_socket(fake) as url, service(fake, url=url, transport=None,
+                                                app_kwargs={"timeout": 0.2}) as client:
+        started = time.monotonic()
+        assert_error(client.post("/v1/recommend", json=request()), 504, "did not answer", "0.2 s")
+        assert time.monotonic() - started < 0.9  # the timeout, not the fake's delay
+        fake.models["ranker"]["1"].delay = 0.0
+        assert client.post("/v1/recommend", json=request()).status_code == 200
+
+
+def test_a_nan_item_feature_from_the_retriever_is_502():
+    fake = standard_fake()
+    version = fake.models["retriever"]["1"]
+    inner = version.predict
+    version.predict = lambda instances: [{**row, "item_price": [float("nan")] * len(row["item_price"])}
+                                         for row in inner(instances)]  # written as a bare NaN
+    with service(fake) as client:
+        assert_error(client.post("/v1/recommend", json=request()), 502, "item_price[0] is NaN",
+                     "expected finite numbers")
+    assert not fake.predicts("ranker")  # never sent on
+
+
 # -- health, OpenAPI, a real socket, the command line ----------------------------------------------
 
 def test_healthz_reports_versions_per_bucket():
