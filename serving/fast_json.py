@@ -20,17 +20,24 @@ Where the two differ, the standard library decides:
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # 2**63 has 19 digits: below that orjson reads an int
+# Every digit -> "0", everything else -> " ": a run of 19 digits is then a substring search. (2**63
+# has 19 digits: shorter runs are integers orjson reads exactly.) The regex [0-9]{19} took ~1 ms
+# on a 22 KB ranking request, more than orjson saves; translate + find take ~20 us.
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _long_digit_run(raw: bytes) -> bool:
+    return _LONG_RUN in raw.translate(_DIGITS_AS_ZEROS)
 
 
 def loads(raw: bytes) -> Any:
     """``json.loads(raw)``, the same value or error, faster for ordinary documents."""
-    if not _LONG_DIGITS.search(raw):
+    if not _long_digit_run(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
