@@ -106,15 +106,18 @@ def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
     if any(type(r) is not list for r in rows):
         return None
     if dtype == "DT_STRING":
-        if not all(type(v) is str for r in rows for v in r):
-            return None
         try:
             arr = np.array(value, dtype=object)
         except ValueError:  # ragged
             return None
         if arr.ndim != (2 if rows is value else 1):
             return None
-        return np.frompyfunc(str.encode, 1, 1)(arr).astype(object)
+        try:
+            # str.encode refuses anything but a str (TypeError): one numpy loop both checks and
+            # converts, where a Python check per value cost ~0.1 ms per 100-row ranking request.
+            return np.frompyfunc(str.encode, 1, 1)(arr).astype(object)
+        except TypeError:
+            return None
     kinds = "iu" if dtype.startswith(("DT_INT", "DT_UINT")) else "iuf"
     if dtype not in ("DT_FLOAT", "DT_DOUBLE", "DT_HALF") and kinds == "iuf":
         return None  # bool and other dtypes: checked path
