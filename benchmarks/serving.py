@@ -75,6 +75,22 @@ def cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
+def scheduling() -> dict:
+    """This process's nice and its scheduler autogroup's (the server inherits both). With
+    kernel.sched_autogroup_enabled, nice ranks a process only within its session: against other
+    sessions' work only the autogroup's nice counts (``setsid``, then write -20 to
+    /proc/self/autogroup, to run the benchmark ahead of them)."""
+    out = {"nice": os.nice(0)}
+    try:
+        with open("/proc/self/autogroup") as fh:
+            out["autogroup"] = fh.read().strip()
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as fh:
+            out["autogroup_enabled"] = fh.read().strip() == "1"
+    except OSError:
+        pass
+    return out
+
+
 def _scalar(values):
     return values[0] if values else None
 
@@ -258,7 +274,8 @@ def main(argv=None) -> int:
             "recommend_k10": f"http://127.0.0.1:{rport}"}
     # Load average of the machine before and after: above ~1 on 2 cores, something else was
     # competing with the server and the load generator.
-    results = {"targets_p99_ms": TARGETS_MS, "loadavg_1min_start": round(os.getloadavg()[0], 2)}
+    results = {"targets_p99_ms": TARGETS_MS, "loadavg_1min_start": round(os.getloadavg()[0], 2),
+               "scheduling": scheduling()}
     try:
         requests = build_requests(config, urls["rank_100"], examples=args.examples)
         results["rss_mb_start"] = round(rss_mb(proc.pid), 1)  # loaded, warmup records replayed

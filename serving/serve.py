@@ -166,8 +166,6 @@ def run_from_args(args, config) -> int:
         raise FileNotFoundError(f"serving directory {serving_dir} does not exist: run `recsys run` "
                                 f"first, or pass --serving-dir / --model-config")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # httpx logs every call /v1/recommend makes at INFO: a line per request is noise and CPU.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     recommend_args = (["--config", args.config] if getattr(args, "config", None) else []) + \
         [f for item in getattr(args, "set", []) for f in ("--set", item)]
     serve(serving_dir, serving, canary=args.canary, recommend_args=tuple(recommend_args))
