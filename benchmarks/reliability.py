@@ -9,7 +9,9 @@ driven open-loop at ``--rate`` requests/s for ``--minutes``. Halfway through, a 
 is pushed the way the Pusher does it (staged under a non-numeric name with its manifest, renamed
 into place) and a new deployment record names it; the server hot-loads it and moves ``stable``
 to it. Recorded: requests and errors before/across/after the swap, which ranker versions
-answered, p50/p99 latency, and the server's RSS at start (after a warm-up minute) and end.
+answered, p50/p99 latency (overall, before/around/after the swap and per 10 s), and the server's
+RSS at start (after a warm-up minute) and end. The server's log is kept beside the copy
+(``bench-reliability-server.log``: load, warmup and GC times of the swap).
 
 Fuzz: runs the property-based fuzz tests of both REST servers (``tests/serving/test_model_server_fuzz.py``,
 ``tests/serving/test_recommend.py``) with ``FUZZ_EXAMPLES`` cases each and records the counts and the
@@ -64,12 +66,26 @@ async def soak(url: str, requests: list, rate: float, seconds: float, swap_at: f
         v = json.loads(r[3])["models"]["ranker"]["version"] if r[2] == 200 else None
         versions[str(v)] = versions.get(str(v), 0) + 1
     summary = summarize(rows, rate, seconds)
+    # The whole run's p99 (its 1% slowest: 6 s of requests at 50 req/s) says nothing of where the
+    # slow ones are; split by the swap window and by 10-s step, it tells a slow swap from a slow
+    # steady state.
+    before = [r for r in rows if r[0] < swap_at - 10]
+    after = [r for r in rows if r[0] > swap_at + 30]
+    steps = [[t, p99([r for r in rows if t <= r[0] < t + 10])]
+             for t in range(0, int(seconds), 10)]
     return {"requests": len(rows), "errors": len(errors),
             "error_statuses": sorted({str(r[2]) for r in errors}),
             "requests_around_swap": len(window),
             "errors_around_swap": sum(1 for r in window if r[2] != 200),
             "ranker_versions_answering": versions,
-            "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
+            "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
+            "p99_ms_before_swap": p99(before), "p99_ms_around_swap": p99(window),
+            "p99_ms_after_swap": p99(after), "p99_ms_every_10s": steps}
+
+
+def p99(rows: list[tuple]) -> float | None:
+    """p99 latency (ms) of ``drive`` rows, None for none."""
+    return round(float(np.percentile([r[1] for r in rows], 99)), 2) if rows else None
 
 
 def run_fuzz(examples: int) -> dict:
@@ -119,7 +135,7 @@ def main(argv=None) -> int:
         m: (e["version"], os.path.join(serving_dir, m)) for m, e in original["models"].items()},
         record_id=str(original["id"]))
     port, rport = free_port(), free_port()
-    proc = start_server(serving_dir, port, rport, os.path.join(serving_dir, "server.log"))
+    proc = start_server(serving_dir, port, rport, serving_dir.rstrip("/") + "-server.log")
     ranker = current["models"]["ranker"]["version"]
     new_version = ranker + 1
 
