@@ -96,8 +96,13 @@ def latency_by_window(rows: list[tuple], swap_at: float, seconds: float) -> dict
         return around_swap(r, swap_at)
 
     slowest = sorted(rows, key=lambda r: r[1], reverse=True)[:max(1, len(rows) // 100)] if rows else []
-    return {"p99_ms_before_swap": p99([r for r in rows if r[0] < swap_at + SWAP_WINDOW[0]]),
+    before = p99([r for r in rows if r[0] < swap_at + SWAP_WINDOW[0]])
+    # Without a stall about 1% of the window would be slower than the steady state's p99; the
+    # excess is what the swap adds to a whole run's slowest 1%.
+    slower = sum(1 for r in rows if around(r) and before is not None and r[1] > before)
+    return {"p99_ms_before_swap": before,
             "p99_ms_around_swap": p99([r for r in rows if around(r)]),
+            "around_swap_slower_than_p99_before": slower,
             "p99_ms_after_swap": p99([r for r in rows if r[0] > swap_at + SWAP_WINDOW[1]]),
             "slowest_1pct_around_swap": f"{sum(map(around, slowest))} of {len(slowest)}",
             "p99_ms_every_10s": [[t, p99([r for r in rows if t <= r[0] < t + 10])]

@@ -15,6 +15,7 @@ def test_a_stall_at_the_swap_shows_around_it_and_nowhere_else():
     assert out["p99_ms_around_swap"] == 100.0
     assert out["p99_ms_after_swap"] == 10.0
     assert out["slowest_1pct_around_swap"] == "10 of 10"
+    assert out["around_swap_slower_than_p99_before"] == 20
     # 10-s steps: only 40..50 s holds the slow requests (20 of 100: its p99 is 100).
     assert out["p99_ms_every_10s"] == [[t, 100.0 if t == 40 else 10.0] for t in range(0, 100, 10)]
 
@@ -26,3 +27,4 @@ def test_a_slow_steady_state_is_not_blamed_on_the_swap():
     assert out["p99_ms_before_swap"] == 100.0
     assert out["p99_ms_around_swap"] == 10.0
     assert out["slowest_1pct_around_swap"] == "0 of 10"
+    assert out["around_swap_slower_than_p99_before"] == 0
