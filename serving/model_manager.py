@@ -158,10 +158,15 @@ class ModelManager:
         never collected: an unloaded version (TF objects hold reference cycles) would stay in
         memory for good (~43 MB per swap of the default ranker). So after every load or unload:
         unfreeze, collect what is no longer served (one full collection per change), freeze again."""
+        start = time.perf_counter()
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        collected = time.perf_counter()
         _release_free_memory()
+        # Logged: the collection holds the GIL, so it is a stall of every request in the process.
+        log.info("served versions changed: full GC collection %.0f ms, malloc_trim %.0f ms",
+                 1000 * (collected - start), 1000 * (time.perf_counter() - collected))
 
     def _poll_model(self, name: str) -> None:
         state = self._states[name]
