@@ -4,6 +4,8 @@ and the 95% interval widths of the overall slice and of the smallest reported sl
   .venv/bin/python -m benchmarks.intervals                          # default data: off, jackknife
   .venv/bin/python -m benchmarks.intervals --methods off,jackknife,bootstrap
   .venv/bin/python -m benchmarks.intervals --movielens ../shared/data/ml-100k
+  .venv/bin/python -m benchmarks.intervals --movielens ../shared/data/ml-100k --methods jackknife \
+      --set retrieval.enabled=false --out-prefix /tmp/ml-intervals-
   .venv/bin/python -m benchmarks.intervals --from-run /tmp/run-a --from-run /tmp/run-b
 
 Each method gets a fresh, cold pipeline run (its own output directory, nothing cached, no
@@ -100,6 +102,10 @@ def main():
     ap.add_argument("--from-run", action="append", default=[],
                     help="a finished run's pipeline.output_dir to read instead of running")
     ap.add_argument("--data-name", default="", help="results key for --from-run runs")
+    ap.add_argument("--set", action="append", default=[], dest="overrides",
+                    help="a run config override for every run (recorded with the results)")
+    ap.add_argument("--out-prefix", default=os.path.join(tempfile.gettempdir(), "bench-intervals-"),
+                    help="each run's pipeline.output_dir is <prefix><method>-<random>")
     args = ap.parse_args()
     name = args.data_name or (os.path.basename(os.path.normpath(args.movielens)) if args.movielens
                               else "synthetic-default")
@@ -110,13 +116,20 @@ def main():
             entries[f"{name}/{entry['method']}"] = {**entry, "run": out, **stamp()}
     else:
         for method in args.methods.split(","):
-            out = tempfile.mkdtemp(prefix=f"bench-intervals-{method}-")
+            prefix = f"{args.out_prefix}{method}-"
+            out = tempfile.mkdtemp(prefix=os.path.basename(prefix), dir=os.path.dirname(prefix) or None)
             overrides = [f"pipeline.output_dir={out}", f"eval.confidence_intervals={method}"]
             if args.movielens:
                 overrides += ["data.dataset=movielens", f"data.source={os.path.abspath(args.movielens)}"]
+            overrides += args.overrides
+            load_before = os.getloadavg()[1]
             try:
                 report_ = run(load_config(DEFAULT_CONFIG_PATH, overrides))
+                # The machine is shared: its 5-minute load before and after says how far the
+                # seconds are inflated.
                 entries[f"{name}/{method}"] = {**measure(out), "wall_seconds": report_["wall_seconds"],
+                                               "overrides": overrides[1:],
+                                               "load_average_5min": [load_before, os.getloadavg()[1]],
                                                **stamp()}
             finally:
                 shutil.rmtree(out, ignore_errors=True)

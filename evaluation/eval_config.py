@@ -49,14 +49,17 @@ PER_USER_METRICS = frozenset({NDCG_NAME, MIN_LABEL_POSITION_NAME, gauc.GAUC_NAME
                               gauc.GAUC_USERS_NAME, *query_statistics.NAMES})
 
 
-def _per_user(features: FeatureConfig, gain_key: str) -> tfma.MetricsSpec:
-    """Metrics over each user's list of examples, averaged over users (a ranker ranks per user)."""
+def _per_user(features: FeatureConfig, gain_key: str, intervals: bool) -> tfma.MetricsSpec:
+    """Metrics over each user's list of examples, averaged over users (a ranker ranks per user).
+    With intervals, ``interval_error.py`` keeps a one-user slice from stopping the Evaluator."""
     ndcg = json.dumps({"gain_key": gain_key, "top_k_list": NDCG_TOP_K})
     return tfma.MetricsSpec(query_key=features.user_key, metrics=[
         tfma.MetricConfig(class_name="NDCG", config=ndcg),
         tfma.MetricConfig(class_name="MinLabelPosition"),
         tfma.MetricConfig(class_name="UserQueryStatistics", module="recsys.evaluation.query_statistics"),
-        tfma.MetricConfig(class_name="GAUC", module="recsys.evaluation.gauc")])
+        tfma.MetricConfig(class_name="GAUC", module="recsys.evaluation.gauc")]
+        + ([tfma.MetricConfig(class_name="QueryIntervalError", module="recsys.evaluation.interval_error")]
+           if intervals else []))
 
 
 CI_METHODS = {"jackknife": tfma.ConfidenceIntervalOptions.JACKKNIFE,
@@ -125,4 +128,5 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
                                     prediction_key=PREDICTION_KEYS[label_mode])],
         slicing_specs=slicing,
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)]
-        + ([_per_user(features, label_key)] if label_mode == "binary" else []))
+        + ([_per_user(features, label_key, gate.confidence_intervals != "off")]
+           if label_mode == "binary" else []))

@@ -110,6 +110,13 @@ def _recalls(metrics: dict) -> list[tuple[int, float]]:
 def recall_curves_png(retrieval: dict) -> str | None:
     """Recall@K of the two towers and of the popularity baseline, overall and per slice (the
     RetrievalEvaluator's ``retrieval_metrics.json``); None when it holds no recall@K."""
+    fig = recall_curves_figure(retrieval)
+    return png(fig, "retrieval recall at K") if fig is not None else None
+
+
+def recall_curves_figure(retrieval: dict):
+    """One panel per slice: a line over K per system, or, where a panel has a single K (an
+    older ``retrieval_metrics.json``), side-by-side bars, since a lone dot reads as no curve."""
     model = {OVERALL: retrieval.get("overall", {}), **retrieval.get("slices", {})}
     baseline = retrieval.get("baseline", {})
     popularity = {OVERALL: baseline.get("overall", {}), **baseline.get("slices", {})}
@@ -122,20 +129,30 @@ def recall_curves_png(retrieval: dict) -> str | None:
     fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.4 * nrows), squeeze=False,
                              sharey=True)
     for ax, name in zip(axes.flat, panels):
-        for label, source, color in (("two towers", model, BLUE), ("popularity", popularity, GREY)):
-            pts = _recalls(source.get(name) or {})
-            if pts:
+        systems = [(label, _recalls(source.get(name) or {}), color) for label, source, color in
+                   (("two towers", model, BLUE), ("popularity", popularity, GREY))]
+        ks = sorted({k for _, pts, _ in systems for k, _ in pts})
+        for i, (label, pts, color) in enumerate(systems):
+            if not pts:
+                continue
+            if len(ks) == 1:
+                ax.bar(i, pts[0][1], color=color, label=label, width=.6)
+            else:
                 ax.plot([k for k, _ in pts], [r for _, r in pts], "o-", color=color, label=label, ms=3)
+        if len(ks) == 1:
+            ax.set_xticks(range(len(systems)), [label for label, _, _ in systems], fontsize=7)
+            ax.set_xlabel(f"K = {ks[0]}", fontsize=7)
+        else:
+            ax.set_xlabel("K", fontsize=7)
         n = (model[name] or {}).get("count")
         ax.set_title(f"{name}" + (f" (n={n:,})" if isinstance(n, int) else ""), fontsize=8)
-        ax.set_xlabel("K", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     axes[0][0].set_ylabel("Recall@K", fontsize=8)
     axes[0][0].legend(fontsize=7)
-    return png(fig, "retrieval recall at K")
+    return fig
 
 
 def history_png(history: list, metric: str) -> str | None:

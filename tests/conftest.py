@@ -19,8 +19,9 @@ def tfma_tiny_output(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tfma_tiny_intervals(tmp_path_factory) -> str:
-    """The same evaluation with TFMA's jackknife intervals (and the interval gate's metric)."""
+    """The same evaluation with TFMA's jackknife intervals (and the interval gate's metric), plus
+    a slice of one example and one user (``tfma_tiny.LONE_USER``), which has no interval."""
     from tests import tfma_tiny
 
     return tfma_tiny.evaluate(str(tmp_path_factory.mktemp("tfma_tiny_intervals")),
-                              gate=tfma_tiny.JACKKNIFE)
+                              tfma_tiny.rows() + [tfma_tiny.LONE_USER], gate=tfma_tiny.JACKKNIFE)

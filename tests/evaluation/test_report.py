@@ -62,7 +62,7 @@ def _tfma_numbers(output_path: str, model_name: str, bounds: bool = False) -> di
                 if bounds and bounded:
                     out[(name, metric + suffix)] = (bounded["lowerBound"], bounded["upperBound"])
                 elif not bounds and "doubleValue" in value:
-                    out[(name, metric + suffix)] = value["doubleValue"]
+                    out[(name, metric + suffix)] = float(value["doubleValue"])  # "NaN" in JSON
                 elif not bounds and bounded:  # TFMA's point estimate beside its interval
                     out[(name, metric + suffix)] = float(bounded["value"])
     return out
