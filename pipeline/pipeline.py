@@ -137,6 +137,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
     user_config = {"features": features.to_dict(), "code_version": code_version}
+    distribute = {"distribute": config.to_dict()["distribute"]}  # both Trainers' tf.distribute strategy
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=modules.preprocessing_fn, custom_config=user_config)
@@ -148,7 +149,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config={**user_config, "train": config.to_dict()["train"],
-                       "testing": config.to_dict()["testing"]})
+                       "testing": config.to_dict()["testing"], **distribute})
 
     # Only a model that can be scored on these examples with this label is a baseline; after a
     # change of dataset, label mode or schema the Evaluator runs without one (as on a first run).
@@ -177,7 +178,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],
-            custom_config={**user_config, "retrieval": config.to_dict()["retrieval"]},
+            custom_config={**user_config, "retrieval": config.to_dict()["retrieval"], **distribute},
         ).with_id("RetrievalTrainer")
         retrieval_evaluator = RetrievalEvaluator(
             examples=example_gen.outputs["examples"], model=retrieval_trainer.outputs["model"],
