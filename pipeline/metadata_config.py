@@ -33,9 +33,6 @@ def metadata_connection_config(metadata: MetadataConfig, sqlite_path: str,
     if metadata.backend == "sqlite":
         return tfx.orchestration.metadata.sqlite_metadata_connection_config(sqlite_path)
     environ = os.environ if environ is None else environ
-    config = tfx.orchestration.metadata.mysql_metadata_connection_config(
+    return tfx.orchestration.metadata.mysql_metadata_connection_config(
         host=metadata.host, port=metadata.port, database=metadata.database,
         username=metadata.user, password=environ.get(metadata.password_env, ""))
-    # Created on first use, as the SQLite file is (TFX's helper leaves this off).
-    config.mysql.create_if_not_exists = True
-    return config

@@ -102,12 +102,17 @@ def shard_options(num_files: int, strategy: tf.distribute.Strategy) -> tf.data.O
     return options
 
 
+def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver is not None and bool(resolver.cluster_spec().as_dict())
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes the real export: always, except under multi-worker training,
     where only the chief (or worker 0 when the cluster has no chief) does."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    if not _multi_worker(strategy):
         return True
+    resolver = strategy.cluster_resolver
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and
                                     "chief" not in resolver.cluster_spec().as_dict())
@@ -127,3 +132,19 @@ def discard_export(written: str, path: str) -> None:
     """Removes a non-chief worker's temporary export (``export_dir``)."""
     if written != path:
         tf.io.gfile.rmtree(written)
+
+
+def build_variables(strategy: tf.distribute.Strategy, model, batch) -> None:
+    """Creates every variable of a TFRS model (layers, heads, task metrics) by one eager loss
+    computation on ``batch``, under the strategy's scope, before ``fit``. Keras would create them
+    lazily inside ``fit``'s traced step; under ``MultiWorkerMirroredStrategy`` each new variable's
+    initial value is broadcast from worker 0 by a collective, and created there it hung the
+    two-worker test in that broadcast. Called after ``compile`` (``models/train_step.py`` lets the
+    tasks' mean losses run under a strategy there). Metrics touched here are reset (``fit`` resets them too).
+    Only under multi-worker training: elsewhere the lazy creation works, and a run on one machine
+    draws its random numbers exactly as before."""
+    if not _multi_worker(strategy):
+        return
+    model.compute_loss(batch, training=False)
+    for metric in model.metrics:
+        metric.reset_state()

@@ -223,9 +223,11 @@ def _fit_ranker(train_ds, tft_out, features: FeatureConfig, train: TrainConfig, 
     # every worker counts all examples, and steps are global batches.
     examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)
     steps = -(-examples // train.batch_size)  # the last batch may be short
-    with (strategy or tf.distribute.get_strategy()).scope():
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
         model = build_ranker(train, features, features.vocabulary_sizes(tft_out))
         model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
+        distribution.build_variables(strategy, model, next(iter(train_ds)))
     timer = EpochTimer()
     callbacks = [timer, EpochProgress(f"training {train.model}", train.epochs)]
     callbacks += [keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else []

@@ -139,12 +139,14 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     sizes = features.vocabulary_sizes(tft_out)
     catalog_ids, catalog, attributes = build_catalog(list(train_files) + list(eval_files), tft_out,
                                                      features, transformed_keys(features, CANDIDATE_SIDES))
+    train_ds = interactions_dataset(train_files, tft_out, features, config, strategy)
     with strategy.scope():  # variables and optimizer slots mirrored on every replica
         model = TwoTowerModel(features, sizes, config,
                               item_probability=item_probabilities(tft_out, features, sizes),
                               catalog=catalog)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    train_ds = interactions_dataset(train_files, tft_out, features, config, strategy)
+        distribution.build_variables(strategy, model, next(iter(train_ds)))
+
     timer = EpochTimer()
     history = model.fit(train_ds, epochs=config.epochs, verbose=2,
                         callbacks=[timer, EpochProgress("training retriever", config.epochs)])
