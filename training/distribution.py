@@ -145,6 +145,7 @@ def build_variables(strategy: tf.distribute.Strategy, model, batch) -> None:
     draws its random numbers exactly as before."""
     if not _multi_worker(strategy):
         return
-    model.compute_loss(batch, training=False)
+    # In replica context: the task metrics' sync-on-read variables refuse updates outside it.
+    strategy.run(model.compute_loss, args=(batch,), kwargs={"training": False})
     for metric in model.metrics:
         metric.reset_state()
