@@ -13,7 +13,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
 from recsys import jsonio  # noqa: E402
-from recsys.config import TrainConfig, config_from_json  # noqa: E402
+from recsys.config import DistributeConfig, TrainConfig, config_from_json  # noqa: E402
 from recsys.features import FeatureConfig  # noqa: E402
 from recsys.models import export  # noqa: E402
 from recsys.training.comparability import comparability_record, write_record  # noqa: E402
@@ -29,6 +29,7 @@ def run_fn(fn_args) -> None:
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
         features=features, train=train, log_dir=fn_args.model_run_dir,
+        distribute=config_from_json(DistributeConfig, cc.get("distribute", {})),
         shuffle_labels=cc.get("testing", {}).get("shuffle_labels", False))
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_result.json"), "w") as fh:
         fh.write(jsonio.dumps(result, indent=2))  # null, never a bare NaN

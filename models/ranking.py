@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from recsys.models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.train_step import DistributedTrainStep
 
 keras = tf.keras
 
@@ -35,7 +36,7 @@ def make_task(label_mode: str) -> tfrs.tasks.Ranking:
     raise ValueError(f"label_mode={label_mode!r}; expected 'binary' or 'regression'")
 
 
-class Ranker(tfrs.models.Model):
+class Ranker(DistributedTrainStep, tfrs.models.Model):
     """Scores (user, item, context) feature dicts from Transform; returns logits [B, 1].
 
     Args:

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from recsys.models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.train_step import DistributedTrainStep
 from recsys.config import RetrievalConfig
 from recsys.features import FeatureConfig
 
@@ -78,7 +79,7 @@ def sampling_probability(item_ids: tf.Tensor, item_probability: tf.Tensor, batch
     return q
 
 
-class TwoTowerModel(tfrs.models.Model):
+class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
     """Query and candidate towers trained with a TFRS Retrieval task.
 
     Args:

@@ -1,4 +1,5 @@
-"""Thin local runner: LocalDagRunner + Beam DirectRunner (multi-processing), MLMD in SQLite.
+"""Thin local runner: LocalDagRunner; Beam runner and MLMD from the config (default: the
+DirectRunner, multi-processing, and MLMD in SQLite).
 
 It only fills in paths and runner arguments from the typed config, prepares the input data, runs
 ``create_pipeline`` and reports what the run left behind (``recsys.evaluation.run_summary``).
@@ -15,7 +16,8 @@ import time
 from recsys.config import Config, check_run_inputs
 from recsys.config import schema_path as dataset_schema_path
 from recsys.features import FeatureConfig
-from recsys.pipeline import run_lock
+from recsys.pipeline import metadata_config, run_lock
+from recsys.pipeline.beam_args import beam_pipeline_args
 
 
 @dataclasses.dataclass
@@ -61,15 +63,7 @@ def pinned_schema(source: str, output_dir: str) -> str:
     return target
 
 
-def beam_args(config: Config) -> list[str]:
-    workers = config.pipeline.beam_workers or os.cpu_count() or 1
-    return ["--direct_running_mode=" + config.pipeline.beam_running_mode,
-            f"--direct_num_workers={workers}"]
-
-
 def build(config: Config, data_root: str, features: FeatureConfig | None = None):
-    from tfx import v1 as tfx
-
     from recsys.pipeline.pipeline import code_fingerprint, create_pipeline, schema_feature_spec
 
     features = features or FeatureConfig.load(config.features_path)
@@ -83,9 +77,10 @@ def build(config: Config, data_root: str, features: FeatureConfig | None = None)
         retrieval_serving_dir=paths.retrieval_serving_dir, serving_root=paths.serving_root,
         features=features,
         config=config,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            paths.metadata_path),
-        beam_pipeline_args=beam_args(config), enable_cache=config.pipeline.enable_cache)
+        metadata_connection_config=metadata_config.metadata_connection_config(
+            config.pipeline.metadata, paths.metadata_path),
+        beam_pipeline_args=beam_pipeline_args(config.pipeline.beam),
+        enable_cache=config.pipeline.enable_cache)
 
 
 def run(config: Config) -> dict:
@@ -93,6 +88,9 @@ def run(config: Config) -> dict:
     start = time.perf_counter()
     # The source, the feature config (its one read) and its curated schema, before any work.
     features = check_run_inputs(config)
+    # A Beam runner or an MLMD backend missing its settings fails here, not after data preparation.
+    beam_pipeline_args(config.pipeline.beam)
+    metadata_config.check(config.pipeline.metadata)
     paths = RunPaths.from_config(config)
     # Before any work, TFX's import and data preparation included: a second run on this root is
     # refused at once.

@@ -122,10 +122,13 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
                     features: FeatureConfig, config: Config, modules: Modules = Modules(),
                     retrieval_serving_dir: str | None = None, serving_root: str | None = None,
                     metadata_connection_config=None, beam_pipeline_args: list[str] | None = None,
-                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
+                    enable_cache: bool = True,
+                    comparable_baseline: bool = True) -> tfx.dsl.Pipeline:
     """The DAG. ``schema_spec``: the raw feature spec of the schema at ``schema_path``
     (``schema_feature_spec``), what a baseline model must parse; ``code_version``: the fingerprint
-    of the code the modules import (``code_fingerprint``), so an edited model misses the cache."""
+    of the code the modules import (``code_fingerprint``), so an edited model misses the cache.
+    ``comparable_baseline=False``: the Evaluator's baseline is TFX's latest blessed model, whatever
+    it was trained on (Kubeflow Pipelines v2 compiles only TFX's own resolver strategies)."""
     input_config, output_config = example_gen_configs(
         config.data.split, config.data.eval_fraction, features.example_id_key)
     example_gen = tfx.components.ImportExampleGen(
@@ -137,6 +140,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
     user_config = {"features": features.to_dict(), "code_version": code_version}
+    distribute = {"distribute": config.to_dict()["distribute"]}  # both Trainers' tf.distribute strategy
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=modules.preprocessing_fn, custom_config=user_config)
@@ -148,13 +152,16 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config={**user_config, "train": config.to_dict()["train"],
-                       "testing": config.to_dict()["testing"]})
+                       "testing": config.to_dict()["testing"], **distribute})
 
     # Only a model that can be scored on these examples with this label is a baseline; after a
     # change of dataset, label mode or schema the Evaluator runs without one (as on a first run).
     current = comparability_record(features, config.train.label_mode, schema_spec)
+    strategy = (dict(strategy_class=ComparableBlessedModelStrategy, config=resolver_config(current))
+                if comparable_baseline else
+                dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy))
     model_resolver = tfx.dsl.Resolver(
-        strategy_class=ComparableBlessedModelStrategy, config=resolver_config(current),
+        **strategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
@@ -177,7 +184,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],
-            custom_config={**user_config, "retrieval": config.to_dict()["retrieval"]},
+            custom_config={**user_config, "retrieval": config.to_dict()["retrieval"], **distribute},
         ).with_id("RetrievalTrainer")
         retrieval_evaluator = RetrievalEvaluator(
             examples=example_gen.outputs["examples"], model=retrieval_trainer.outputs["model"],

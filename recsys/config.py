@@ -158,7 +158,9 @@ RENAMED = {"train": {"cross_layers": "dcn.cross_layers", "projection_dim": "dcn.
                      "wide_learning_rate": "wide_deep.wide_learning_rate",
                      "attention_units": "din.attention_units", "attention_activation": "din.activation",
                      "neighbours": "blend.neighbours", "blend_holdout_every": "blend.holdout_every",
-                     "blend_steps": "blend.steps"}}
+                     "blend_steps": "blend.steps"},
+           "pipeline": {"beam_workers": "beam.direct_num_workers",
+                        "beam_running_mode": "beam.direct_running_mode"}}
 # Keys that left the user config: an error names where they went.
 MOVED = {"train": {"shuffle_labels": "testing.shuffle_labels"}}
 
@@ -236,14 +238,65 @@ class EvaluatorConfig:
 
 
 @dataclasses.dataclass
+class DistributeConfig:
+    """How the Trainers (ranker and retriever) spread training over devices and machines
+    (``training/distribution.py``). ``auto``: ``multi_worker`` when ``TF_CONFIG`` names more than
+    one task, else ``mirrored`` on several GPUs, else TensorFlow's default strategy (CPU or one GPU)."""
+
+    strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
+    # MultiWorkerMirroredStrategy's all-reduce: "auto" lets TF choose (NCCL on GPUs, ring on CPUs).
+    communication: Literal["auto", "ring", "nccl"] = "auto"
+
+
+BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "DaskRunner")
+
+
+@dataclasses.dataclass
+class BeamConfig:
+    """The runner of the pipeline's Beam stages (ExampleGen, StatisticsGen, Transform, Evaluator),
+    turned into ``beam_pipeline_args`` by ``pipeline/beam_args.py``, which also checks that each
+    runner has what it needs. Default: the DirectRunner, one process per CPU."""
+
+    runner: Literal[BEAM_RUNNERS] = "DirectRunner"
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
+    direct_num_workers: NonNegativeInt = 0  # 0: number of CPUs
+    project: str = ""  # DataflowRunner: GCP project
+    region: str = ""  # DataflowRunner: e.g. europe-west1
+    temp_location: str = ""  # DataflowRunner: gs:// staging and temp files
+    flink_master: str = ""  # FlinkRunner: host:port of the JobManager; "" -> an embedded local cluster
+    spark_master_url: str = ""  # SparkRunner: spark://host:port; "" -> Beam's local[4]
+    dask_client_address: str = ""  # DaskRunner: host:port of a dask.distributed scheduler
+    # Where portable runners (Flink, Spark) run the Python SDK workers: DOCKER (Beam's SDK image,
+    # the default of those runners), PROCESS, EXTERNAL (a worker pool at environment_config) or
+    # LOOPBACK (this process; for a local cluster only). "" -> the runner's default.
+    environment_type: Literal["", "DOCKER", "PROCESS", "EXTERNAL", "LOOPBACK"] = ""
+    environment_config: str = ""  # DOCKER: the image; PROCESS: JSON command; EXTERNAL: host:port
+    extra_args: tuple[str, ...] = ()  # further --flags, passed through unchanged
+
+
+@dataclasses.dataclass
+class MetadataConfig:
+    """Where ML Metadata lives: SQLite under ``pipeline.output_dir`` (default), or a MySQL server
+    shared by runs on several machines (``pipeline/metadata_config.py``). The password is never in
+    the config: it is read from the environment variable ``password_env`` names."""
+
+    backend: Literal["sqlite", "mysql"] = "sqlite"
+    host: str = ""  # mysql
+    port: Port = 3306
+    database: str = ""
+    user: str = ""
+    password_env: str = "RECSYS_MLMD_PASSWORD"
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     name: str = "recsys"
     output_dir: str = "runs"  # pipeline root, MLMD SQLite and serving dir live under it
     serving_dir: str = ""  # "" -> <output_dir>/serving
     model_name: str = "ranker"
     enable_cache: bool = True
-    beam_workers: NonNegativeInt = 0  # 0: number of CPUs
-    beam_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
+    beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
+    metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
 
 
 @dataclasses.dataclass
@@ -277,6 +330,7 @@ class Config:
     retrieval_eval: RetrievalEvalConfig = dataclasses.field(default_factory=RetrievalEvalConfig)
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
     testing: TestingConfig = dataclasses.field(default_factory=TestingConfig)
 
     @property
@@ -306,7 +360,7 @@ def config_from_json(cls, values: dict):
     return cls(**out)
 
 
-SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline, serving, testing"
+SECTIONS = "data, train, eval, retrieval, retrieval_eval, pipeline, serving, distribute, testing"
 
 
 class ConfigError(ValueError):

@@ -26,11 +26,17 @@ from recsys.models.factory import build_ranker
 from recsys.models.neighbourhood import Neighbourhood
 from recsys.models.ranking import make_task
 from recsys import progress
-from recsys.config import TrainConfig
+from recsys.config import DistributeConfig, TrainConfig
 from recsys.features import FeatureConfig, raw_key
+from recsys.training import distribution
 from recsys.training.optimizers import build_optimizer, finalize_weight_averages
 
 keras = tf.keras
+
+
+def _num_files(file_patterns) -> int:
+    patterns = file_patterns if isinstance(file_patterns, (list, tuple)) else [file_patterns]
+    return sum(len(tf.io.gfile.glob(p)) for p in patterns)
 
 
 def _records(file_patterns, holdout: tuple[int, bool] | None = None) -> tf.data.Dataset:
@@ -77,9 +83,12 @@ def raw_rows(file_patterns, tf_transform_output, features: FeatureConfig,
 
 def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, train: TrainConfig,
                  *, training: bool, holdout: tuple[int, bool] | None = None,
-                 shuffle_labels: bool = False) -> tf.data.Dataset:
+                 shuffle_labels: bool = False,
+                 strategy: tf.distribute.Strategy | None = None) -> tf.data.Dataset:
     """Transformed tf.Examples -> (features, label) batches (``holdout``: see ``_records``;
-    ``shuffle_labels``: the test-only ``testing.shuffle_labels``).
+    ``shuffle_labels``: the test-only ``testing.shuffle_labels``; ``strategy``: how the batches
+    are sharded over workers, ``distribution.shard_options``). ``train.batch_size`` is the global
+    batch: ``fit`` splits it between the replicas.
 
     Raw records are decompressed once and cached in memory (gzip is the slow part), then each
     epoch shuffles records, batches, and parses whole batches in parallel (one ``parse_example``
@@ -109,7 +118,10 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
         return {k: v for k, v in parsed.items() if k not in label_keys}, label
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    if strategy is not None:
+        ds = ds.with_options(distribution.shard_options(_num_files(file_patterns), strategy))
+    return ds
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -152,7 +164,9 @@ def fit_summary(history, timer: EpochTimer, examples: int) -> dict:
 
 
 def configure_precision(train: TrainConfig) -> None:
-    """Mixed precision: float16 on GPU, bfloat16 on CPU (the CPU has no fast float16 path)."""
+    """Mixed precision: float16 on GPU (Keras' ``compile`` then wraps the optimizer in a
+    ``LossScaleOptimizer``, which ``models/train_step.py`` applies), bfloat16 on CPU (the CPU has
+    no fast float16 path, and bfloat16's float32 exponent range needs no loss scaling)."""
     if train.mixed_precision:
         policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
         keras.mixed_precision.set_global_policy(policy)
@@ -162,38 +176,58 @@ def configure_precision(train: TrainConfig) -> None:
 
 def train_and_export(*, train_files, eval_files, transform_output: str, serving_model_dir: str,
                      features: FeatureConfig, train: TrainConfig, log_dir: str | None = None,
-                     shuffle_labels: bool = False) -> dict:
+                     shuffle_labels: bool = False,
+                     distribute: DistributeConfig = DistributeConfig()) -> dict:
     """Trains and saves the model; returns the final eval metrics and training throughput.
-    ``shuffle_labels`` (tests only) trains on labels permuted within each batch."""
+    ``shuffle_labels`` (tests only) trains on labels permuted within each batch; ``distribute``:
+    the ``tf.distribute`` strategy (``training/distribution.py``; under multi-worker training only
+    the chief's export is kept)."""
+    # First: a MultiWorkerMirroredStrategy must exist before any other TF op of the process.
+    strategy = distribution.make_strategy(distribute)
     tf.keras.utils.set_random_seed(train.seed)
     configure_precision(train)
     tft_out = tft.TFTransformOutput(transform_output)
-    eval_ds = make_dataset(eval_files, tft_out, features, train, training=False)
+    eval_ds = make_dataset(eval_files, tft_out, features, train, training=False, strategy=strategy)
     if train.eval_steps:
         eval_ds = eval_ds.take(train.eval_steps)
 
     if train.neighbourhood_blend:
+        if strategy.num_replicas_in_sync > 1:
+            raise ValueError(f"train.neighbourhood_blend: true trains on one device only; "
+                             f"expected distribute.strategy 'default', got {distribute.strategy!r} "
+                             f"({strategy.num_replicas_in_sync} replicas)")
         model, summary = _fit_blend(train_files, tft_out, features, train, log_dir, shuffle_labels)
     else:
         train_ds = make_dataset(train_files, tft_out, features, train, training=True,
-                                shuffle_labels=shuffle_labels)
-        model, summary = _fit_ranker(train_ds, tft_out, features, train, log_dir)
+                                shuffle_labels=shuffle_labels, strategy=strategy)
+        model, summary = _fit_ranker(train_ds, tft_out, features, train, log_dir, strategy)
     metrics = model.evaluate(eval_ds, return_dict=True, verbose=0)
-    export.save(model, tft_out, features, train.label_mode, serving_model_dir,
+    # Every worker saves (the variables are read collectively); only the chief's copy is kept.
+    target = distribution.export_dir(strategy, serving_model_dir)
+    export.save(model, tft_out, features, train.label_mode, target,
                 warmup_rows=raw_rows(eval_files, tft_out, features))
-    result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary}
+    distribution.discard_export(target, serving_model_dir)
+    result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary,
+              "replicas": strategy.num_replicas_in_sync}
     logging.info("training result: %s", json.dumps(result))
     return result
 
 
-def _fit_ranker(train_ds, tft_out, features: FeatureConfig, train: TrainConfig, log_dir=None):
-    """The configured ranker, trained on ``train_ds``; returns it and its ``fit_summary``."""
-    model = build_ranker(train, features, features.vocabulary_sizes(tft_out))
+def _fit_ranker(train_ds, tft_out, features: FeatureConfig, train: TrainConfig, log_dir=None,
+                strategy: tf.distribute.Strategy | None = None):
+    """The configured ranker, trained on ``train_ds``; returns it and its ``fit_summary``.
+    Its variables and the optimizer's slots are created under ``strategy``'s scope, so they are
+    mirrored on every replica."""
     # One counting pass (it also fills the input cache): the report's examples/epoch and, for a
-    # learning-rate schedule, the epoch length in steps.
+    # learning-rate schedule, the epoch length in steps. The dataset is not distributed here, so
+    # every worker counts all examples, and steps are global batches.
     examples = sum(int(tf.shape(labels)[0]) for _, labels in train_ds)
     steps = -(-examples // train.batch_size)  # the last batch may be short
-    model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_ranker(train, features, features.vocabulary_sizes(tft_out))
+        model.compile(optimizer=build_optimizer(model, train, steps), jit_compile=train.jit_compile)
+        distribution.build_variables(strategy, model, next(iter(train_ds)))
     timer = EpochTimer()
     callbacks = [timer, EpochProgress(f"training {train.model}", train.epochs)]
     callbacks += [keras.callbacks.TensorBoard(log_dir, update_freq="epoch")] if log_dir else []

@@ -24,8 +24,9 @@ from absl import logging
 
 from recsys.models import retrieval_export
 from recsys.models.retrieval import CANDIDATE_SIDES, QUERY_SIDES, TwoTowerModel, transformed_keys
-from recsys.config import RetrievalConfig
+from recsys.config import DistributeConfig, RetrievalConfig
 from recsys.features import CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, FeatureConfig, raw_key
+from recsys.training import distribution
 from recsys.training.ranker import EpochProgress, EpochTimer, fit_summary, raw_rows
 
 keras = tf.keras
@@ -40,9 +41,11 @@ def _files(patterns) -> list[str]:
     return sorted(files)
 
 
-def interactions_dataset(file_patterns, tft_out, features: FeatureConfig, config: RetrievalConfig
-                         ) -> tf.data.Dataset:
-    """Transformed tf.Examples -> batches of feature dicts, positives only if so configured."""
+def interactions_dataset(file_patterns, tft_out, features: FeatureConfig, config: RetrievalConfig,
+                         strategy: tf.distribute.Strategy | None = None) -> tf.data.Dataset:
+    """Transformed tf.Examples -> batches of feature dicts, positives only if so configured.
+    ``config.batch_size`` is the global batch; under a strategy each replica takes its share and
+    its in-batch negatives come from that share (``training/distribution.py``)."""
     spec = {k: v for k, v in tft_out.transformed_feature_spec().items()
             if k not in features.passthrough_keys()}  # raw values are for the export only
     drop = set(features.label_keys)
@@ -57,7 +60,10 @@ def interactions_dataset(file_patterns, tft_out, features: FeatureConfig, config
             parsed = {k: tf.boolean_mask(v, keep) for k, v in parsed.items()}
         return {k: v for k, v in parsed.items() if k not in drop}
 
-    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if strategy is not None:
+        ds = ds.with_options(distribution.shard_options(len(_files(file_patterns)), strategy))
+    return ds
 
 
 def item_probabilities(tft_out, features: FeatureConfig, vocab_sizes: dict[str, int]) -> np.ndarray:
@@ -122,17 +128,25 @@ def embed_catalog(model: TwoTowerModel, catalog: dict[str, np.ndarray], batch: i
 
 
 def train_and_export(*, train_files, eval_files, transform_output: str, serving_model_dir: str,
-                     features: FeatureConfig, config: RetrievalConfig) -> dict:
+                     features: FeatureConfig, config: RetrievalConfig,
+                     distribute: DistributeConfig = DistributeConfig()) -> dict:
+    """Trains the two towers under ``distribute``'s strategy and saves the index (only the
+    chief's copy under multi-worker training); returns ``fit_summary`` and the catalogue size."""
+    # First: a MultiWorkerMirroredStrategy must exist before any other TF op of the process.
+    strategy = distribution.make_strategy(distribute)
     tf.keras.utils.set_random_seed(config.seed)
     tft_out = tft.TFTransformOutput(transform_output)
     sizes = features.vocabulary_sizes(tft_out)
     catalog_ids, catalog, attributes = build_catalog(list(train_files) + list(eval_files), tft_out,
                                                      features, transformed_keys(features, CANDIDATE_SIDES))
-    model = TwoTowerModel(features, sizes, config,
-                          item_probability=item_probabilities(tft_out, features, sizes),
-                          catalog=catalog)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    train_ds = interactions_dataset(train_files, tft_out, features, config)
+    train_ds = interactions_dataset(train_files, tft_out, features, config, strategy)
+    with strategy.scope():  # variables and optimizer slots mirrored on every replica
+        model = TwoTowerModel(features, sizes, config,
+                              item_probability=item_probabilities(tft_out, features, sizes),
+                              catalog=catalog)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        distribution.build_variables(strategy, model, next(iter(train_ds)))
+
     timer = EpochTimer()
     history = model.fit(train_ds, epochs=config.epochs, verbose=2,
                         callbacks=[timer, EpochProgress("training retriever", config.epochs)])
@@ -142,8 +156,11 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
         model.query_tower, tft_out.transform_features_layer(), catalog_ids,
         embed_catalog(model, catalog), config.top_k, attributes)
     query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
-    retrieval_export.save(index, tft_out, features, query_names, serving_model_dir,
+    target = distribution.export_dir(strategy, serving_model_dir)
+    retrieval_export.save(index, tft_out, features, query_names, target,
                           warmup_rows=raw_rows(eval_files, tft_out, features))
-    result = {**fit_summary(history, timer, examples), "catalog_size": len(catalog_ids)}
+    distribution.discard_export(target, serving_model_dir)
+    result = {**fit_summary(history, timer, examples), "catalog_size": len(catalog_ids),
+              "replicas": strategy.num_replicas_in_sync}
     logging.info("retrieval training result: %s", json.dumps(result))
     return result

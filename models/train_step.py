@@ -1,0 +1,63 @@
+"""The training step of the TFRS models (rankers and two towers), made correct under a
+``tf.distribute`` strategy and under ``mixed_float16``.
+
+TFRS's ``tfrs.models.Model.train_step`` differentiates the loss and applies the gradients as they
+are. That is right on one device in float32 only:
+
+* Under a strategy with N replicas (``training/distribution.py``) ``apply_gradients`` **sums** the
+  replicas' gradients. A task loss that is a mean over the replica's share of the global batch
+  (the rankers' BCE / MSE) must then be divided by N, as Keras' own ``train_step`` does
+  (``scale_loss_for_distribution``), or each step is N times too large (Wide&Deep's FTRL is not
+  scale-invariant; Adam nearly is). A summed loss (TFRS's retrieval task) already adds up to the
+  global batch's sum. Regularisation penalties are added by every replica: divided by N always.
+  Keras also refuses a mean-reduced loss under a strategy outside ``compile``'s losses (it cannot
+  know the step divides by N); ``compile`` here lifts that for the tasks' losses, as Keras'
+  ``compile`` does for its own.
+* Under ``mixed_float16`` Keras wraps the optimizer in a ``LossScaleOptimizer``, but only a step
+  that multiplies the loss by the loss scale and divides the gradients by it keeps small float16
+  gradients from flushing to zero; TFRS's step does neither, so this one does, as Keras' does.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+keras = tf.keras
+_MEAN = (keras.losses.Reduction.AUTO, keras.losses.Reduction.SUM_OVER_BATCH_SIZE)
+
+
+class DistributedTrainStep:
+    """Mixin placed before ``tfrs.models.Model`` in the bases: its ``train_step`` with the replica
+    and loss-scale corrections above (the same step as TFRS's on one device in float32)."""
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        losses = [getattr(m, "_loss", None) for m in self.submodules
+                  if isinstance(m, tfrs.tasks.base.Task)]
+        mean = [loss for loss in losses if getattr(loss, "reduction", None) in _MEAN]
+        for loss in mean:
+            # The private switch Keras' compile sets on its own losses (compile_utils): Keras
+            # has no public one, and TFRS tasks hold their loss outside compile.
+            loss._allow_sum_over_batch_size = True  # noqa: SLF001
+        self._task_loss_is_mean = bool(mean)
+
+    def train_step(self, inputs):
+        optimizer = self.optimizer
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization_loss = tf.cast(sum(self.losses), loss.dtype) if self.losses else 0.0
+            total_loss = loss + regularization_loss
+            step_loss = ((loss / replicas if getattr(self, "_task_loss_is_mean", True) else loss)
+                         + regularization_loss / replicas)
+            if scaled:
+                step_loss = optimizer.get_scaled_loss(step_loss)
+        gradients = tape.gradient(step_loss, self.trainable_variables)
+        if scaled:
+            gradients = optimizer.get_unscaled_gradients(gradients)
+        optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        metrics = {metric.name: metric.result() for metric in self.metrics}
+        metrics.update(loss=loss, regularization_loss=regularization_loss, total_loss=total_loss)
+        return metrics

@@ -1,0 +1,79 @@
+"""``beam_pipeline_args`` from the typed ``pipeline.beam`` config: the one place that knows each
+Beam runner's flags, and checks before a run starts that the chosen runner has what it needs
+(a Dataflow job without a ``gs://`` temp location fails only after minutes of staging).
+
+The flags are Beam's own (``apache_beam.options.pipeline_options``); TFX hands the list unchanged
+to every Beam-based component (ExampleGen, StatisticsGen, Transform, Evaluator).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from recsys.config import BeamConfig, ConfigError
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+# Portable runners whose SDK workers run where environment_type says.
+_PORTABLE = ("FlinkRunner", "SparkRunner")
+
+
+def _problems(beam: BeamConfig) -> list[str]:
+    """Each missing or malformed setting of the chosen runner, naming the field and its value."""
+    out = []
+    if beam.runner == "DataflowRunner":
+        for name in ("project", "region", "temp_location"):
+            if not getattr(beam, name):
+                out.append(f"config pipeline.beam.{name}: ''; expected a value for "
+                           f"runner 'DataflowRunner'")
+        if beam.temp_location and not beam.temp_location.startswith("gs://"):
+            out.append(f"config pipeline.beam.temp_location: {beam.temp_location!r}; expected a "
+                       "gs:// path for runner 'DataflowRunner' (its workers cannot see local files)")
+    if beam.runner == "FlinkRunner" and beam.flink_master and beam.flink_master not in (
+            "[auto]", "[local]") and not _HOST_PORT.match(beam.flink_master):
+        out.append(f"config pipeline.beam.flink_master: {beam.flink_master!r}; expected host:port "
+                   "of the Flink JobManager, '[local]' or '' (an embedded cluster)")
+    if beam.runner == "SparkRunner" and beam.spark_master_url and not re.match(
+            r"^(spark://[^\s]+:\d+|local(\[(\d+|\*)\])?)$", beam.spark_master_url):
+        out.append(f"config pipeline.beam.spark_master_url: {beam.spark_master_url!r}; expected "
+                   "spark://host:port, local[N] or '' (Beam's local[4])")
+    if beam.runner == "DaskRunner" and beam.dask_client_address and not _HOST_PORT.match(
+            beam.dask_client_address.removeprefix("tcp://")):
+        out.append(f"config pipeline.beam.dask_client_address: {beam.dask_client_address!r}; "
+                   "expected [tcp://]host:port of a dask.distributed scheduler")
+    if beam.environment_type and beam.runner not in _PORTABLE:
+        out.append(f"config pipeline.beam.environment_type: {beam.environment_type!r}; applies "
+                   f"to the portable runners {', '.join(_PORTABLE)}, not {beam.runner!r}")
+    if beam.environment_type == "EXTERNAL" and not _HOST_PORT.match(beam.environment_config):
+        out.append(f"config pipeline.beam.environment_config: {beam.environment_config!r}; "
+                   "expected host:port of an SDK worker pool for environment_type 'EXTERNAL'")
+    for arg in beam.extra_args:
+        if not arg.startswith("--"):
+            out.append(f"config pipeline.beam.extra_args: {arg!r}; expected --flag[=value]")
+    return out
+
+
+def beam_pipeline_args(beam: BeamConfig) -> list[str]:
+    """The Beam flags of ``beam``; ``ConfigError`` lists every problem at once."""
+    problems = _problems(beam)
+    if problems:
+        raise ConfigError(problems)
+    # The DirectRunner is Beam's default: no --runner, so the local run's flags stay as they were.
+    args = [] if beam.runner == "DirectRunner" else [f"--runner={beam.runner}"]
+    if beam.runner == "DirectRunner":
+        args += [f"--direct_running_mode={beam.direct_running_mode}",
+                 f"--direct_num_workers={beam.direct_num_workers or os.cpu_count() or 1}"]
+    elif beam.runner == "DataflowRunner":
+        args += [f"--project={beam.project}", f"--region={beam.region}",
+                 f"--temp_location={beam.temp_location}"]
+    elif beam.runner == "FlinkRunner" and beam.flink_master:
+        args += [f"--flink_master={beam.flink_master}"]
+    elif beam.runner == "SparkRunner" and beam.spark_master_url:
+        args += [f"--spark_master_url={beam.spark_master_url}"]
+    elif beam.runner == "DaskRunner" and beam.dask_client_address:
+        args += [f"--dask_client_address={beam.dask_client_address}"]
+    if beam.environment_type:
+        args += [f"--environment_type={beam.environment_type}"]
+        if beam.environment_config:
+            args += [f"--environment_config={beam.environment_config}"]
+    return args + list(beam.extra_args)

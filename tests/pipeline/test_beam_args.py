@@ -1,0 +1,75 @@
+"""``beam_pipeline_args`` from the typed ``pipeline.beam`` config: each runner's flags, and a bad
+or missing setting named with its value before any work."""
+
+import os
+
+import pytest
+
+from recsys.config import BeamConfig, ConfigError, load_config
+from recsys.pipeline.beam_args import beam_pipeline_args
+
+
+def test_default_is_the_direct_runner_multi_processing_on_every_cpu():
+    # The flags the local runner passed before the runner became configurable, unchanged.
+    assert beam_pipeline_args(BeamConfig()) == ["--direct_running_mode=multi_processing",
+                                                f"--direct_num_workers={os.cpu_count()}"]
+
+
+def test_earlier_flat_keys_still_set_the_direct_runner():
+    cfg = load_config(None, ["pipeline.beam_workers=3", "pipeline.beam_running_mode=in_memory"])
+    assert beam_pipeline_args(cfg.pipeline.beam) == ["--direct_running_mode=in_memory",
+                                                     "--direct_num_workers=3"]
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["runner=DataflowRunner", "project=p1", "region=europe-west1", "temp_location=gs://b/tmp"],
+     ["--runner=DataflowRunner", "--project=p1", "--region=europe-west1", "--temp_location=gs://b/tmp"]),
+    (["runner=FlinkRunner", "flink_master=flink-jm:8081", "environment_type=EXTERNAL",
+      "environment_config=localhost:50000"],
+     ["--runner=FlinkRunner", "--flink_master=flink-jm:8081", "--environment_type=EXTERNAL",
+      "--environment_config=localhost:50000"]),
+    (["runner=FlinkRunner"], ["--runner=FlinkRunner"]),  # Beam starts an embedded Flink
+    (["runner=SparkRunner", "spark_master_url=spark://m:7077", "environment_type=DOCKER"],
+     ["--runner=SparkRunner", "--spark_master_url=spark://m:7077", "--environment_type=DOCKER"]),
+    (["runner=DaskRunner", "dask_client_address=127.0.0.1:8786"],
+     ["--runner=DaskRunner", "--dask_client_address=127.0.0.1:8786"]),
+    (["runner=SparkRunner", "extra_args=--job_name=recsys,--max_num_workers=4"],
+     ["--runner=SparkRunner", "--job_name=recsys", "--max_num_workers=4"]),
+])
+def test_runner_flags_from_the_config(overrides, expected):
+    cfg = load_config(None, [f"pipeline.beam.{o}" for o in overrides])
+    assert beam_pipeline_args(cfg.pipeline.beam) == expected
+
+
+@pytest.mark.parametrize("beam, message", [
+    (BeamConfig(runner="DataflowRunner", temp_location="gs://b/t"),
+     r"pipeline.beam.project: ''; expected a value for runner 'DataflowRunner'"),
+    (BeamConfig(runner="DataflowRunner", project="p", region="r", temp_location="/tmp/x"),
+     r"pipeline.beam.temp_location: '/tmp/x'; expected a gs:// path"),
+    (BeamConfig(runner="FlinkRunner", flink_master="flink-jm"),
+     r"pipeline.beam.flink_master: 'flink-jm'; expected host:port"),
+    (BeamConfig(runner="SparkRunner", spark_master_url="m:7077"),
+     r"pipeline.beam.spark_master_url: 'm:7077'; expected spark://host:port"),
+    (BeamConfig(environment_type="DOCKER"),
+     r"pipeline.beam.environment_type: 'DOCKER'; applies to the portable runners FlinkRunner, "
+     r"SparkRunner, not 'DirectRunner'"),
+    (BeamConfig(runner="FlinkRunner", environment_type="EXTERNAL"),
+     r"pipeline.beam.environment_config: ''; expected host:port of an SDK worker pool"),
+    (BeamConfig(extra_args=("job_name=x",)), r"pipeline.beam.extra_args: 'job_name=x'; expected --flag"),
+])
+def test_bad_settings_name_the_field_and_value(beam, message):
+    with pytest.raises(ConfigError, match=message):
+        beam_pipeline_args(beam)
+
+
+def test_every_missing_dataflow_setting_in_one_error():
+    with pytest.raises(ConfigError) as e:
+        beam_pipeline_args(BeamConfig(runner="DataflowRunner"))
+    assert [p.split(":")[0] for p in e.value.problems] == [
+        "config pipeline.beam.project", "config pipeline.beam.region",
+        "config pipeline.beam.temp_location"]
+
+
+def test_unknown_runner_is_refused_by_the_config():
+    with pytest.raises(ConfigError, match=r"pipeline.beam.runner: 'SamzaRunner'; expected one of"):
+        load_config(None, ["pipeline.beam.runner=SamzaRunner"])
