@@ -156,8 +156,16 @@ def test_regression_mode_needs_a_rating():
         build_ranker(TrainConfig(label_mode="regression"), cfg, {})
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("label_mode", ["binary", "regression"])
+# The newer rankers share the head and the export with the first three, so binary covers each
+# model's blocks through the Trainer and one regression case the other head; e2e-marked (each is
+# 10-30 s of training and export) to keep the quick suite quick.
+TRAINER_CASES = ([(m, mode) for m in ("dcn", "wide_deep", "din") for mode in ("binary", "regression")]
+                 + [pytest.param(m, mode, marks=pytest.mark.e2e) for m, mode in (
+                     ("deepfm", "binary"), ("autoint", "binary"), ("neumf", "binary"),
+                     ("deepfm", "regression"))])
+
+
+@pytest.mark.parametrize("model,label_mode", TRAINER_CASES)
 def test_trainer_trains_exports_and_reloads_identically(tiny, tmp_path, model, label_mode):
     data, out = tiny
     files = write_gz(data * 20, str(tmp_path / "train.gz"))
