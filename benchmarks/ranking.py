@@ -154,6 +154,17 @@ def transform_output(movielens: str, work: str) -> tuple[str, str, FeatureConfig
     return examples, graph, FeatureConfig.load(config.features_path)
 
 
+def _record(results: dict, seeds: int) -> None:
+    models = {}
+    if os.path.exists(RESULTS):  # keep the (model, label mode)s this run did not measure
+        with open(RESULTS) as fh:
+            models = json.load(fh).get("models", {})
+    for model, modes in results.items():
+        models[model] = {**models.get(model, {}), **modes}
+    record(RESULTS, {"models": models, "seeds": seeds, **stamp(),
+                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--movielens", required=True)
@@ -209,14 +220,7 @@ def main():
                 key = f"aux_{m}" if m in other else m
                 entry[key] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
             results.setdefault(args.record_as or model, {})[mode] = entry
-    models = {}
-    if os.path.exists(RESULTS):  # keep the (model, label mode)s this run did not measure
-        with open(RESULTS) as fh:
-            models = json.load(fh).get("models", {})
-    for model, modes in results.items():
-        models[model] = {**models.get(model, {}), **modes}
-    record(RESULTS, {"models": models, "seeds": args.seeds, **stamp(),
-                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
+            _record(results, args.seeds)  # after each entry: a long run keeps what it measured
     print(json.dumps(results, indent=2))
 
 
