@@ -143,11 +143,12 @@ def sweep(model: str, base, points: list[dict], fit: str, val: str, graph: str, 
     return {"grid": tried, "chosen": best["settings"]}
 
 
-def transform_output(movielens: str, work: str) -> tuple[str, str, FeatureConfig]:
+def transform_output(movielens: str, work: str, reuse: bool = False) -> tuple[str, str, FeatureConfig]:
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         "train.epochs=1", "eval.auc_lower_bound=0"])
-    run(config)
+    if not reuse:
+        run(config)
     store = RunPaths.from_config(config).metadata_path
     examples = latest_output_uri(store, "Transform", "Examples")
     graph = latest_output_uri(store, "Transform", "TransformGraph")
@@ -179,13 +180,17 @@ def main():
     ap.add_argument("--grid", default="", help=f"the sweep's grid, 'key=v1,v2;key=...' (default {GRID}; "
                                                 f"the bias model: {BIAS_GRID})")
     ap.add_argument("--val-every", type=int, default=10, help="every n-th training example is validation")
+    ap.add_argument("--reuse-transform", action="store_true",
+                    help="take the Transform output an earlier run left in --work instead of running "
+                         "the pipeline (a code change re-runs it, minutes on a busy machine)")
     ap.add_argument("--record-as", default="",
                     help="store under this key instead of the model's name (a variant of one model, "
                          "e.g. dcn_embedding16); needs exactly one --models")
     args = ap.parse_args()
     if args.record_as and "," in args.models:
         ap.error(f"--record-as {args.record_as!r} names one variant; got --models {args.models!r}")
-    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
+    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work,
+                                                 args.reuse_transform)
     base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "train")).train
     train_files = [os.path.join(examples, "Split-train", "*")]
