@@ -213,7 +213,7 @@ def main():
                 runs.append(r)
                 print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]), flush=True)
             entry = {"train_config": dataclasses.asdict(dataclasses.replace(model_base, model=model, label_mode=mode)),
-                     "command": stamp()["command"], "date": stamp()["date"],
+                     "command": stamp()["command"], "date": stamp()["date"], "seeds": args.seeds,
                      **({"chosen_on_validation": {**chosen, "validation": f"every {args.val_every}-th "
                                                   "training example, binary, seed 0"}} if chosen else {}),
                      **({"note": args.note} if args.note else {})}
