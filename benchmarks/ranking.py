@@ -7,14 +7,26 @@ of (user, item), 80/20; Transform on Beam); then the Trainer's own ``train_and_e
 configuration on the transformed examples, so the throughput is the Trainer's input pipeline +
 model, measured per epoch after the first (which also traces the graph and fills the cache).
 Results: benchmarks/results/ranking_ml100k.json (mean and std over seeds).
+
+``--sweep`` chooses each model's settings on validation, not on the eval split: every
+``--val-every``-th training example (10%) is held out as the validation part, each point of the
+grid (``--grid``, default embedding_dim x embedding_l2) is trained on the rest with seed 0 in
+binary mode, and the point with the best validation AUC is then trained on the whole training split
+for every seed and label mode and reported on the eval split once. The grid and every point's
+validation AUC are recorded with the entry (``"chosen_on_validation"``).
+
+``--models bias`` is the pure user + item bias model, ``b + b_u + b_i`` (the ``id_bias`` block on
+its own, no embeddings or interaction): the baseline NeuMF must beat.
 """
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import statistics
 import tempfile
+import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
@@ -22,22 +34,136 @@ from benchmarks.machine import record, stamp
 from recsys.training.ranker import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
 from recsys.pipeline.local_runner import RunPaths, run
-from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
+from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config, _coerce
 from recsys.features import FeatureConfig
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_ml100k.json")
 METRICS = {"binary": ("auc", "logloss"), "regression": ("rmse",)}
+GRID = "embedding_dim=16,32;embedding_l2=0.001,0.0001"  # the documented default sweep
+BIAS_GRID = "id_bias_l2=0.0001,0.00001"  # the bias model has no embeddings: its own L2 only
 
 
-def transform_output(movielens: str, work: str) -> tuple[str, str, FeatureConfig]:
+def carve_validation(train_files: list[str], work: str, every: int) -> tuple[str, str]:
+    """Every ``every``-th training example (in the files' sorted order) to ``val.gz``, the others to
+    ``fit.gz``: a fixed validation part of the training split, never the eval split."""
+    import tensorflow as tf
+
+    paths = (os.path.join(work, "fit.gz"), os.path.join(work, "val.gz"))
+    if all(os.path.exists(p) for p in paths):
+        return paths
+    files = sorted(f for pattern in train_files for f in tf.io.gfile.glob(pattern))
+    opts = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(paths[0] + ".tmp", opts) as fit, tf.io.TFRecordWriter(paths[1] + ".tmp", opts) as val:
+        for n, record in enumerate(tf.data.TFRecordDataset(files, compression_type="GZIP")):
+            (val if n % every == 0 else fit).write(record.numpy())
+    for p in paths:
+        os.replace(p + ".tmp", p)
+    return paths
+
+
+def grid_points(grid: str, base) -> list[dict]:
+    """``"a=1,2;b=x,y"`` -> every combination as {key: typed value} of the train config."""
+    import typing
+
+    hints = typing.get_type_hints(type(base), include_extras=True)
+    axes = []
+    for axis in filter(None, grid.split(";")):
+        key, _, values = axis.partition("=")
+        key = key.strip()
+        if key not in hints:
+            raise ValueError(f"--grid axis {key!r}; expected a train key, one of {sorted(hints)}")
+        axes.append([(key, _coerce(f"train.{key}", v.strip(), hints[key])) for v in values.split(",")])
+    return [dict(point) for point in itertools.product(*axes)]
+
+
+def train_bias_model(train_files, eval_files, graph: str, features: FeatureConfig, train) -> dict:
+    """The pure bias model ``b + b_u + b_i``: the factory's ``id_bias`` block alone, fitted like a
+    ranker (same input pipeline, Adam, epochs, loss and metrics). Hand-assembled because it is a
+    baseline, not a ranker a user would serve."""
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+    import tensorflow_transform as tft
+
+    from recsys.models.factory import _id_bias
+    from recsys.models.ranking import make_task
+    from recsys.training.optimizers import build_optimizer, finalize_weight_averages
+    from recsys.training.ranker import EpochTimer, fit_summary, make_dataset
+
+    tf.keras.utils.set_random_seed(train.seed)
+    tft_out = tft.TFTransformOutput(graph)
+    train = dataclasses.replace(train, aux_weight=0.0)  # one label
+
+    class BiasModel(tfrs.models.Model):
+        def __init__(self):
+            super().__init__()
+            self.wide = None  # build_optimizer's question: no FTRL part
+            self.bias = _id_bias(train, features, features.vocabulary_sizes(tft_out))
+            self.task = make_task(train.label_mode)
+
+        def call(self, x, training=False):
+            return self.bias(x)
+
+        def compute_loss(self, inputs, training=False):
+            x, y = inputs
+            return self.task(labels=tf.reshape(y, [-1, 1]), predictions=self(x, training=training))
+
+    model = BiasModel()
+    train_ds = make_dataset(train_files, tft_out, features, train, training=True)
+    examples = sum(int(tf.shape(y)[0]) for _, y in train_ds)
+    # The rankers' optimizer (Adam, schedule, weight EMA), so only the model differs.
+    model.compile(optimizer=build_optimizer(model, train, -(-examples // train.batch_size)))
+    timer = EpochTimer()
+    history = model.fit(train_ds, epochs=train.epochs, callbacks=[timer], verbose=0)
+    finalize_weight_averages(model.optimizer)
+    metrics = model.evaluate(make_dataset(eval_files, tft_out, features, train, training=False),
+                             return_dict=True, verbose=0)
+    return {"eval": {k: float(v) for k, v in metrics.items()}, **fit_summary(history, timer, examples)}
+
+
+def fit_and_score(model: str, train_files, eval_files, graph: str, features, train) -> dict:
+    if model == "bias":
+        return train_bias_model(train_files, eval_files, graph, features,
+                                dataclasses.replace(train, id_bias=True))
+    return train_and_export(train_files=train_files, eval_files=eval_files, transform_output=graph,
+                            serving_model_dir=tempfile.mkdtemp(), features=features, train=train)
+
+
+def sweep(model: str, base, points: list[dict], fit: str, val: str, graph: str, features) -> dict:
+    """Each grid point trained on ``fit`` (seed 0, binary), scored on ``val``; the best by AUC."""
+    tried = []
+    for point in points:
+        train = dataclasses.replace(base, model=model if model != "bias" else base.model,
+                                    label_mode="binary", seed=0, **point)
+        start = time.time()
+        r = fit_and_score(model, [fit], [val], graph, features, train)
+        tried.append({"settings": point, "validation_auc": r["eval"]["auc"],
+                      "seconds": round(time.time() - start, 1)})
+        print("sweep", model, json.dumps(point), round(r["eval"]["auc"], 4), flush=True)
+    best = max(tried, key=lambda t: t["validation_auc"])
+    return {"grid": tried, "chosen": best["settings"]}
+
+
+def transform_output(movielens: str, work: str, reuse: bool = False) -> tuple[str, str, FeatureConfig]:
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         "train.epochs=1", "eval.auc_lower_bound=0"])
-    run(config)
+    if not reuse:
+        run(config)
     store = RunPaths.from_config(config).metadata_path
     examples = latest_output_uri(store, "Transform", "Examples")
     graph = latest_output_uri(store, "Transform", "TransformGraph")
     return examples, graph, FeatureConfig.load(config.features_path)
+
+
+def _record(results: dict, seeds: int) -> None:
+    models = {}
+    if os.path.exists(RESULTS):  # keep the (model, label mode)s this run did not measure
+        with open(RESULTS) as fh:
+            models = json.load(fh).get("models", {})
+    for model, modes in results.items():
+        models[model] = {**models.get(model, {}), **modes}
+    record(RESULTS, {"models": models, "seeds": seeds, **stamp(),
+                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
 
 
 def main():
@@ -49,30 +175,47 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-ranking"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: train.key)")
     ap.add_argument("--note", default="", help="stored with each entry, e.g. 'cores shared with other jobs'")
+    ap.add_argument("--sweep", action="store_true",
+                    help="choose each model's settings on a validation part of the training split")
+    ap.add_argument("--grid", default="", help=f"the sweep's grid, 'key=v1,v2;key=...' (default {GRID}; "
+                                                f"the bias model: {BIAS_GRID})")
+    ap.add_argument("--val-every", type=int, default=10, help="every n-th training example is validation")
+    ap.add_argument("--reuse-transform", action="store_true",
+                    help="take the Transform output an earlier run left in --work instead of running "
+                         "the pipeline (a code change re-runs it, minutes on a busy machine)")
     ap.add_argument("--record-as", default="",
                     help="store under this key instead of the model's name (a variant of one model, "
                          "e.g. dcn_embedding16); needs exactly one --models")
     args = ap.parse_args()
     if args.record_as and "," in args.models:
         ap.error(f"--record-as {args.record_as!r} names one variant; got --models {args.models!r}")
-    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work)
+    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work,
+                                                 args.reuse_transform)
     base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "train")).train
+    train_files = [os.path.join(examples, "Split-train", "*")]
+    eval_files = [os.path.join(examples, "Split-eval", "*")]
+    if args.sweep:
+        fit, val = carve_validation(train_files, args.work, args.val_every)
     results = {}
     for model in args.models.split(","):
+        chosen, model_base = {}, base
+        if args.sweep:
+            chosen = sweep(model, base, grid_points(args.grid or (BIAS_GRID if model == "bias" else GRID), base),
+                           fit, val, graph, features)
+            model_base = dataclasses.replace(base, **chosen["chosen"])
         for mode in args.label_modes.split(","):
             runs = []
             for seed in range(args.seeds):
-                train = dataclasses.replace(base, model=model, label_mode=mode, seed=seed)
-                r = train_and_export(
-                    train_files=[os.path.join(examples, "Split-train", "*")],
-                    eval_files=[os.path.join(examples, "Split-eval", "*")],
-                    transform_output=graph, serving_model_dir=tempfile.mkdtemp(),
-                    features=features, train=train)
+                train = dataclasses.replace(model_base, model=model if model != "bias" else base.model,
+                                            label_mode=mode, seed=seed)
+                r = fit_and_score(model, train_files, eval_files, graph, features, train)
                 runs.append(r)
-                print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]))
-            entry = {"train_config": dataclasses.asdict(dataclasses.replace(base, model=model, label_mode=mode)),
-                     "command": stamp()["command"], "date": stamp()["date"],
+                print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]), flush=True)
+            entry = {"train_config": dataclasses.asdict(dataclasses.replace(model_base, model=model, label_mode=mode)),
+                     "command": stamp()["command"], "date": stamp()["date"], "seeds": args.seeds,
+                     **({"chosen_on_validation": {**chosen, "validation": f"every {args.val_every}-th "
+                                                  "training example, binary, seed 0"}} if chosen else {}),
                      **({"note": args.note} if args.note else {})}
             # The label mode's metrics, and with multi-task training also the other head's
             # (recorded as aux_<metric>: the binary ranker's rating head, and vice versa).
@@ -82,14 +225,7 @@ def main():
                 key = f"aux_{m}" if m in other else m
                 entry[key] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "runs": vals}
             results.setdefault(args.record_as or model, {})[mode] = entry
-    models = {}
-    if os.path.exists(RESULTS):  # keep the (model, label mode)s this run did not measure
-        with open(RESULTS) as fh:
-            models = json.load(fh).get("models", {})
-    for model, modes in results.items():
-        models[model] = {**models.get(model, {}), **modes}
-    record(RESULTS, {"models": models, "seeds": args.seeds, **stamp(),
-                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
+            _record(results, args.seeds)  # after each entry: a long run keeps what it measured
     print(json.dumps(results, indent=2))
 
 

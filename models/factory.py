@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from recsys.models.autoint import AutoIntInteraction
 from recsys.models.dcn import DCNInteraction
 from recsys.models.din import DINSequencePooling
+from recsys.models.fm import DeepFMInteraction
 from recsys.models.inputs import FeatureEmbedding, OOVDropout, item_oov_ids
+from recsys.models.neumf import NeuMFInteraction
 from recsys.models.ranking import Ranker, make_task
 from recsys.models.wide_deep import DeepMLP, WideLinear
 from recsys.config import TrainConfig
@@ -47,7 +50,30 @@ def _din(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int
                 interaction=DeepMLP(tuple(train.deep_layers), train.dropout, name="deep"))
 
 
-BUILDERS = {"dcn": _dcn, "wide_deep": _wide_deep, "din": _din}
+def _deepfm(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
+    """FM second-order term + deep MLP over the shared field embeddings (Guo et al. 2017)."""
+    return dict(interaction=DeepFMInteraction(train.deepfm.field_dim or train.embedding_dim,
+                                              tuple(train.deep_layers), train.dropout, name="deepfm"))
+
+
+def _autoint(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
+    """Multi-head self-attention over the fields, residual (Song et al. 2019); + deep: AutoInt+."""
+    a = train.autoint
+    return dict(interaction=AutoIntInteraction(
+        a.field_dim or train.embedding_dim, attention_layers=a.attention_layers,
+        num_heads=a.num_heads, head_dim=a.head_dim,
+        deep_layers=tuple(train.deep_layers) if a.deep else (), dropout=train.dropout, name="autoint"))
+
+
+def _neumf(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
+    """GMF (user * item embeddings) beside an MLP, fused in the head (He et al. 2017)."""
+    return dict(interaction=NeuMFInteraction(features.user_key, features.item_key,
+                                             tuple(train.deep_layers), train.dropout,
+                                             mlp_all_fields=train.neumf.mlp_all_fields, name="neumf"))
+
+
+BUILDERS = {"dcn": _dcn, "wide_deep": _wide_deep, "din": _din, "deepfm": _deepfm,
+            "autoint": _autoint, "neumf": _neumf}
 
 
 def _id_bias(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]):

@@ -29,6 +29,11 @@ def masked_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(values * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
 
 
+def concat_fields(fields: dict[str, tf.Tensor], dtype=tf.float32) -> tf.Tensor:
+    """The field vectors {name: [B, w]} as one [B, sum w], in sorted-name order (the Ranker's x)."""
+    return tf.concat([tf.cast(fields[k], dtype) for k in sorted(fields)], axis=-1)
+
+
 class FeatureEmbedding(keras.layers.Layer):
     """Embeds every feature of ``config`` given the vocabulary sizes Transform computed."""
 

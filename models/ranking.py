@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from recsys.models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.inputs import FeatureEmbedding, concat_fields, masked_mean
 from recsys.models.train_step import DistributedTrainStep
 
 keras = tf.keras
@@ -41,7 +41,9 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
 
     Args:
       embedding: the feature config's embedding block.
-      interaction: maps the concatenated feature vector [B, D] to a hidden vector.
+      interaction: maps the concatenated feature vector [B, D] to a hidden vector; a block whose
+        class sets ``takes_fields = True`` gets the dict of field vectors {name: [B, w]} instead
+        (FM and AutoInt interact per field, NeuMF picks the user and item vectors).
       task: loss and metrics (``make_task``).
       label_key: which transformed feature is the label.
       sequence_pooling: pools ``(values, mask)`` sequences to vectors; may look at the other
@@ -91,8 +93,10 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
         vectors, sequences = self.embedding(features)
         pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
         parts = {**vectors, **pooled}
-        x = tf.concat([tf.cast(parts[k], self.compute_dtype) for k in sorted(parts)], axis=-1)
-        hidden = self.interaction(x, training=training)
+        if getattr(self.interaction, "takes_fields", False):
+            hidden = self.interaction(parts, training=training)
+        else:
+            hidden = self.interaction(concat_fields(parts, self.compute_dtype), training=training)
         logit = self.head(hidden)
         if self.wide is not None:
             logit = logit + tf.cast(self.wide(features), tf.float32)

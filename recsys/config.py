@@ -59,7 +59,7 @@ Port = Annotated[int, Bounds(1, 65535)]
 DATASETS = ("synthetic", "movielens", "movielens_latest")  # data/prepare.py reads each
 Dataset = Literal[DATASETS]
 # The rankers models/factory.py builds (tests/recsys/test_config.py checks the two agree).
-RankerModel = Literal["dcn", "wide_deep", "din"]
+RankerModel = Literal["dcn", "wide_deep", "din", "deepfm", "autoint", "neumf"]
 LabelMode = Literal[LABEL_MODES]
 
 
@@ -106,6 +106,35 @@ class DINConfig:
 
 
 @dataclasses.dataclass
+class DeepFMConfig:
+    """``train.model = "deepfm"``: FM + deep MLP over the shared field embeddings (models/fm.py).
+    Its deep part is ``train.deep_layers``; the FM's first-order term is ``train.id_bias``."""
+
+    # The FM's field width; 0: train.embedding_dim. Fields of another width (numeric z-scores,
+    # features with their own embedding_dim) are projected to it (models/fields.py).
+    field_dim: NonNegativeInt = 0
+
+
+@dataclasses.dataclass
+class AutoIntConfig:
+    """``train.model = "autoint"``: self-attention over the fields (models/autoint.py)."""
+
+    attention_layers: PositiveInt = 2
+    num_heads: PositiveInt = 2
+    head_dim: PositiveInt = 8
+    field_dim: NonNegativeInt = 0  # 0: train.embedding_dim (as [train.deepfm])
+    deep: bool = True  # AutoInt+: a deep MLP (train.deep_layers) beside the attention
+
+
+@dataclasses.dataclass
+class NeuMFConfig:
+    """``train.model = "neumf"``: GMF (user * item) beside an MLP (train.deep_layers) over every
+    field (models/neumf.py). Needs equal user and item embedding dims."""
+
+    mlp_all_fields: bool = True  # the MLP reads every field; false: only the user and item vectors
+
+
+@dataclasses.dataclass
 class BlendConfig:
     """``train.neighbourhood_blend``: the ranker blended with KNNBaseline (models/blend.py). Both
     are fitted without every ``holdout_every``-th training example, the 5 blend weights on those,
@@ -149,6 +178,9 @@ class TrainConfig:
     dcn: DCNConfig = dataclasses.field(default_factory=DCNConfig)
     wide_deep: WideDeepConfig = dataclasses.field(default_factory=WideDeepConfig)
     din: DINConfig = dataclasses.field(default_factory=DINConfig)
+    deepfm: DeepFMConfig = dataclasses.field(default_factory=DeepFMConfig)
+    autoint: AutoIntConfig = dataclasses.field(default_factory=AutoIntConfig)
+    neumf: NeuMFConfig = dataclasses.field(default_factory=NeuMFConfig)
     blend: BlendConfig = dataclasses.field(default_factory=BlendConfig)
 
 

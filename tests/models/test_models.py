@@ -15,6 +15,7 @@ from recsys.config import BlendConfig, TrainConfig, WideDeepConfig
 from tests.tiny import CONFIG, ROWS, tiny_transform, call_like_tf_serving, to_example, write_gz
 
 LABELS = set(CONFIG.label_keys)
+MODELS = ["dcn", "wide_deep", "din", "deepfm", "autoint", "neumf"]
 NOT_INPUTS = LABELS | set(CONFIG.passthrough_keys())  # Transform outputs the ranker does not read
 
 
@@ -31,7 +32,7 @@ def _batch(rows):
     return {k: tf.constant(arr(k)) for k in rows[0] if k not in NOT_INPUTS}
 
 
-@pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
+@pytest.mark.parametrize("model", MODELS)
 def test_ranker_scores_each_example_from_its_own_features(tiny, model):
     """One float32 logit per example, from that example alone: the batch's logits equal the
     examples scored one at a time (nothing mixes rows: a transposed reshape, a pooling or a
@@ -61,7 +62,7 @@ def test_embedding_l2_penalises_every_table(tiny):
     np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
+@pytest.mark.parametrize("model", MODELS)
 def test_id_bias_adds_user_and_item_bias_to_the_logit(tiny, model):
     data, out = tiny
     sizes = CONFIG.vocabulary_sizes(out)
@@ -145,7 +146,7 @@ def test_cosine_schedule_decays_adam_to_zero_over_all_epochs():
 
 
 def test_unknown_model_name_lists_choices():
-    with pytest.raises(ValueError, match=r"train.model='dlrm'; expected one of \['dcn', 'din', 'wide_deep'\]"):
+    with pytest.raises(ValueError, match=r"train.model='dlrm'; expected one of \['autoint', 'dcn', 'deepfm', 'din', 'neumf', 'wide_deep'\]"):
         build_ranker(TrainConfig(model="dlrm"), CONFIG, {})
 
 
@@ -155,8 +156,16 @@ def test_regression_mode_needs_a_rating():
         build_ranker(TrainConfig(label_mode="regression"), cfg, {})
 
 
-@pytest.mark.parametrize("model", ["dcn", "wide_deep", "din"])
-@pytest.mark.parametrize("label_mode", ["binary", "regression"])
+# The newer rankers share the head and the export with the first three, so binary covers each
+# model's blocks through the Trainer and one regression case the other head; e2e-marked (each is
+# 10-30 s of training and export) to keep the quick suite quick.
+TRAINER_CASES = ([(m, mode) for m in ("dcn", "wide_deep", "din") for mode in ("binary", "regression")]
+                 + [pytest.param(m, mode, marks=pytest.mark.e2e) for m, mode in (
+                     ("deepfm", "binary"), ("autoint", "binary"), ("neumf", "binary"),
+                     ("deepfm", "regression"))])
+
+
+@pytest.mark.parametrize("model,label_mode", TRAINER_CASES)
 def test_trainer_trains_exports_and_reloads_identically(tiny, tmp_path, model, label_mode):
     data, out = tiny
     files = write_gz(data * 20, str(tmp_path / "train.gz"))
