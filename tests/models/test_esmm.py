@@ -13,12 +13,11 @@ from recsys.models.esmm import ctcvr_probability, make_ctcvr_task
 from recsys.models.export import CTCVR_KEY, CVR_KEY, output_keys
 from recsys.models.factory import build_ranker
 from recsys.training.ranker import train_and_export
-from tests.tiny import CONFIG, ROWS, analyze_and_transform, to_example, write_gz
+from tests.tiny import CONFIG, ROWS, analyze_and_transform, model_batch, to_example, write_gz
 
 MT_CONFIG = dataclasses.replace(CONFIG, conversion="purchase")
 # A purchase only after a click (label 1), as in the synthetic log.
 MT_ROWS = [dict(r, purchase=int(r["label"] and i % 2 == 0)) for i, r in enumerate(ROWS)]
-NOT_INPUTS = set(MT_CONFIG.label_keys) | set(MT_CONFIG.passthrough_keys())
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +27,7 @@ def tiny_mt():
 
 
 def _batch(rows):
-    def arr(k):
-        a = np.stack([r[k] for r in rows])
-        return a.astype(np.float32) if a.dtype.kind == "f" else a
-    return {k: tf.constant(arr(k)) for k in rows[0] if k not in NOT_INPUTS}
+    return model_batch(rows, MT_CONFIG)
 
 
 def _train(mode, **kw):

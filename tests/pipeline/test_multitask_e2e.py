@@ -12,7 +12,9 @@ import pytest
 import tensorflow as tf
 
 from recsys.config import load_config
-from recsys.models.export import CTCVR_KEY, CVR_KEY, PREDICTION_KEYS, output_keys
+from recsys.features import FeatureConfig
+from recsys.models.export import (CTCVR_KEY, CVR_KEY, PREDICTION_KEYS, output_keys, raw_instances,
+                                  serialize_examples)
 from recsys.pipeline.local_runner import RunPaths, run
 
 pytestmark = pytest.mark.e2e
@@ -49,21 +51,9 @@ def test_pushed_signatures_serve_probability_purchase_probability_and_ctcvr(esmm
     config, report = esmm_run
     path = os.path.join(RunPaths.from_config(config).serving_dir, report["pushed_versions"][0])
     model = tf.saved_model.load(path)
-    ex = tf.train.Example()
-    for k, v in RAW.items():
-        vals = v if isinstance(v, list) else [v]
-        f = ex.features.feature[k]
-        if isinstance(vals[0], str):
-            f.bytes_list.value.extend(x.encode() for x in vals)
-        elif isinstance(vals[0], float):
-            f.float_list.value.extend(vals)
-        else:
-            f.int64_list.value.extend(vals)
-    default = model.signatures["serving_default"](examples=tf.constant([ex.SerializeToString()]))
-    raw = model.signatures["serving_raw"](**{
-        k: tf.constant([v]) if isinstance(v, list) else tf.constant([v], dtype=(
-            tf.float32 if isinstance(v, float) else tf.int64 if isinstance(v, int) else tf.string))
-        for k, v in RAW.items()})
+    spec = FeatureConfig.load(config.features_path).raw_feature_spec()
+    default = model.signatures["serving_default"](examples=tf.constant(serialize_examples([RAW], spec)))
+    raw = model.signatures["serving_raw"](**{k: tf.constant(v) for k, v in raw_instances([RAW], spec).items()})
     assert set(default) == set(raw) == set(output_keys("binary", "esmm"))
     for out in (default, raw):
         ctr, cvr = out[PREDICTION_KEYS["binary"]].numpy(), out[CVR_KEY].numpy()
