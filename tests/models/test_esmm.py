@@ -78,7 +78,9 @@ def test_multitask_needs_a_conversion_label_and_binary_mode(tiny_mt):
                      MT_CONFIG.vocabulary_sizes(out))
 
 
-@pytest.mark.parametrize("mode,model", [("esmm", "wide_deep"), ("mmoe", "dcn")])
+# One combination in the quick suite (a Trainer run is the slow part; ESMM's export is the same
+# code path, and the e2e test pushes and serves an ESMM ranker).
+@pytest.mark.parametrize("mode,model", [("mmoe", "dcn")])
 def test_train_export_reload_serves_all_three_heads(tiny_mt, tmp_path, mode, model):
     data, out = tiny_mt
     files = write_gz(data * 10, str(tmp_path / "train.gz"))
