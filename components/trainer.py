@@ -36,4 +36,5 @@ def run_fn(fn_args) -> None:
     # What this model parses and predicts, so a later run's Resolver offers it as a baseline only
     # to candidates it can be compared with (components/baseline_resolver.py).
     raw_inputs = export.serving_feature_spec(tft.TFTransformOutput(fn_args.transform_output), features)
-    write_record(fn_args.serving_model_dir, comparability_record(features, train.label_mode, raw_inputs))
+    write_record(fn_args.serving_model_dir, comparability_record(
+        features, train.label_mode, raw_inputs, train.multitask.mode))

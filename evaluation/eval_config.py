@@ -14,6 +14,15 @@ baseline, the latest one comparable with the run (``components/baseline_resolver
 run, or after a switch of dataset or label mode, there is none, so only the value threshold applies).
 A regression ranker (``label_mode = "regression"``) is gated on RMSE instead: at most
 ``max_rmse_rise`` above the baseline's and, with ``rmse_upper_bound`` > 0, at most that.
+Multi-task (``train.multitask``): one ModelSpec, three outputs, a MetricsSpec per output. CTR
+(``probability`` vs the click, all impressions) keeps every metric above; CTCVR (``ctcvr`` vs the
+conversion, all impressions) and CVR (``purchase_probability`` vs the conversion) get the
+classification metrics. CVR is judged on clicked impressions only, through the click label as
+that output's example weight (0 or 1) rather than a slice on the click: a slice would cut every
+output (and hold the CTR metrics of a one-class subset), while the weight confines only pCVR's
+metrics to the clicks and keeps all three on the overall slice the gate reads. The gate
+applies the AUC thresholds above to both CTR and CTCVR; CVR is reported, not gated (the clicked
+subset is ~5x smaller, so its AUC is the noisiest, and ESMM trains pCVR only through CTCVR).
 Intervals (``confidence_intervals``): TFMA's own jackknife or Poisson bootstrap, 95%, for every
 metric and diff of every slice; with ``gate_on_interval`` the gate also needs the interval of the
 change against the baseline wholly on the better side of 0 (``interval_gate.py``).
@@ -28,7 +37,7 @@ from tensorflow_model_analysis.metrics.min_label_position import MIN_LABEL_POSIT
 from tensorflow_model_analysis.metrics.ndcg import NDCG_NAME
 
 from recsys.evaluation import gauc, query_statistics
-from recsys.models.export import PREDICTION_KEYS
+from recsys.models.export import CTCVR_KEY, CVR_KEY, PREDICTION_KEYS
 from recsys.config import EvaluatorConfig
 from recsys.features import FeatureConfig
 
@@ -92,9 +101,44 @@ def _options(gate: EvaluatorConfig) -> tfma.Options | None:
                             method=CI_METHODS[gate.confidence_intervals]))
 
 
-def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary"
-                ) -> tfma.EvalConfig:
+def _auc_gate(gate: EvaluatorConfig) -> tfma.MetricConfig:
+    """AUC at least ``auc_lower_bound`` and at most ``max_auc_drop`` below the baseline's."""
+    return tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_overall(tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.auc_lower_bound}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -gate.max_auc_drop}))))
+
+
+CLASSIFICATION = ["AUCPrecisionRecall", "BinaryCrossentropy", "Calibration", "CalibrationPlot",
+                  "MeanLabel", "MeanPrediction"]
+
+
+def _multitask_specs(features: FeatureConfig, gate: EvaluatorConfig, metrics: list):
+    """(ModelSpec, MetricsSpecs) of a multi-task ranker (module docstring): CTR and CTCVR over
+    every impression, both gated; CVR weighted by the click label, so over clicked ones only."""
+    ctr, conversion = PREDICTION_KEYS["binary"], features.conversion
+    labels = {ctr: features.label, CVR_KEY: conversion, CTCVR_KEY: conversion}
+    model_spec = tfma.ModelSpec(signature_name="serving_default", label_keys=labels,
+                                prediction_keys={k: k for k in labels},
+                                example_weight_keys={CVR_KEY: features.label})
+    plain = [tfma.MetricConfig(class_name=c) for c in CLASSIFICATION]
+    specs = [tfma.MetricsSpec(output_names=[ctr], metrics=metrics),
+             tfma.MetricsSpec(output_names=[CTCVR_KEY], metrics=[_auc_gate(gate)] + plain),
+             # WeightedExampleCount: how many clicked impressions the CVR metrics cover.
+             tfma.MetricsSpec(output_names=[CVR_KEY], metrics=[
+                 tfma.MetricConfig(class_name="WeightedExampleCount"),
+                 tfma.MetricConfig(class_name="AUC")] + plain)]
+    per_user = _per_user(features, features.label)
+    per_user.output_names.append(ctr)
+    return model_spec, specs + [per_user]
+
+
+def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str = "binary",
+                multitask: str = "off") -> tfma.EvalConfig:
     label_key = features.label_key(label_mode)
+    if multitask != "off":
+        features.aux_label_key(label_mode, 0.0, multitask)  # checks: binary, a conversion label
     slicing = [tfma.SlicingSpec()]
     slicing += [tfma.SlicingSpec(feature_keys=[name]) for name in features.slice_features]
     slicing += [tfma.SlicingSpec(feature_keys=list(combo)) for combo in features.cross_slices]
@@ -103,13 +147,8 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
         tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
             lower_bound={"value": gate.example_count_lower_bound}))))
     if label_mode == "binary":
-        gated = tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_overall(tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.auc_lower_bound}),
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -gate.max_auc_drop}))))
-        others = ["AUCPrecisionRecall", "BinaryCrossentropy", "Calibration", "CalibrationPlot",
-                  "MeanLabel", "MeanPrediction"]
+        gated = _auc_gate(gate)
+        others = CLASSIFICATION
     else:
         # RMSE gate: lower is better; the AUC bound is not meaningful for a rating regressor.
         value = (tfma.GenericValueThreshold(upper_bound={"value": gate.rmse_upper_bound})
@@ -122,6 +161,10 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
     metrics = [count, gated] + [tfma.MetricConfig(class_name=c) for c in others]
     if gate.gate_on_interval:
         metrics.append(_interval_gate(gated.class_name, lower_is_better=label_mode != "binary"))
+    if multitask != "off":
+        model_spec, metrics_specs = _multitask_specs(features, gate, metrics)
+        return tfma.EvalConfig(options=_options(gate), model_specs=[model_spec],
+                               slicing_specs=slicing, metrics_specs=metrics_specs)
     return tfma.EvalConfig(
         options=_options(gate),
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,

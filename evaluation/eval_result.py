@@ -204,9 +204,36 @@ def _model_names(uri: str) -> tuple[str, str | None]:
     return candidate, baseline
 
 
+def _primary_output() -> str:
+    """A multi-task ranker's CTR output (``models/export.py``): its metrics keep the plain names.
+    Imported here, not at the top: the export module loads TensorFlow."""
+    from recsys.models.export import PREDICTION_KEYS
+
+    return PREDICTION_KEYS["binary"]
+
+
 def _first_output(metrics_by_output: dict) -> dict:
-    """``{output: {sub_key: ...}}`` -> the single-output model's ``{sub_key: ...}``."""
+    """``{output: {sub_key: ...}}`` -> the single-output model's ``{sub_key: ...}`` (a multi-task
+    ranker's: its CTR output's)."""
+    if len(metrics_by_output) > 1 and _primary_output() in metrics_by_output:
+        return metrics_by_output[_primary_output()]
     return next(iter(metrics_by_output.values())) if metrics_by_output else {}
+
+
+def _merged_outputs(metrics_by_output: dict) -> dict:
+    """``{output: {sub_key: {name: value}}}`` -> one ``{sub_key: {name: value}}``: a single
+    output's as it is; a multi-task ranker's CTR output under the plain names (so the report, the
+    summary and the gate's figures read ``auc`` as before) and every other output's metrics as
+    ``<output>/<name>`` (``ctcvr/auc``, ``purchase_probability/auc``)."""
+    if len(metrics_by_output) <= 1:
+        return _first_output(metrics_by_output)
+    merged: dict = {}
+    primary = _primary_output()
+    for output, by_sub_key in metrics_by_output.items():
+        prefix = "" if output == primary else output + "/"
+        for sub_key, values in by_sub_key.items():
+            merged.setdefault(sub_key, {}).update({prefix + k: v for k, v in values.items()})
+    return merged
 
 
 def _calibration(result) -> list[CalibrationBucket]:
@@ -275,7 +302,7 @@ def load(uri: str) -> Evaluation:
                                 "ModelEvaluation directory or a tfma.run_model_analysis output_path")
     candidate, baseline_name = _model_names(uri)
     result = tfma.load_eval_result(uri, model_name=candidate or None)
-    slices = [withhold_per_user_off_slice(flatten(_first_output(by_output), slice_name(slice_key)))
+    slices = [withhold_per_user_off_slice(flatten(_merged_outputs(by_output), slice_name(slice_key)))
               for slice_key, by_output in result.slicing_metrics]
     # Overall, then single-feature slices, then crosses; by name within each.
     slices.sort(key=lambda s: (s.slice != OVERALL, s.slice.count(" & "), s.slice))
@@ -284,7 +311,7 @@ def load(uri: str) -> Evaluation:
         base = tfma.load_eval_result(uri, model_name=baseline_name)
         for slice_key, by_output in base.slicing_metrics:
             if slice_key == ():
-                overall = flatten(_first_output(by_output))
+                overall = flatten(_merged_outputs(by_output))
                 baseline, baseline_intervals = overall.metrics, overall.intervals
     return Evaluation(uri=uri, candidate=candidate, slices=slices, baseline=baseline,
                       calibration=_calibration(result), verdict=_verdict(uri),

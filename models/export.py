@@ -9,7 +9,10 @@
                            multi-valued input as [0] (it does not check the signature's rank).
 * ``transform_features``   serialized ``tf.Example`` -> transformed features (TFMA / debugging).
 
-Outputs: ``{"probability": [B]}`` for a binary ranker, ``{"rating": [B]}`` for regression.
+Outputs: ``{"probability": [B]}`` for a binary ranker, ``{"rating": [B]}`` for regression; a
+multi-task ranker (``train.multitask``) adds ``purchase_probability`` (pCVR, the conversion
+probability given a click) and ``ctcvr`` (pCTR * pCVR, click-and-convert) beside ``probability``
+(pCTR, unchanged, so every client that reads it keeps working).
 
 ``save`` also writes TF Serving's warmup file (``serving/warmup.py``) from real raw examples:
 ``serving_default`` with 1 and with ``WARMUP_BATCH`` examples and ``serving_raw`` with
@@ -22,14 +25,27 @@ import numpy as np
 import tensorflow as tf
 
 from recsys.features import FeatureConfig
+from recsys.models.esmm import ctcvr_probability
 from recsys.serving.warmup import write_warmup
 
 PREDICTION_KEYS = {"binary": "probability", "regression": "rating"}
+CVR_KEY, CTCVR_KEY = "purchase_probability", "ctcvr"  # a multi-task ranker's other two outputs
+
+
+def output_keys(label_mode: str, multitask: str = "off") -> tuple[str, ...]:
+    """The outputs of a ranker's serving signatures (``train.multitask``: three)."""
+    if multitask != "off":
+        return (PREDICTION_KEYS["binary"], CVR_KEY, CTCVR_KEY)
+    return (PREDICTION_KEYS[label_mode],)
 WARMUP_BATCH = 100  # the large batch size warmed up (besides single requests)
 WARMUP_RAW_INSTANCES = 3
 
 
 def _outputs(model, transformed, label_mode: str) -> dict[str, tf.Tensor]:
+    if getattr(model, "aux_product", False):  # ESMM / MMoE (models/esmm.py)
+        ctr, cvr = (tf.reshape(t, [-1]) for t in model(transformed, return_aux=True))
+        return {PREDICTION_KEYS["binary"]: tf.sigmoid(ctr), CVR_KEY: tf.sigmoid(cvr),
+                CTCVR_KEY: ctcvr_probability(ctr, cvr)}
     logits = tf.reshape(model(transformed), [-1])
     value = tf.sigmoid(logits) if label_mode == "binary" else logits
     return {PREDICTION_KEYS[label_mode]: value}

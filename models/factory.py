@@ -7,8 +7,10 @@ import tensorflow as tf
 from recsys.models.autoint import AutoIntInteraction
 from recsys.models.dcn import DCNInteraction
 from recsys.models.din import DINSequencePooling
+from recsys.models.esmm import CVRTower, make_ctcvr_task
 from recsys.models.fm import DeepFMInteraction
 from recsys.models.inputs import FeatureEmbedding, OOVDropout, item_oov_ids
+from recsys.models.mmoe import MMoE
 from recsys.models.neumf import NeuMFInteraction
 from recsys.models.ranking import Ranker, make_task
 from recsys.models.wide_deep import DeepMLP, WideLinear
@@ -84,6 +86,18 @@ def _id_bias(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str,
     return WideLinear({k: vocab_sizes[k] for k in keys}, l2=train.id_bias_l2, name="id_bias")
 
 
+def _multitask(train: TrainConfig) -> dict:
+    """``train.multitask``: the conversion head as the Ranker's aux task, scored through ESMM's
+    pCTCVR product; the towers block says which hidden vector each head reads."""
+    mt = train.multitask
+    if mt.mode == "mmoe":
+        towers = MMoE(mt.experts, tuple(mt.expert_layers), num_tasks=2,
+                      tower_layers=tuple(mt.tower_layers), dropout=train.dropout, name="mmoe")
+    else:
+        towers = CVRTower(tuple(mt.tower_layers), train.dropout, name="cvr_tower")
+    return dict(aux_task=make_ctcvr_task(), aux_weight=mt.ctcvr_weight, towers=towers, aux_product=True)
+
+
 def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> Ranker:
     if train.model not in BUILDERS:
         raise ValueError(f"train.model={train.model!r}; expected one of {sorted(BUILDERS)}")
@@ -92,7 +106,10 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
                                  name="features")
     bias = _id_bias(train, features, vocab_sizes) if train.id_bias else None
     aux = {}
-    if features.aux_label_key(train.label_mode, train.aux_weight):
+    if train.multitask.mode != "off":
+        features.aux_label_key(train.label_mode, train.aux_weight, train.multitask.mode)  # checks
+        aux = _multitask(train)
+    elif features.aux_label_key(train.label_mode, train.aux_weight):
         other = "regression" if train.label_mode == "binary" else "binary"
         aux = dict(aux_task=make_task(other), aux_weight=train.aux_weight)
     oov = (OOVDropout(item_oov_ids(features, vocab_sizes), train.oov_dropout, name="oov_dropout")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from recsys.models.esmm import ctcvr_probability
 from recsys.models.inputs import FeatureEmbedding, concat_fields, masked_mean
 from recsys.models.train_step import DistributedTrainStep
 
@@ -55,6 +56,12 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
         vector predicts a second label, e.g. the rating next to the binary label, and its loss,
         times ``aux_weight``, joins the main one. The labels are then ``[B, 2]`` (main, aux);
         serving still returns the main logit only.
+      towers: optional block (multi-task) mapping the hidden vector to the (main, aux) heads'
+        inputs: ESMM's ``CVRTower`` or ``MMoE`` (``models/esmm.py``, ``models/mmoe.py``); without
+        it both heads read the hidden vector.
+      aux_product: ESMM: ``aux_task`` is scored on pCTCVR = sigmoid(main) * sigmoid(aux) (a
+        probability) against the aux label over every example, so the aux head (pCVR) is learnt
+        only through that product; serving returns all three (``models/export.py``).
       oov_dropout: optional block applied to the transformed features before every other block
         while training (``inputs.OOVDropout``: trains the OOV ids' prior); identity at serving.
     """
@@ -65,6 +72,7 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
                  wide: keras.layers.Layer | None = None,
                  bias: keras.layers.Layer | None = None,
                  aux_task: tfrs.tasks.Ranking | None = None, aux_weight: float = 1.0,
+                 towers: keras.layers.Layer | None = None, aux_product: bool = False,
                  oov_dropout: keras.layers.Layer | None = None, **kwargs):
         super().__init__(**kwargs)
         self.oov_dropout = oov_dropout
@@ -80,10 +88,18 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
         self.aux_task = aux_task
         self.aux_weight = aux_weight
         self.aux_head = keras.layers.Dense(1, dtype="float32", name="aux") if aux_task else None
+        if (towers is not None or aux_product) and aux_task is None:
+            raise ValueError("Ranker: towers / aux_product need an aux_task (the second head's loss)")
+        self.towers = towers
+        self.aux_product = aux_product
 
-    def call(self, features, training: bool = False, return_hidden: bool = False):
-        """Logits [B, 1]; with ``return_hidden`` also the hidden vector [B, H] (for ``aux_task``)."""
+    def call(self, features, training: bool = False, return_hidden: bool = False,
+             return_aux: bool = False):
+        """Logits [B, 1]; with ``return_hidden`` also the aux head's input [B, H] (for
+        ``aux_task``); with ``return_aux`` instead (main logits, aux logits), each [B, 1]."""
         logit, hidden = self._forward(features, training)
+        if return_aux:
+            return logit, self.aux_head(hidden)
         return (logit, hidden) if return_hidden else logit
 
     def _forward(self, features, training: bool):
@@ -97,12 +113,16 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
             hidden = self.interaction(parts, training=training)
         else:
             hidden = self.interaction(concat_fields(parts, self.compute_dtype), training=training)
+        if self.towers is not None:
+            hidden, aux_hidden = self.towers(hidden, training=training)
+        else:
+            aux_hidden = hidden
         logit = self.head(hidden)
         if self.wide is not None:
             logit = logit + tf.cast(self.wide(features), tf.float32)
         if self.bias is not None:
             logit = logit + tf.cast(self.bias(features), tf.float32)
-        return logit, hidden
+        return logit, aux_hidden
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs
@@ -111,5 +131,7 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
             return self.task(labels=tf.reshape(labels, [-1, 1]), predictions=logits)
         labels = tf.reshape(labels, [-1, 2])
         loss = self.task(labels=labels[:, :1], predictions=logits)
-        aux = self.aux_task(labels=labels[:, 1:], predictions=self.aux_head(hidden))
+        aux_logits = self.aux_head(hidden)
+        aux = self.aux_task(labels=labels[:, 1:], predictions=(
+            ctcvr_probability(logits, aux_logits) if self.aux_product else aux_logits))
         return loss + self.aux_weight * aux

@@ -156,7 +156,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
 
     # Only a model that can be scored on these examples with this label is a baseline; after a
     # change of dataset, label mode or schema the Evaluator runs without one (as on a first run).
-    current = comparability_record(features, config.train.label_mode, schema_spec)
+    current = comparability_record(features, config.train.label_mode, schema_spec,
+                                   config.train.multitask.mode)
     strategy = (dict(strategy_class=ComparableBlessedModelStrategy, config=resolver_config(current))
                 if comparable_baseline else
                 dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy))
@@ -169,7 +170,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config(features, config.eval, config.train.label_mode))
+        eval_config=eval_config(features, config.eval, config.train.label_mode,
+                                config.train.multitask.mode))
 
     pusher = _pusher(trainer.outputs["model"], evaluator.outputs["blessing"], serving_dir)
     pushed = {"ranker": pusher.outputs["pushed_model"]}

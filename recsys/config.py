@@ -146,6 +146,26 @@ class BlendConfig:
 
 
 @dataclasses.dataclass
+class MultitaskConfig:
+    """``train.multitask``: click (CTR) and post-click conversion (CVR) learnt together, on any
+    ranker; the feature config's ``conversion`` label is the second task. Both modes train the CVR
+    head through ESMM's product pCTCVR = pCTR * pCVR against the conversion label over all
+    impressions (models/esmm.py), never on the clicked subset alone:
+
+    * ``esmm``: the CVR tower (an MLP of ``tower_layers`` and a logit) reads the ranker's hidden
+      vector, the CTR logit is the ranker's own (Ma et al. 2018, SIGIR);
+    * ``mmoe``: ``experts`` shared expert MLPs over the ranker's hidden vector, one softmax gate and
+      one tower per task (models/mmoe.py; Ma et al. 2018, KDD).
+    """
+
+    mode: Literal["off", "esmm", "mmoe"] = "off"
+    ctcvr_weight: NonNegativeFloat = 1.0  # loss weight of the CTCVR task (the CTR task's is 1)
+    tower_layers: tuple[PositiveInt, ...] = (64,)  # each task tower's MLP (esmm: the CVR tower's)
+    experts: Annotated[int, Bounds(2)] = 4  # mmoe: shared experts
+    expert_layers: tuple[PositiveInt, ...] = (64,)  # mmoe: each expert's MLP
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """The ranker: options every model shares, then one sub-config per model / option group."""
 
@@ -182,6 +202,7 @@ class TrainConfig:
     autoint: AutoIntConfig = dataclasses.field(default_factory=AutoIntConfig)
     neumf: NeuMFConfig = dataclasses.field(default_factory=NeuMFConfig)
     blend: BlendConfig = dataclasses.field(default_factory=BlendConfig)
+    multitask: MultitaskConfig = dataclasses.field(default_factory=MultitaskConfig)
 
 
 # Keys of the flat train config of earlier versions: still accepted (TOML and --set), set here.

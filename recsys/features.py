@@ -190,6 +190,9 @@ class FeatureConfig:
     features: tuple[Feature, ...]
     label: str = "label"  # binary label (click / rating >= 4)
     rating: str | None = None  # regression label, when the data has one
+    # Post-click conversion label (0/1, only ever 1 on a clicked impression: a purchase), when the
+    # data has one: the second task of ``train.multitask`` (ESMM / MMoE).
+    conversion: str | None = None
     user_key: str = "user_id"
     item_key: str = "item_id"
     example_id_key: str = "example_id"
@@ -240,6 +243,9 @@ class FeatureConfig:
                 raise ValueError(f"count_slice {cs.name!r}: the name is already a feature or label")
         if self.label in by_name or (self.rating and self.rating in by_name):
             raise ValueError(f"label {self.label!r}/{self.rating!r} must not also be a feature")
+        if self.conversion and (self.conversion in by_name or self.conversion == self.label):
+            raise ValueError(f"feature config {self.dataset!r}: conversion = {self.conversion!r}; "
+                             "expected a label of its own, neither a feature nor the click label")
 
     def __getitem__(self, name: str) -> Feature:
         for f in self.features:
@@ -255,7 +261,8 @@ class FeatureConfig:
 
     @property
     def label_keys(self) -> tuple[str, ...]:
-        return (self.label,) + ((self.rating,) if self.rating else ())
+        return ((self.label,) + ((self.rating,) if self.rating else ())
+                + ((self.conversion,) if self.conversion else ()))
 
     def label_key(self, mode: str) -> str:
         """The label a ranker of ``label_mode`` ``mode`` trains on and is evaluated and gated on:
@@ -269,10 +276,23 @@ class FeatureConfig:
                              f"{self.dataset!r} has none (its feature config sets no 'rating')")
         return self.rating
 
-    def aux_label_key(self, mode: str, aux_weight: float) -> str | None:
-        """The auxiliary label of multi-task training (``aux_weight`` > 0): the other one of the
-        binary label and the rating (binary mode also regresses the rating, regression mode also
-        classifies rating >= 4); None without one."""
+    def aux_label_key(self, mode: str, aux_weight: float, multitask: str = "off") -> str | None:
+        """The auxiliary label of multi-task training: with ``multitask`` on ("esmm", "mmoe"), the
+        conversion label (the click stays the main one); else with ``aux_weight`` > 0 the other one
+        of the binary label and the rating (binary mode also regresses the rating, regression mode
+        also classifies rating >= 4); None without one."""
+        if multitask != "off":
+            if mode != "binary":
+                raise ValueError(f"train.multitask.mode={multitask!r} predicts click and conversion "
+                                 f"probabilities; expected train.label_mode 'binary', got {mode!r}")
+            if aux_weight > 0:
+                raise ValueError(f"train.multitask.mode={multitask!r} and train.aux_weight="
+                                 f"{aux_weight}: both train the second head; expected aux_weight 0")
+            if self.conversion is None:
+                raise ValueError(f"train.multitask.mode={multitask!r} needs a conversion label; data "
+                                 f"set {self.dataset!r} has none (its feature config sets no "
+                                 "'conversion')")
+            return self.conversion
         if aux_weight <= 0:
             return None
         if self.rating is None:
@@ -323,6 +343,8 @@ class FeatureConfig:
             spec[self.label] = tf.io.FixedLenFeature([], tf.int64)
             if self.rating:
                 spec[self.rating] = tf.io.FixedLenFeature([], tf.float32)
+            if self.conversion:
+                spec[self.conversion] = tf.io.FixedLenFeature([], tf.int64)
         return spec
 
     # --- serialisation: TFX custom_config must be JSON ---

@@ -132,4 +132,6 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
     tft.vocabulary(item, vocab_filename=ITEM_COUNTS_VOCAB, store_frequency=True, weights=weights)
     if config.rating:
         outputs[config.rating] = tf.cast(_dense_scalar(inputs[config.rating], 0.0), tf.float32)
+    if config.conversion:
+        outputs[config.conversion] = tf.cast(_dense_scalar(inputs[config.conversion], 0), tf.float32)
     return outputs

@@ -7,6 +7,7 @@ import pickle
 import tempfile
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
@@ -67,6 +68,17 @@ def analyze_and_transform(rows=ROWS, config=CONFIG):
     batch = {k: v.numpy() for k, v in out.transform_features_layer()(parsed).items()}
     ordered = [{k: v[i] for k, v in batch.items()} for i in range(len(rows))]
     return ordered, beam_rows, out
+
+
+def model_batch(rows, config=CONFIG) -> dict:
+    """Transformed rows -> the model's input batch: every Transform output but the labels and the
+    pass-through values, floats as float32."""
+    skip = set(config.label_keys) | set(config.passthrough_keys())
+
+    def arr(k):
+        a = np.stack([r[k] for r in rows])
+        return a.astype(np.float32) if a.dtype.kind == "f" else a
+    return {k: tf.constant(arr(k)) for k in rows[0] if k not in skip}
 
 
 def to_example(row) -> bytes:

@@ -10,7 +10,9 @@ yardstick for a rating model. So each exported model carries a *comparability re
 by the Trainer next to the SavedModel (``assets.extra/comparability.json``, pushed with it):
 
 * ``dataset``, ``label_mode`` and the label key: what the predictions mean;
-* ``raw_inputs``: the raw tf.Example spec its serving signature parses (name -> parse spec).
+* ``raw_inputs``: the raw tf.Example spec its serving signature parses (name -> parse spec);
+* ``outputs``: its serving outputs (a multi-task ranker's gate also reads ``ctcvr``, which a
+  single-task baseline lacks; a record without the field is a single-task model's).
 
 A blessed model is a comparable baseline when dataset, label mode and label key are equal and every
 raw input it parses is in this run's example schema with the same parse spec. The feature config
@@ -30,6 +32,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import path_utils
 
 from recsys.features import FeatureConfig
+from recsys.models.export import output_keys
 
 RECORD_PATH = os.path.join("assets.extra", "comparability.json")  # inside the serving model dir
 
@@ -50,13 +53,14 @@ def describe_spec(spec: Mapping[str, Any]) -> dict[str, str]:
 
 
 def comparability_record(features: FeatureConfig, label_mode: str,
-                         raw_inputs: Mapping[str, Any]) -> dict:
+                         raw_inputs: Mapping[str, Any], multitask: str = "off") -> dict:
     """What a model's predictions mean and what it parses: the record a baseline is judged by.
     ``raw_inputs`` is a ``tf.io`` feature spec (the serving signature's, or this run's schema's).
     The Trainer and the pipeline both build it here, so the two sides cannot drift apart."""
     return {"dataset": features.dataset, "label_mode": label_mode,
             "label_key": features.label_key(label_mode),
-            "raw_inputs": describe_spec(raw_inputs)}
+            "raw_inputs": describe_spec(raw_inputs),
+            "outputs": list(output_keys(label_mode, multitask))}
 
 
 def write_record(serving_model_dir: str, record: dict) -> None:
@@ -87,6 +91,10 @@ def incompatibility(baseline: dict | None, current: dict) -> str | None:
     for field in ("dataset", "label_mode", "label_key"):
         if baseline.get(field) != current[field]:
             return f"{field} {baseline.get(field)!r} differs from this run's {current[field]!r}"
+    outputs = baseline.get("outputs", list(output_keys(baseline.get("label_mode", "binary"))))
+    lacking = [o for o in current.get("outputs", ()) if o not in outputs]
+    if lacking:
+        return f"it has no outputs {lacking} (its outputs: {outputs}) for this run's gate"
     have = current["raw_inputs"]
     need = baseline.get("raw_inputs", {})
     missing = sorted(n for n in need if n not in have)

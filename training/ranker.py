@@ -99,7 +99,7 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
             if k not in features.passthrough_keys()}
     label_key = features.label_key(train.label_mode)
     # Multi-task: labels [B, 2] = (main, auxiliary).
-    aux = features.aux_label_key(train.label_mode, train.aux_weight)
+    aux = features.aux_label_key(train.label_mode, train.aux_weight, train.multitask.mode)
     label_keys = set(features.label_keys)  # not model inputs
     ds = _records(file_patterns, holdout).cache()
     if training:
@@ -259,6 +259,9 @@ def _fit_blend(train_files, tft_out, features: FeatureConfig, train: TrainConfig
     training example and the blend weights on those: the weights must come from examples neither
     part has seen, or they would trust the part that memorised its training labels. Stage 2 refits
     both on the whole training split and blends them with stage 1's weights."""
+    if train.multitask.mode != "off":
+        raise ValueError(f"train.neighbourhood_blend blends one score; train.multitask.mode="
+                         f"{train.multitask.mode!r} has three; expected mode 'off' with the blend")
     if features.rating is None:
         raise ValueError(f"train.neighbourhood_blend needs ratings; data set {features.dataset!r} "
                          "has none (its feature config sets no 'rating')")

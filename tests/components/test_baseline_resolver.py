@@ -125,3 +125,17 @@ def test_current_record_must_be_complete():
     with pytest.raises(ValueError, match="raw_inputs"):
         ComparableBlessedModelStrategy(**resolver_config(
             {"dataset": "x", "label_mode": "binary", "label_key": "y"}))
+
+
+def test_a_single_task_model_is_no_baseline_for_a_multitask_gate():
+    """The multi-task gate compares ``ctcvr`` too, which a single-task model does not output (TFMA
+    would fail on it); the other way round the multi-task model's ``probability`` compares fine.
+    A record from before the field existed is read as a single-task model's."""
+    single = comparability_record(FEATURES, "binary", SERVED)
+    multi = comparability_record(FEATURES, "binary", SERVED, "esmm")
+    assert multi["outputs"] == ["probability", "purchase_probability", "ctcvr"]
+    reason = incompatibility(single, _current() | {"outputs": multi["outputs"]})
+    assert "no outputs ['purchase_probability', 'ctcvr']" in reason
+    old = {k: v for k, v in single.items() if k != "outputs"}
+    assert "no outputs" in incompatibility(old, _current() | {"outputs": multi["outputs"]})
+    assert incompatibility(multi, _current()) is None

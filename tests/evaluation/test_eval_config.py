@@ -94,3 +94,37 @@ def test_confidence_intervals_are_tfmas_and_off_by_default(setting, method):
     assert options.compute_confidence_intervals.value and options.confidence_intervals.method == method
     with pytest.raises(Exception, match="eval.confidence_intervals.*one of 'off', 'jackknife', 'bootstrap'"):
         load_config(None, ["eval.confidence_intervals=yes"])
+
+
+def test_multitask_evaluates_three_heads_and_gates_on_ctr_and_ctcvr():
+    features = FeatureConfig.load(load_config().features_path)
+    cfg = eval_config(features, EvaluatorConfig(auc_lower_bound=0.55, max_auc_drop=0.02),
+                      multitask="esmm")
+    [spec] = cfg.model_specs
+    assert dict(spec.label_keys) == {"probability": "label", "purchase_probability": "purchase",
+                                     "ctcvr": "purchase"}
+    assert dict(spec.prediction_keys) == {k: k for k in spec.label_keys}
+    # CVR on clicked impressions only: the click label weighs its examples 0 or 1; the other two
+    # heads are unweighted (every impression).
+    assert dict(spec.example_weight_keys) == {"purchase_probability": "label"}
+    by_output = {tuple(m.output_names): m for m in cfg.metrics_specs if not m.query_key}
+    assert set(by_output) == {("probability",), ("purchase_probability",), ("ctcvr",)}
+
+    def gate(output):
+        [auc] = [m for m in by_output[(output,)].metrics if m.class_name == "AUC"]
+        return [(t.threshold.value_threshold.lower_bound.value,
+                 t.threshold.change_threshold.absolute.value,
+                 [tuple(s.feature_keys) for s in t.slicing_specs]) for t in auc.per_slice_thresholds]
+
+    assert gate("probability") == gate("ctcvr") == [(0.55, -0.02, [()])]
+    assert gate("purchase_probability") == []  # reported, not gated
+    [per_user] = [m for m in cfg.metrics_specs if m.query_key]
+    assert list(per_user.output_names) == ["probability"]
+    single = _config()[1]
+    assert not single.model_specs[0].label_keys and single.model_specs[0].label_key == "label"
+
+
+def test_multitask_without_a_conversion_label_is_refused():
+    features = FeatureConfig.load(load_config(overrides=["data.dataset=movielens"]).features_path)
+    with pytest.raises(ValueError, match="needs a conversion label"):
+        eval_config(features, EvaluatorConfig(), multitask="mmoe")

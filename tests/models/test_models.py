@@ -12,11 +12,10 @@ from recsys.models.export import PREDICTION_KEYS
 from recsys.models.factory import build_ranker
 from recsys.training.optimizers import build_optimizer, learning_rate
 from recsys.config import BlendConfig, TrainConfig, WideDeepConfig
-from tests.tiny import CONFIG, ROWS, tiny_transform, call_like_tf_serving, to_example, write_gz
+from tests.tiny import CONFIG, ROWS, model_batch, tiny_transform, call_like_tf_serving, to_example, write_gz
 
 LABELS = set(CONFIG.label_keys)
 MODELS = ["dcn", "wide_deep", "din", "deepfm", "autoint", "neumf"]
-NOT_INPUTS = LABELS | set(CONFIG.passthrough_keys())  # Transform outputs the ranker does not read
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +25,7 @@ def tiny():
 
 
 def _batch(rows):
-    def arr(k):
-        a = np.stack([r[k] for r in rows])
-        return a.astype(np.float32) if a.dtype.kind == "f" else a
-    return {k: tf.constant(arr(k)) for k in rows[0] if k not in NOT_INPUTS}
+    return model_batch(rows)
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -1,0 +1,25 @@
+"""A multi-task ranker's evaluation reads back with the CTR output under the plain metric names
+and the other heads prefixed by their output, so nothing downstream mistakes one head for another."""
+
+from recsys.evaluation.eval_result import flatten, _merged_outputs
+
+
+def _v(x):
+    return {"doubleValue": x}
+
+
+def test_ctr_output_keeps_plain_names_and_other_heads_are_prefixed():
+    by_output = {
+        "ctcvr": {"": {"auc": _v(0.8), "mean_label": _v(0.02)}},
+        "probability": {"": {"auc": _v(0.7), "example_count": _v(100.0)}, "topK:5": {"ndcg": _v(0.5)}},
+        "purchase_probability": {"": {"auc": _v(0.6), "weighted_example_count": _v(12.0)}},
+    }
+    metrics = flatten(_merged_outputs(by_output)).metrics
+    assert metrics == {"auc": 0.7, "example_count": 100.0, "ndcg@5": 0.5, "ctcvr/auc": 0.8,
+                       "ctcvr/mean_label": 0.02, "purchase_probability/auc": 0.6,
+                       "purchase_probability/weighted_example_count": 12.0}
+
+
+def test_a_single_output_is_read_as_before():
+    by_output = {"": {"": {"auc": _v(0.7)}}}
+    assert flatten(_merged_outputs(by_output)).metrics == {"auc": 0.7}
