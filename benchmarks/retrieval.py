@@ -108,15 +108,9 @@ def main():
                        overrides(args.set, "retrieval")).retrieval
     runs, baseline = [], None
     for seed in range(args.seeds):
-        retrieval = dataclasses.replace(base, seed=seed)
-        model_dir = tempfile.mkdtemp()
-        r = train_and_export(train_files=[os.path.join(transformed, "Split-train", "*")],
-                             eval_files=[os.path.join(transformed, "Split-eval", "*")],
-                             transform_output=graph, serving_model_dir=model_dir,
-                             features=features, config=retrieval)
-        result = evaluate(raw, model_dir, features, config.retrieval_eval)
-        r.update(result["overall"], slices=result["slices"], latency_ms=query_latency_ms(model_dir, raw, features))
-        baseline = result["baseline"]
+        r, baseline, model_dir = train_and_evaluate(raw, transformed, graph, features, config,
+                                                    dataclasses.replace(base, seed=seed))
+        r["latency_ms"] = query_latency_ms(model_dir, raw, features)
         runs.append(r)
         print(seed, json.dumps({k: round(r[k], 4) for k in REPORTED}), round(r["train_examples_per_second"]),
               f"{r['latency_ms']:.2f} ms")
@@ -141,8 +135,8 @@ def main():
                       "popularity": {m: round(baseline["overall"][m], 4) for m in REPORTED}}, indent=2))
 
 
-def train_and_evaluate(raw, transformed, graph, features, config, retrieval) -> tuple[dict, dict]:
-    """(the retriever's figures with its training speed, the popularity baseline's)."""
+def train_and_evaluate(raw, transformed, graph, features, config, retrieval) -> tuple[dict, dict, str]:
+    """(the retriever's figures with its training speed, the popularity baseline's, the export)."""
     model_dir = tempfile.mkdtemp()
     r = train_and_export(train_files=[os.path.join(transformed, "Split-train", "*")],
                          eval_files=[os.path.join(transformed, "Split-eval", "*")],
@@ -150,7 +144,7 @@ def train_and_evaluate(raw, transformed, graph, features, config, retrieval) -> 
                          features=features, config=retrieval)
     result = evaluate(raw, model_dir, features, config.retrieval_eval)
     r.update(result["overall"], slices=result["slices"])
-    return r, result["baseline"]
+    return r, result["baseline"], model_dir
 
 
 def compare_encoders(args, raw, transformed, graph, features, config) -> None:
@@ -162,7 +156,7 @@ def compare_encoders(args, raw, transformed, graph, features, config) -> None:
         runs = []
         for seed in range(args.seeds):
             load_before = os.getloadavg()[0]
-            r, baseline = train_and_evaluate(raw, transformed, graph, features, config,
+            r, baseline, _ = train_and_evaluate(raw, transformed, graph, features, config,
                                              dataclasses.replace(base, seed=seed, sequence_encoder=encoder))
             r["load_average"] = (load_before + os.getloadavg()[0]) / 2
             runs.append(r)
