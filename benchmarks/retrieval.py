@@ -59,12 +59,16 @@ PROTOCOL_TEXT = {
 ROWS = {"mean": "mean-pool", "gru": "gru4rec", "sasrec": "sasrec"}  # encoder -> result row
 
 
-def pipeline_outputs(movielens: str, work: str, features: str = "", split: tuple[str, ...] = ()):
+def pipeline_outputs(movielens: str, work: str, features: str = "", split: tuple[str, ...] = (),
+                     reuse: bool = False):
+    """``reuse``: the Transform outputs of an earlier run in ``work`` (the benchmark needs no
+    more than Transform; an earlier run may have been stopped once Transform was done)."""
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
         f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0",
         *split])
-    run(config)
+    if not reuse:
+        run(config)
     store = RunPaths.from_config(config).metadata_path
     return (latest_output_uri(store, "ImportExampleGen", "Examples"),
             latest_output_uri(store, "Transform", "Examples"),
@@ -94,12 +98,14 @@ def main():
     ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
     ap.add_argument("--record-as", default="two_tower", help="result key in the JSON")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="hash")
+    ap.add_argument("--reuse-pipeline", action="store_true",
+                    help="take the Transform outputs of an earlier run in --work, run no pipeline")
     ap.add_argument("--encoders", default="",
                     help="comma-separated retrieval.sequence_encoder values: one row each")
     args = ap.parse_args()
     raw, transformed, graph, features, config = pipeline_outputs(
         os.path.abspath(args.movielens), os.path.join(args.work, args.protocol), args.features,
-        tuple(PROTOCOLS[args.protocol]))
+        tuple(PROTOCOLS[args.protocol]), reuse=args.reuse_pipeline)
     if args.encoders:
         return compare_encoders(args, raw, transformed, graph, features, config)
     if args.protocol != "hash":
