@@ -9,7 +9,19 @@ scores it exactly as the pipeline's gate does: every held-out rating is a test c
 are candidates, the user's training movies are excluded; the popularity baseline likewise.
 Also: training examples/s (steady-state epochs) and the exported index's query latency (one user,
 top-100, ``serving_exclude`` called from Python, median of 200 calls).
-Results: benchmarks/results/retrieval_ml100k.json.
+Results: benchmarks/results/retrieval_ml100k.json: ``variants`` and ``popularity`` (feature
+ablations on the hash split, the mean-pool query tower).
+
+Sequence encoders (issue 13) on one protocol, every row with the same split and exclusions:
+
+  .venv/bin/python -m benchmarks.retrieval --movielens ../shared/data/ml-100k \
+      --protocol next_item --encoders mean,gru,sasrec --seeds 1
+
+``--protocol hash`` (today's: the stable hash split above), ``next_item`` (``data.split =
+"leave_last_out"``: per user the last rating by time is the one test case, all earlier ones
+train) or ``next_item_validation`` (the second-to-last rating held out, the last dropped: where
+settings are chosen). Rows: popularity and one per encoder; recorded under
+``protocols.<protocol>``.
 """
 
 import argparse
@@ -34,11 +46,29 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "retrieval_ml100k.jso
 REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@10", "coverage@100")
 
 
-def pipeline_outputs(movielens: str, work: str, features: str = ""):
+PROTOCOLS = {  # --protocol -> the data split that makes it
+    "hash": [],
+    "next_item": ["data.split=leave_last_out"],
+    "next_item_validation": ["data.split=leave_last_out", "data.leave_out_validation=true"]}
+PROTOCOL_TEXT = {
+    "hash": "stable hash split of (user, item) 80/20 (ExampleGen); every rating an interaction",
+    "next_item": "leave-last-out: per user the last rating by time is the test case, every "
+                 "earlier one trains (data.split=leave_last_out)",
+    "next_item_validation": "leave-second-to-last-out: per user the second-to-last rating is the "
+                            "case, the last dropped (data.leave_out_validation=true)"}
+ROWS = {"mean": "mean-pool", "gru": "gru4rec", "sasrec": "sasrec"}  # encoder -> result row
+
+
+def pipeline_outputs(movielens: str, work: str, features: str = "", split: tuple[str, ...] = (),
+                     reuse: bool = False):
+    """``reuse``: the Transform outputs of an earlier run in ``work`` (the benchmark needs no
+    more than Transform; an earlier run may have been stopped once Transform was done)."""
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
-        f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
-    run(config)
+        f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0",
+        *split])
+    if not reuse:
+        run(config)
     store = RunPaths.from_config(config).metadata_path
     return (latest_output_uri(store, "ImportExampleGen", "Examples"),
             latest_output_uri(store, "Transform", "Examples"),
@@ -67,22 +97,26 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: retrieval.key)")
     ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
     ap.add_argument("--record-as", default="two_tower", help="result key in the JSON")
+    ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="hash")
+    ap.add_argument("--reuse-pipeline", action="store_true",
+                    help="take the Transform outputs of an earlier run in --work, run no pipeline")
+    ap.add_argument("--encoders", default="",
+                    help="comma-separated retrieval.sequence_encoder values: one row each")
     args = ap.parse_args()
     raw, transformed, graph, features, config = pipeline_outputs(
-        os.path.abspath(args.movielens), args.work, args.features)
+        os.path.abspath(args.movielens), os.path.join(args.work, args.protocol), args.features,
+        tuple(PROTOCOLS[args.protocol]), reuse=args.reuse_pipeline)
+    if args.encoders:
+        return compare_encoders(args, raw, transformed, graph, features, config)
+    if args.protocol != "hash":
+        raise SystemExit("--protocol other than hash: give --encoders (the variants are hash-split)")
     base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "retrieval")).retrieval
     runs, baseline = [], None
     for seed in range(args.seeds):
-        retrieval = dataclasses.replace(base, seed=seed)
-        model_dir = tempfile.mkdtemp()
-        r = train_and_export(train_files=[os.path.join(transformed, "Split-train", "*")],
-                             eval_files=[os.path.join(transformed, "Split-eval", "*")],
-                             transform_output=graph, serving_model_dir=model_dir,
-                             features=features, config=retrieval)
-        result = evaluate(raw, model_dir, features, config.retrieval_eval)
-        r.update(result["overall"], slices=result["slices"], latency_ms=query_latency_ms(model_dir, raw, features))
-        baseline = result["baseline"]
+        r, baseline, model_dir = train_and_evaluate(raw, transformed, graph, features, config,
+                                                    dataclasses.replace(base, seed=seed))
+        r["latency_ms"] = query_latency_ms(model_dir, raw, features)
         runs.append(r)
         print(seed, json.dumps({k: round(r[k], 4) for k in REPORTED}), round(r["train_examples_per_second"]),
               f"{r['latency_ms']:.2f} ms")
@@ -105,6 +139,55 @@ def main():
                              "rating an interaction; user's training items excluded"})
     print(json.dumps({args.record_as: {m: round(summary[m]["mean"], 4) for m in REPORTED},
                       "popularity": {m: round(baseline["overall"][m], 4) for m in REPORTED}}, indent=2))
+
+
+def train_and_evaluate(raw, transformed, graph, features, config, retrieval) -> tuple[dict, dict, str]:
+    """(the retriever's figures with its training speed, the popularity baseline's, the export)."""
+    model_dir = tempfile.mkdtemp()
+    r = train_and_export(train_files=[os.path.join(transformed, "Split-train", "*")],
+                         eval_files=[os.path.join(transformed, "Split-eval", "*")],
+                         transform_output=graph, serving_model_dir=model_dir,
+                         features=features, config=retrieval)
+    result = evaluate(raw, model_dir, features, config.retrieval_eval)
+    r.update(result["overall"], slices=result["slices"])
+    return r, result["baseline"], model_dir
+
+
+def compare_encoders(args, raw, transformed, graph, features, config) -> None:
+    """One row per sequence encoder (``args.seeds`` seeds each) plus popularity, on one protocol."""
+    base = load_config(DEFAULT_CONFIG_PATH, overrides(args.set, "retrieval")).retrieval
+    metrics = ("recall@10", "recall@100", "ndcg@10", "mrr", "train_examples_per_second")
+    rows, baseline, runs = {}, None, []
+    for encoder in args.encoders.split(","):
+        runs = []
+        for seed in range(args.seeds):
+            load_before = os.getloadavg()[0]
+            r, baseline, _ = train_and_evaluate(raw, transformed, graph, features, config,
+                                             dataclasses.replace(base, seed=seed, sequence_encoder=encoder))
+            r["load_average"] = (load_before + os.getloadavg()[0]) / 2
+            runs.append(r)
+            print(args.protocol, encoder, seed, json.dumps({m: round(r[m], 4) for m in metrics}),
+                  f"load {r['load_average']:.1f}", flush=True)
+        rows[ROWS[encoder]] = {
+            **{m: {"mean": statistics.mean(r[m] for r in runs), "runs": [r[m] for r in runs]}
+               for m in metrics + ("load_average",)},
+            "retrieval_config": dataclasses.asdict(dataclasses.replace(base, sequence_encoder=encoder)),
+            "seeds": args.seeds}
+    rows["popularity"] = {m: baseline["overall"][m] for m in ("recall@10", "recall@100", "ndcg@10", "mrr")}
+    previous = {}
+    if os.path.exists(RESULTS):  # keep the other protocols and rows
+        with open(RESULTS) as fh:
+            previous = json.load(fh).get("protocols", {})
+    kept = previous.get(args.protocol, {}).get("rows", {})
+    protocol = {"rows": {**kept, **rows}, "test_cases": runs[0]["count"],
+                "catalog_size": runs[0]["catalog_size"], **stamp(),
+                "data": f"ml-100k, {PROTOCOL_TEXT[args.protocol]}; user's training items excluded "
+                        f"(retrieval_eval.exclude_seen={config.retrieval_eval.exclude_seen}); "
+                        "full catalogue, no sampled negatives"}
+    record(RESULTS, {"protocols": {**previous, args.protocol: protocol}})
+    print(json.dumps({name: {m: round(row[m]["mean"] if isinstance(row[m], dict) else row[m], 4)
+                             for m in ("recall@10", "recall@100", "ndcg@10")}
+                      for name, row in rows.items()}, indent=2))
 
 
 if __name__ == "__main__":

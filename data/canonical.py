@@ -72,12 +72,13 @@ class WriteSummary:
 
 
 def write_tfrecords(records: Iterable[Mapping[str, Any]], out_dir: str, *, num_shards: int = 4,
-                    split_fn: Callable[[Mapping[str, Any]], str] | None = None,
+                    split_fn: Callable[[Mapping[str, Any]], str | None] | None = None,
                     progress: Callable[[int], None] | None = None) -> WriteSummary:
     """Stream records into gzip TFRecord shards under ``out_dir``.
 
     Without ``split_fn`` the shards land in ``out_dir/data/``; with it, in ``out_dir/<split>/``
-    (e.g. ``train``/``eval`` for the temporal split). Records go round-robin over shards so every
+    (e.g. ``train``/``eval`` for the temporal split; a record it maps to None is not written).
+    Records go round-robin over shards so every
     shard is a sample of the whole stream. ``progress(n)`` is called every 10,000 records.
     """
     import tensorflow as tf
@@ -89,6 +90,8 @@ def write_tfrecords(records: Iterable[Mapping[str, Any]], out_dir: str, *, num_s
     try:
         for record in records:
             split = split_fn(record) if split_fn else "data"
+            if split is None:
+                continue
             n = counts.get(split, 0)
             shard = n % num_shards
             w = writers.get((split, shard))

@@ -22,6 +22,7 @@ import shutil
 from recsys.data import count_slices
 from recsys import progress
 from recsys.data.canonical import write_tfrecords
+from recsys.data.leave_last_out import LeaveLastOut, is_interaction
 from recsys.config import DATASETS, Config
 from recsys.features import FeatureConfig
 from recsys.fingerprint import source_fingerprint
@@ -33,6 +34,8 @@ def _settings(config: Config, features: FeatureConfig | None = None) -> dict:
     d = config.data
     s = {"dataset": d.dataset, "split": d.split, "eval_fraction": d.eval_fraction,
          "history_length": d.history_length, "num_shards": d.num_shards}
+    if d.split == "leave_last_out":  # only then: the other splits' data keys stay as they were
+        s["leave_out_validation"] = d.leave_out_validation
     if d.dataset == "synthetic":
         s.update(num_users=d.num_users, num_items=d.num_items, num_events=d.num_events, seed=d.seed)
     else:
@@ -138,6 +141,10 @@ def prepare_data(config: Config, *, force: bool = False, features: FeatureConfig
     split_fn = None
     if config.data.split == "temporal":
         split_fn = lambda r: "train" if r["timestamp"] < cutoff else "eval"  # noqa: E731
+    elif config.data.split == "leave_last_out":
+        split_fn = LeaveLastOut(make_records(), features.user_key,
+                                is_interaction(features.interactions, features.label),
+                                validation=config.data.leave_out_validation).split
     tmp = root + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     total = config.data.num_events if config.data.dataset == "synthetic" else None

@@ -5,7 +5,10 @@ call). The TFX component around it is ``components/retrieval_evaluator.py``.
 
 Test cases: every eval-split interaction; the query is that raw tf.Example (the user's features
 and history at the time), the target its item, and the user's training items are excluded
-(``serving_exclude``). The popularity baseline ranks by training interaction count with the same
+(``serving_exclude``; ``retrieval_eval.exclude_seen = false``: nothing excluded). The protocol is
+the data's split: ``data.split = "leave_last_out"`` makes it next-item prediction (per user, the
+last interaction by time is the one test case, everything before it trains; ``data/leave_last_out.py``),
+"hash" a random held-out share of interactions, "temporal" the last share of time. The popularity baseline ranks by training interaction count with the same
 exclusions. Slices: the feature config's ``[[count_slice]]`` features (e.g. ``user_activity``
 heavy/medium/light, ``item_popularity`` head/torso/tail), read from the examples exactly as the
 ranker's TFMA slices are, so both stages are sliced the same way.
@@ -85,7 +88,7 @@ def evaluate(examples_uri: str, model_dir: str, features: FeatureConfig, gate: R
     for u, i in zip(train_users, train_items):
         seen[u].add(i)
     counts = Counter(train_items)
-    excluded = [seen.get(u, set()) for u in users]
+    excluded = [seen.get(u, set()) if gate.exclude_seen else set() for u in users]
     model_lists, catalog = retrieve(model_dir, queries, excluded, gate.batch_size)
     slices = {f"{name}:{value}": np.array([v == value for v in values], bool)
               for name, values in slice_values.items() for value in sorted(set(values))}
@@ -98,6 +101,7 @@ def evaluate(examples_uri: str, model_dir: str, features: FeatureConfig, gate: R
     failures = gate_failures(result["overall"], baseline["overall"], len(catalog), gate)
     return {**result, "baseline": baseline, "blessed": not failures, "failures": failures,
             "catalog_size": len(catalog), "top_k": k, "test_cases": len(targets),
+            "exclude_seen": gate.exclude_seen,
             "thresholds": {"recall@100": gate.recall_at_100_lower_bound,
                            "recall@10": gate.recall_at_10_lower_bound,
                            "min_lift_over_popularity": gate.min_lift_over_popularity}}

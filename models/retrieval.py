@@ -1,7 +1,9 @@
 """Two-tower retrieval on TensorFlow Recommenders, both towers derived from the feature config.
 
-* Query tower: the user and context features (``side = "user" | "context"``); the behaviour
-  history is a masked mean of item embeddings from the *same* table the candidate tower uses.
+* Query tower: the user and context features (``side = "user" | "context"``); each behaviour
+  history is embedded with the *same* table the candidate tower uses and reduced to one vector by
+  the configured sequence encoder (``retrieval.sequence_encoder``): a masked mean (order ignored),
+  GRU4Rec (``models/gru4rec.py``) or SASRec (``models/sasrec.py``), one encoder per history.
 * Candidate tower: the item features (id, genres/category, brand, price...). An item unseen in
   training gets an OOV id but still its attribute vectors, so cold items land near similar ones.
 * Loss: TFRS ``Retrieval`` task -- in-batch sampled softmax over L2-normalised embeddings with a
@@ -19,7 +21,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from recsys.models.gru4rec import GRU4Rec
 from recsys.models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.sasrec import SASRec
 from recsys.models.train_step import DistributedTrainStep
 from recsys.config import RetrievalConfig
 from recsys.features import FeatureConfig
@@ -43,22 +47,57 @@ def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[s
     return tuple(keys)
 
 
+def sequence_encoders(features: FeatureConfig, config: RetrievalConfig, names: tuple[str, ...],
+                      embedding_dim: int) -> dict[str, keras.layers.Layer]:
+    """One encoder per sequence feature among ``names`` (its own weights: the full history and,
+    say, the liked-only history are different signals); none for ``"mean"``, the Tower's default."""
+    kind = config.sequence_encoder
+    if kind == "mean":
+        return {}
+    out = {}
+    for f in features.features:
+        if f.name not in names or f.kind != "sequence":
+            continue
+        table = features[f.vocab_from] if f.vocab_from else f  # whose table it looks up (inputs.py)
+        dim = table.embedding_dim or embedding_dim
+        if kind == "gru":
+            out[f.name] = GRU4Rec(dim, dropout=config.gru.dropout, name=f"gru4rec_{f.name}")
+        elif kind == "sasrec":
+            s = config.sasrec
+            out[f.name] = SASRec(f.max_length, dim, blocks=s.blocks, heads=s.heads, dropout=s.dropout,
+                                 name=f"sasrec_{f.name}")
+        else:
+            raise ValueError(f"retrieval.sequence_encoder = {kind!r}; expected 'mean', 'gru' or 'sasrec'")
+    return out
+
+
 class Tower(keras.layers.Layer):
-    """Embeds its side's features (shared tables), concatenates, MLP, L2-normalises."""
+    """Embeds its side's features (shared tables), concatenates, MLP, L2-normalises.
+
+    ``encoders``: sequence feature -> a layer ``(values [B, L, d], mask [B, L]) -> [B, d']``;
+    a sequence without one is reduced by its masked mean."""
 
     def __init__(self, embedding: FeatureEmbedding, names: tuple[str, ...], hidden: tuple[int, ...],
-                 output_dim: int, **kwargs):
+                 output_dim: int, encoders: dict[str, keras.layers.Layer] | None = None, **kwargs):
         super().__init__(**kwargs)
         if not names:
             raise ValueError(f"tower {self.name!r}: no features of its side in the feature config")
         self.embedding = embedding
         self.names = tuple(names)
+        if encoders:  # only when set: the mean tower keeps exactly the variables it always had
+            self.encoders = dict(encoders)
         self.mlp = keras.Sequential([keras.layers.Dense(u, activation="relu") for u in hidden]
                                     + [keras.layers.Dense(output_dim)])
 
+    def _reduce(self, name: str, sequence: dict, training: bool) -> tf.Tensor:
+        encoder = getattr(self, "encoders", {}).get(name)
+        if encoder is None:
+            return masked_mean(sequence["values"], sequence["mask"])
+        return encoder(sequence["values"], sequence["mask"], training=training)
+
     def call(self, features, training: bool = False) -> tf.Tensor:
         vectors, sequences = self.embedding(features, names=self.names)
-        parts = {**vectors, **{k: masked_mean(s["values"], s["mask"]) for k, s in sequences.items()}}
+        parts = {**vectors, **{k: self._reduce(k, s, training) for k, s in sequences.items()}}
         x = tf.concat([tf.cast(parts[k], tf.float32) for k in sorted(parts)], axis=-1)
         return tf.math.l2_normalize(self.mlp(x, training=training), axis=-1)
 
@@ -101,6 +140,8 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         candidate_names = tuple(f.name for f in features.side_features(*CANDIDATE_SIDES))
         self.candidate_keys = transformed_keys(features, CANDIDATE_SIDES)
         self.query_tower = Tower(self.embedding, query_names, config.tower_layers, config.output_dim,
+                                 encoders=sequence_encoders(features, config, query_names,
+                                                            config.embedding_dim),
                                  name="query_tower")
         self.candidate_tower = Tower(self.embedding, candidate_names, config.tower_layers,
                                      config.output_dim, name="candidate_tower")

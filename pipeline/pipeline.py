@@ -81,7 +81,7 @@ def example_gen_configs(split: str, eval_fraction: float, partition_key: str):
     """(input_config, output_config) for ImportExampleGen.
 
     hash: one input, split by a stable hash of ``partition_key`` (farmhash buckets, 1/20 each).
-    temporal: the data was written as train/ and eval/ by time (``data/prepare.py``).
+    temporal, leave_last_out: the data was written as train/ and eval/ (``data/prepare.py``).
     """
     if split == "hash":
         eval_buckets = round(eval_fraction * 20)
@@ -92,10 +92,10 @@ def example_gen_configs(split: str, eval_fraction: float, partition_key: str):
                     tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets)],
             partition_feature_name=partition_key))
         return tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern="data/*")]), output
-    if split == "temporal":
+    if split in ("temporal", "leave_last_out"):
         return tfx.proto.Input(splits=[tfx.proto.Input.Split(name="train", pattern="train/*"),
                                        tfx.proto.Input.Split(name="eval", pattern="eval/*")]), None
-    raise ValueError(f"data.split={split!r}; expected 'hash' or 'temporal'")
+    raise ValueError(f"data.split={split!r}; expected 'hash', 'temporal' or 'leave_last_out'")
 
 
 def schema_feature_spec(schema_path: str) -> dict:

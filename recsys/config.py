@@ -68,7 +68,12 @@ class DataConfig:
     dataset: Dataset = "synthetic"  # synthetic | movielens (ml-100k, ml-1m, ml-latest: auto-detected)
     source: str = ""  # MovieLens directory; unused for synthetic
     features: str = ""  # feature config TOML; "" -> <CONFIG_DIR>/features/<dataset>.toml
-    split: Literal["hash", "temporal"] = "hash"  # hash (random, stable) | temporal (last eval_fraction of time is eval)
+    # hash (random, stable) | temporal (last eval_fraction of time is eval) | leave_last_out (per
+    # user, the last interaction by time is eval, the earlier ones train: the next-item protocol)
+    split: Literal["hash", "temporal", "leave_last_out"] = "hash"
+    # leave_last_out only: hold out each user's second-to-last interaction and drop the last one,
+    # so settings are chosen on a validation part of the training data, never on the test case.
+    leave_out_validation: bool = False
     # hash split: 20 buckets, at least one in each split
     eval_fraction: Annotated[float, Bounds(0.025, 0.975, lo_open=True, hi_open=True)] = 0.2
     history_length: NonNegativeInt = 20
@@ -229,6 +234,23 @@ class TestingConfig:
 
 
 @dataclasses.dataclass
+class GRU4RecConfig:
+    """``retrieval.sequence_encoder = "gru"``: a GRU over the history (models/gru4rec.py)."""
+
+    dropout: UnitInterval = 0.0  # on the GRU's inputs while training
+
+
+@dataclasses.dataclass
+class SASRecConfig:
+    """``retrieval.sequence_encoder = "sasrec"``: causal self-attention blocks over the history
+    (models/sasrec.py); the width is the history's embedding size."""
+
+    blocks: PositiveInt = 2
+    heads: PositiveInt = 2  # must divide the history's embedding size
+    dropout: UnitInterval = 0.2
+
+
+@dataclasses.dataclass
 class RetrievalConfig:
     """The two-tower retrieval model (``models/retrieval.py``) trained beside the ranker."""
 
@@ -247,6 +269,12 @@ class RetrievalConfig:
     remove_accidental_hits: bool = True
     top_k: PositiveInt = 100  # how many items the exported index returns
     seed: int = 42
+    # How the query tower reduces each behaviour sequence to one vector: "mean" (masked mean, order
+    # ignored) | "gru" (GRU4Rec: a GRU from oldest to newest, its final state) | "sasrec"
+    # (causal self-attention, the newest position's output). Settings: [retrieval.gru], [retrieval.sasrec].
+    sequence_encoder: Literal["mean", "gru", "sasrec"] = "mean"
+    gru: GRU4RecConfig = dataclasses.field(default_factory=GRU4RecConfig)
+    sasrec: SASRecConfig = dataclasses.field(default_factory=SASRecConfig)
 
 
 @dataclasses.dataclass
@@ -261,6 +289,9 @@ class RetrievalEvalConfig:
     # ml-100k's lift is 0.34 (0.75 vs 0.41). -1 disables it (tests that are not about the gate).
     min_lift_over_popularity: float = 0.01
     batch_size: PositiveInt = 512
+    # Exclude the user's training items from the candidates (a re-watch/re-buy is then never a
+    # hit); false: every catalogue item competes, for logs where repeats are the task.
+    exclude_seen: bool = True
 
 
 @dataclasses.dataclass

@@ -252,3 +252,17 @@ def test_time_context_feeds_the_query_tower_only():
     for part, n in (("timestamp_hour", 24), ("timestamp_weekday", 7)):  # time context moves queries
         moved = model.query_tower({**batch, part: (batch[part] + 1) % n})
         assert np.abs(moved.numpy() - q.numpy()).max() > 1e-4
+
+
+@pytest.mark.parametrize("exclude_seen, recall", [(True, 0.0), (False, 1.0)])
+def test_exclude_seen_decides_whether_a_training_item_can_be_a_hit(tiny, exclude_seen, recall):
+    # u1 trained on "a" (ROWS[0]); the one test case is u1 -> "a" again. Excluded, it can never
+    # be returned; not excluded, the 3-item catalogue fits in the top 10, so it is a hit.
+    _, model_dir, _, d = tiny
+    raw = d / f"examples-exclude-{exclude_seen}"
+    _raw_split(raw, "train", ROWS[:5])
+    _raw_split(raw, "eval", [ROWS[0]])
+    result = evaluate(str(raw), model_dir, CONFIG, RetrievalEvalConfig(exclude_seen=exclude_seen))
+    assert result["test_cases"] == 1 and result["exclude_seen"] is exclude_seen
+    assert result["overall"]["recall@10"] == recall
+    assert result["baseline"]["overall"]["recall@10"] == recall  # popularity: the same exclusions
