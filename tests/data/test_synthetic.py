@@ -16,7 +16,8 @@ from recsys.evaluation.metrics import auc
 
 KEYS = {"example_id": str, "user_id": str, "item_id": str, "timestamp": int, "label": int,
         "purchase": int, "user_age": int, "user_gender": str, "user_region": str,
-        "item_category": str, "item_brand": str, "item_price": float, "history": list}
+        "item_category": str, "item_brand": str, "item_price": float, "item_listed": int, "history": list,
+        "history_category": list}
 
 
 @pytest.mark.parametrize("field, value", [
@@ -52,6 +53,7 @@ def test_exact_count_order_types_and_rates():
         assert all(type(h) is str for h in r["history"])
         assert 18 <= r["user_age"] <= 75 and r["user_gender"] in ("F", "M", "U")
         assert r["item_price"] == round(r["item_price"], 2) > 0
+        assert r["item_listed"] <= r["timestamp"]  # only listed items are shown: no future leaks
     label = np.array([r["label"] for r in recs])
     purchase = np.array([r["purchase"] for r in recs])
     assert 0.10 <= label.mean() <= 0.20
@@ -61,6 +63,12 @@ def test_exact_count_order_types_and_rates():
         slate = recs[i:i + k]
         assert len({r["item_id"] for r in slate}) == k
         assert len({(r["user_id"], r["timestamp"]) for r in slate}) == 1
+    assert all(r["item_listed"] <= r["timestamp"] for r in recs)
+    listed = collections.defaultdict(set)
+    for r in recs:
+        listed[r["item_id"]].add(r["item_listed"])
+    assert all(len(v) == 1 for v in listed.values())  # a catalogue attribute: one per item
+    assert max(r["item_listed"] for r in recs) > cfg.start_time  # new items get listed in the window
     brand_cats = collections.defaultdict(set)
     for r in recs:
         brand_cats[r["item_brand"]].add(r["item_category"])
@@ -80,6 +88,7 @@ def test_exact_count_order_types_and_rates():
 def test_history_is_strictly_earlier_clicks_most_recent_first(cfg):
     clicks: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)  # stream order
     full = same_second = 0
+    category: dict[str, str] = {}
     for r in generate(cfg):
         past = clicks[r["user_id"]]
         expected = []
@@ -89,8 +98,10 @@ def test_history_is_strictly_earlier_clicks_most_recent_first(cfg):
             if t < r["timestamp"]:
                 expected.append(item)
         assert r["history"] == expected, r["example_id"]
+        assert r["history_category"] == [category[h] for h in expected], r["example_id"]
         full += len(r["history"]) == cfg.history_length
         same_second += bool(past) and past[-1][0] == r["timestamp"]
+        category[r["item_id"]] = r["item_category"]
         if r["label"]:
             past.append((r["timestamp"], r["item_id"]))
     assert full > 10_000  # the truncation path is exercised
@@ -199,8 +210,8 @@ def test_tfrecord_round_trip(tmp_path):
         got = back[r["example_id"]]
         assert set(got) == set(r)
         for key, value in r.items():
-            if key == "history":
-                assert got[key] == value
+            if isinstance(value, list):
+                assert got[key] == value, key
             elif key == "item_price":
                 assert got[key] == [pytest.approx(value, rel=1e-6)]
             else:
