@@ -2,9 +2,9 @@
 
   .venv/bin/python -m benchmarks.retrieval --movielens ../shared/data/ml-100k
 
-The TFX pipeline runs once (ExampleGen's stable hash split of example_id = "<user>-<movie>", i.e.
-of (user, item), 80/20; Transform on Beam). Then per seed: ``components/retrieval_trainer``
-trains and exports the retrieval SavedModel, and ``components/retrieval_evaluator.evaluate``
+The TFX pipeline runs once (the benchmarks' temporal split, ``benchmarks/protocol.py``: the last
+20% of time is eval, so no eval rating reaches a training history; Transform on Beam). Then per
+seed: ``components/retrieval_trainer`` trains and exports the retrieval SavedModel, and ``components/retrieval_evaluator.evaluate``
 scores it exactly as the pipeline's gate does: every held-out rating is a test case, all movies
 are candidates, the user's training movies are excluded; the popularity baseline likewise.
 Also: training examples/s (steady-state epochs) and the exported index's query latency (one user,
@@ -23,6 +23,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 from benchmarks.machine import record, stamp
+from benchmarks.protocol import SPLIT_OVERRIDES
 from recsys.evaluation.retrieval import evaluate, read_split
 from recsys.training.retriever import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
@@ -36,7 +37,8 @@ REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@
 
 def pipeline_outputs(movielens: str, work: str, features: str = ""):
     config = load_config(DEFAULT_CONFIG_PATH, [
-        f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
+        f"pipeline.output_dir={work}", *SPLIT_OVERRIDES, "data.dataset=movielens",
+        f"data.source={movielens}",
         f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0"])
     run(config)
     store = RunPaths.from_config(config).metadata_path
@@ -101,7 +103,7 @@ def main():
     record(RESULTS, {"variants": {**previous, args.record_as: variant},
                      "popularity": {**baseline["overall"], "slices": baseline["slices"]},
                      "test_cases": runs[0]["count"], "catalog_size": runs[0]["catalog_size"], **stamp(),
-                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen); every "
+                     "data": "ml-100k, temporal split: the last 20% of time is eval (benchmarks/protocol.py); every "
                              "rating an interaction; user's training items excluded"})
     print(json.dumps({args.record_as: {m: round(summary[m]["mean"], 4) for m in REPORTED},
                       "popularity": {m: round(baseline["overall"][m], 4) for m in REPORTED}}, indent=2))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from recsys.data.synthetic import SyntheticConfig, World, generate, temporal_cutoff
+from benchmarks.hand_regression import hand_regression_scores
 from recsys.evaluation.metrics import auc
 
 KEYS = {"example_id": str, "user_id": str, "item_id": str, "timestamp": int, "label": int,
@@ -133,43 +134,6 @@ def test_world_ground_truth():
     assert (world.item_release > cfg.start_time).sum() > 0.2 * cfg.num_items  # new items appear
 
 
-def _features(recs):
-    """Causal features for a logistic regression: one-hot ids (item, user, user x category,
-    age/gender segment x category) plus values (history share of the item's category,
-    user x log price, freshness since the item was first seen). Returns indices, values, size."""
-    vocab: dict[tuple, int] = {}
-    item_cat: dict[str, str] = {}
-    first_seen: dict[str, int] = {}
-    idx = np.zeros((len(recs), 8), np.int64)
-    val = np.ones((len(recs), 8))
-    for j, r in enumerate(recs):
-        item, cat, user = r["item_id"], r["item_category"], r["user_id"]
-        item_cat[item] = cat
-        age = r["timestamp"] - first_seen.setdefault(item, r["timestamp"])
-        hist = r["history"]
-        seg = (r["user_age"] // 15, r["user_gender"])
-        keys = [("i", item), ("u", user), ("uc", user, cat), ("sc", seg, cat), ("share",),
-                ("up", user), ("fresh",), ("bias",)]
-        idx[j] = [vocab.setdefault(k, len(vocab)) for k in keys]
-        val[j, 4] = sum(item_cat.get(h) == cat for h in hist) / len(hist) if hist else 0.0
-        val[j, 5] = np.log(r["item_price"]) - 3.5
-        val[j, 6] = np.exp(-age / (7 * 86_400))
-    return idx, val, len(vocab)
-
-
-def _fit_logistic(idx, val, y, size, iters=300, lr=0.1, l2=1e-4):
-    """Full-batch AdaGrad on the sparse logistic loss with a little L2."""
-    w = np.zeros(size)
-    g2 = np.full(size, 1e-8)
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(w[idx] * val).sum(1)))
-        g = np.bincount(idx.ravel(), ((p - y)[:, None] * val).ravel(), minlength=size)
-        g = 1000.0 * (g / y.size + l2 * w)
-        g2 += g * g
-        w -= lr * g / np.sqrt(g2)
-    return w
-
-
 def test_learner_beats_popularity_and_oracle_is_best():
     cfg = SyntheticConfig(num_events=100_000)
     world = World.build(cfg)
@@ -180,9 +144,7 @@ def test_learner_beats_popularity_and_oracle_is_best():
     items = np.array([int(r["item_id"][1:]) for r in recs])
     train = ts < temporal_cutoff(cfg, 0.8)
     test = ~train
-    idx, val, size = _features(recs)
-    w = _fit_logistic(idx[train], val[train], y[train], size)
-    learner = auc(y[test], (w[idx[test]] * val[test]).sum(1))
+    learner = auc(y[test], hand_regression_scores(recs, train)[test])
     clicks = np.bincount(items[train], y[train], minlength=cfg.num_items)
     shows = np.bincount(items[train], minlength=cfg.num_items)
     item_ctr = (clicks + 20 * y[train].mean()) / (shows + 20)
