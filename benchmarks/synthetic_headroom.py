@@ -133,19 +133,20 @@ def main():
     y, users = data["label"][rows], data["user"][rows]
     assert not data["train"][rows].any(), "eval examples must be after the temporal cutoff"
     results = {name: metrics(y, s[rows], users) for name, s in scores.items()}
+    print(json.dumps(results), flush=True)
     fit, validation = carve_validation(os.path.join(examples, "Split-train", "*"),
                                        os.path.join(args.work, "carve"), features.timestamp_key)
     grid = args.grid or list(GRID)
     for model in args.models.split(","):
         sweep = {}
-        for setting in grid:
+        for setting in grid if len(grid) > 1 else ():  # one setting: nothing to choose
             train = load_config(DEFAULT_CONFIG_PATH, overrides(
                 [f"model={model}", *setting.split(",")], "train")).train
             r = train_and_export(train_files=[fit], eval_files=[validation], transform_output=graph,
                                  serving_model_dir=tempfile.mkdtemp(), features=features, train=train)
             sweep[setting] = r["eval"]["auc"]
             print(model, setting, "validation auc", round(sweep[setting], 4), flush=True)
-        best = max(sweep, key=sweep.get)
+        best = max(sweep, key=sweep.get) if sweep else grid[0]
         train = load_config(DEFAULT_CONFIG_PATH, overrides([f"model={model}", *best.split(",")],
                                                            "train")).train
         model_dir = tempfile.mkdtemp()
@@ -157,17 +158,21 @@ def main():
         results[model] = {**metrics(y, logits, users), "chosen": best, "validation_auc": sweep,
                           "train_examples_per_second": r.get("train_examples_per_second")}
         print(model, json.dumps(results[model]), flush=True)
+        _record(args.record_as, results, features, len(rows), grid)  # each model as it finishes
+    print(json.dumps(results, indent=2))
+
+
+def _record(key: str, results: dict, features: FeatureConfig, eval_examples: int, grid: list) -> None:
     pop, oracle, hand = (results[k]["auc"] for k in ("popularity", "oracle", "hand_regression"))
-    rankers = [m for m in args.models.split(",") if m in results]
-    for m in rankers:
-        results[m]["share_of_headroom"] = (results[m]["auc"] - pop) / (oracle - pop)
-        results[m]["minus_hand_regression"] = results[m]["auc"] - hand
-    record(RESULTS, {args.record_as: {
+    for m, r in results.items():
+        if "chosen" in r:  # a ranker
+            r["share_of_headroom"] = (r["auc"] - pop) / (oracle - pop)
+            r["minus_hand_regression"] = r["auc"] - hand
+    record(RESULTS, {key: {
         "results": results, "features": [f.name for f in features.features],
-        "eval_examples": int(len(rows)), "grid": grid, **stamp(),
+        "eval_examples": int(eval_examples), "grid": grid, **stamp(),
         "data": "synthetic default (120,000 events), data.split=temporal (last 20% of time is eval); "
                 "settings chosen on the last 20% of the training split by time"}})
-    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
