@@ -110,3 +110,35 @@ def history_keys(features) -> tuple[str, ...]:
     """The features that hold the user's earlier items (``history``, ``history_liked``, ...):
     item-id sequences sharing the item vocabulary."""
     return tuple(f.name for f in features.features if f.kind == "sequence" and f.vocab_from == features.item_key)
+
+
+def main():
+    """``python -m benchmarks.protocol``: how many eval click pairs of the default synthetic log
+    reach a training history under each split (hash: a stable hash of the example id, 20% eval,
+    as ExampleGen's buckets; temporal: data/prepare.py's cut). Recorded under "split_leak" in
+    benchmarks/results/ranking_synthetic.json."""
+    import hashlib
+
+    from benchmarks.machine import record, stamp
+    from benchmarks.synthetic_headroom import RESULTS
+    from recsys.data.synthetic import SyntheticConfig, generate, temporal_cutoff
+
+    cfg = SyntheticConfig()
+    recs = list(generate(cfg))
+    cut = temporal_cutoff(cfg, 0.8)
+    splits = {"hash": lambda r: int(hashlib.sha1(r["example_id"].encode()).hexdigest(), 16) % 20 < 4,
+              "temporal": lambda r: r["timestamp"] >= cut}
+    out = {}
+    for name, is_eval in splits.items():
+        train = [r for r in recs if not is_eval(r)]
+        clicks = [r for r in recs if is_eval(r) and r["label"]]
+        leaked = eval_pairs_in_training_histories(train, clicks, "user_id", "item_id", ["history"])
+        pairs = {(r["user_id"], r["item_id"]) for r in clicks}
+        out[name] = {"eval_click_pairs": len(pairs), "in_training_histories": len(leaked),
+                     "share": len(leaked) / len(pairs)}
+        print(name, out[name], flush=True)
+    record(RESULTS, {"split_leak": {"results": out, **stamp()}})
+
+
+if __name__ == "__main__":
+    main()
