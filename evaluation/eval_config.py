@@ -129,7 +129,7 @@ def _multitask_specs(features: FeatureConfig, gate: EvaluatorConfig, metrics: li
              tfma.MetricsSpec(output_names=[CVR_KEY], metrics=[
                  tfma.MetricConfig(class_name="WeightedExampleCount"),
                  tfma.MetricConfig(class_name="AUC")] + plain)]
-    per_user = _per_user(features, features.label)
+    per_user = _per_user(features, features.label, gate.confidence_intervals != "off")
     per_user.output_names.append(ctr)
     return model_spec, specs + [per_user]
 
