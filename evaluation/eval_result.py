@@ -215,9 +215,11 @@ def _primary_output() -> str:
 def _first_output(metrics_by_output: dict) -> dict:
     """``{output: {sub_key: ...}}`` -> the single-output model's ``{sub_key: ...}`` (a multi-task
     ranker's: its CTR output's)."""
+    if not metrics_by_output:  # e.g. a regressor's run has no calibration plot: None
+        return {}
     if len(metrics_by_output) > 1 and _primary_output() in metrics_by_output:
         return metrics_by_output[_primary_output()]
-    return next(iter(metrics_by_output.values())) if metrics_by_output else {}
+    return next(iter(metrics_by_output.values()))
 
 
 def _merged_outputs(metrics_by_output: dict) -> dict:
@@ -225,7 +227,7 @@ def _merged_outputs(metrics_by_output: dict) -> dict:
     output's as it is; a multi-task ranker's CTR output under the plain names (so the report, the
     summary and the gate's figures read ``auc`` as before) and every other output's metrics as
     ``<output>/<name>`` (``ctcvr/auc``, ``purchase_probability/auc``)."""
-    if len(metrics_by_output) <= 1:
+    if not metrics_by_output or len(metrics_by_output) <= 1:
         return _first_output(metrics_by_output)
     merged: dict = {}
     primary = _primary_output()

@@ -23,3 +23,12 @@ def test_ctr_output_keeps_plain_names_and_other_heads_are_prefixed():
 def test_a_single_output_is_read_as_before():
     by_output = {"": {"": {"auc": _v(0.7)}}}
     assert flatten(_merged_outputs(by_output)).metrics == {"auc": 0.7}
+
+
+def test_an_output_without_plots_or_metrics_reads_as_empty():
+    # TFMA gives None where a run has no such plot (a regressor has no calibration histogram):
+    # reading it back must not fail the run's summary (tests/pipeline/test_baseline_e2e.py).
+    from recsys.evaluation.eval_result import _first_output
+
+    assert _first_output(None) == {} and _merged_outputs(None) == {}
+    assert _first_output({}) == {} and _merged_outputs({}) == {}
