@@ -29,6 +29,7 @@ def _good_rows(n=50):
         "timestamp": [1_700_000_000] * n, "label": [0, 1] * (n // 2), "purchase": [0] * n,
         "user_age": [30] * n, "user_gender": ["F"] * n, "user_region": ["r01"] * n,
         "item_category": ["c01"] * n, "item_brand": ["b001"] * n, "item_price": [9.99] * n,
+        "item_listed": [1_699_000_000] * n,
         # count slices: data/prepare.py writes them into every example, the schema requires them
         "user_activity": ["heavy"] * n, "item_popularity": ["head"] * n,
     })
@@ -52,4 +53,5 @@ def test_out_of_range_price_is_reported(tmp_path):
 def test_clean_data_passes(tmp_path):
     df = _good_rows()
     # history is multi-valued; dataframes carry lists as objects, which TFDV reads as lists.
-    check_anomalies(_write_anomalies(df.assign(history=[["i1"]] * len(df)), str(tmp_path)))
+    check_anomalies(_write_anomalies(df.assign(history=[["i1"]] * len(df),
+                                                  history_category=[["c01"]] * len(df)), str(tmp_path)))
