@@ -155,7 +155,7 @@ def main():
                      "inputs": BLENDS[name]} for name, v in runs.items()}
     record(RESULTS, {"blends": blends, "train_config": dataclasses.asdict(train), "seeds": args.seeds,
                      "eval_examples": int(ratings.is_eval.sum()), **stamp(),
-                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen)"})
+                     "data": "ml-100k, temporal split: the last 20% of time is eval (benchmarks/protocol.py)"})
     print(json.dumps(blends, indent=2))
 
 

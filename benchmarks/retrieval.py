@@ -2,22 +2,22 @@
 
   .venv/bin/python -m benchmarks.retrieval --movielens ../shared/data/ml-100k
 
-The TFX pipeline runs once (ExampleGen's stable hash split of example_id = "<user>-<movie>", i.e.
-of (user, item), 80/20; Transform on Beam). Then per seed: ``components/retrieval_trainer``
-trains and exports the retrieval SavedModel, and ``components/retrieval_evaluator.evaluate``
+The TFX pipeline runs once (the benchmarks' temporal split, ``benchmarks/protocol.py``: the last
+20% of time is eval, so no eval rating reaches a training history; Transform on Beam). Then per
+seed: ``components/retrieval_trainer`` trains and exports the retrieval SavedModel, and ``components/retrieval_evaluator.evaluate``
 scores it exactly as the pipeline's gate does: every held-out rating is a test case, all movies
 are candidates, the user's training movies are excluded; the popularity baseline likewise.
 Also: training examples/s (steady-state epochs) and the exported index's query latency (one user,
 top-100, ``serving_exclude`` called from Python, median of 200 calls).
 Results: benchmarks/results/retrieval_ml100k.json: ``variants`` and ``popularity`` (feature
-ablations on the hash split, the mean-pool query tower).
+ablations recorded on the earlier hash split, the mean-pool query tower).
 
 Sequence encoders (issue 13) on one protocol, every row with the same split and exclusions:
 
   .venv/bin/python -m benchmarks.retrieval --movielens ../shared/data/ml-100k \
       --protocol next_item --encoders mean,gru,sasrec --seeds 1
 
-``--protocol hash`` (today's: the stable hash split above), ``next_item`` (``data.split =
+``--protocol temporal`` (the default: the benchmarks' temporal split above), ``next_item`` (``data.split =
 "leave_last_out"``: per user the last rating by time is the one test case, all earlier ones
 train) or ``next_item_validation`` (the second-to-last rating held out, the last dropped: where
 settings are chosen). Rows: popularity and one per encoder; recorded under
@@ -35,6 +35,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 from benchmarks.machine import record, stamp
+from benchmarks.protocol import SPLIT_OVERRIDES
 from recsys.evaluation.retrieval import evaluate, read_split
 from recsys.training.retriever import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
@@ -47,11 +48,11 @@ REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@
 
 
 PROTOCOLS = {  # --protocol -> the data split that makes it
-    "hash": [],
+    "temporal": [],  # benchmarks/protocol.py SPLIT_OVERRIDES
     "next_item": ["data.split=leave_last_out"],
     "next_item_validation": ["data.split=leave_last_out", "data.leave_out_validation=true"]}
 PROTOCOL_TEXT = {
-    "hash": "stable hash split of (user, item) 80/20 (ExampleGen); every rating an interaction",
+    "temporal": "temporal split: the last 20% of time is eval (benchmarks/protocol.py); every rating an interaction",
     "next_item": "leave-last-out: per user the last rating by time is the test case, every "
                  "earlier one trains (data.split=leave_last_out)",
     "next_item_validation": "leave-second-to-last-out: per user the second-to-last rating is the "
@@ -65,6 +66,7 @@ def pipeline_outputs(movielens: str, work: str, features: str = "", split: tuple
     more than Transform; an earlier run may have been stopped once Transform was done)."""
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
+        *(() if split else SPLIT_OVERRIDES),
         f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0",
         *split])
     if not reuse:
@@ -97,7 +99,7 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: retrieval.key)")
     ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
     ap.add_argument("--record-as", default="two_tower", help="result key in the JSON")
-    ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="hash")
+    ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="temporal")
     ap.add_argument("--reuse-pipeline", action="store_true",
                     help="take the Transform outputs of an earlier run in --work, run no pipeline")
     ap.add_argument("--encoders", default="",
@@ -108,8 +110,8 @@ def main():
         tuple(PROTOCOLS[args.protocol]), reuse=args.reuse_pipeline)
     if args.encoders:
         return compare_encoders(args, raw, transformed, graph, features, config)
-    if args.protocol != "hash":
-        raise SystemExit("--protocol other than hash: give --encoders (the variants are hash-split)")
+    if args.protocol != "temporal":
+        raise SystemExit("--protocol other than temporal: give --encoders (the variants use the default split)")
     base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "retrieval")).retrieval
     runs, baseline = [], None
@@ -135,7 +137,7 @@ def main():
     record(RESULTS, {"variants": {**previous, args.record_as: variant},
                      "popularity": {**baseline["overall"], "slices": baseline["slices"]},
                      "test_cases": runs[0]["count"], "catalog_size": runs[0]["catalog_size"], **stamp(),
-                     "data": "ml-100k, stable hash split of (user, item) 80/20 (ExampleGen); every "
+                     "data": "ml-100k, temporal split: the last 20% of time is eval (benchmarks/protocol.py); every "
                              "rating an interaction; user's training items excluded"})
     print(json.dumps({args.record_as: {m: round(summary[m]["mean"], 4) for m in REPORTED},
                       "popularity": {m: round(baseline["overall"][m], 4) for m in REPORTED}}, indent=2))

@@ -59,6 +59,17 @@ def data_root_for(config: Config, features: FeatureConfig | None = None) -> str:
     return os.path.join(os.path.abspath(config.pipeline.output_dir), "data", f"{config.data.dataset}-{key}")
 
 
+def synthetic_config(config: Config):
+    """The generator's ``SyntheticConfig`` of a run config (``data.dataset = "synthetic"``): what
+    a benchmark regenerates to compare with the hidden world."""
+    from recsys.data import synthetic
+
+    d = config.data
+    return synthetic.SyntheticConfig(num_users=d.num_users, num_items=d.num_items,
+                                     num_events=d.num_events, history_length=d.history_length,
+                                     seed=d.seed)
+
+
 def _records_and_cutoff(config: Config):
     """(function returning a fresh record iterator, timestamp cutoff for the temporal split, report
     dict). A function, since the count slices need a counting pass before the writing pass."""
@@ -66,9 +77,7 @@ def _records_and_cutoff(config: Config):
     if d.dataset == "synthetic":
         from recsys.data import synthetic
 
-        sc = synthetic.SyntheticConfig(num_users=d.num_users, num_items=d.num_items,
-                                       num_events=d.num_events, history_length=d.history_length,
-                                       seed=d.seed)
+        sc = synthetic_config(config)
         # Seeded: the second pass regenerates the very same records (cheaper than holding them).
         return (lambda: synthetic.generate(sc)), synthetic.temporal_cutoff(sc, 1 - d.eval_fraction), {}
     if d.dataset.startswith("movielens"):

@@ -28,6 +28,13 @@ released at the request time; duplicates within a slate are redrawn. Request tim
 daily cycle with slow growth via a fixed monotone time warp, so ``temporal_cutoff`` is exact
 without generating anything. ``history`` is every user's most recent clicks strictly before the
 event's timestamp (clicks of the same second -- e.g. the same slate -- are never included).
+
+What a real log carries of the hidden world is in every record: the item's listing time
+``item_listed`` (= r_i, a catalogue attribute known from the moment the item is listed, never
+after the request: only released items are shown) from which a model can derive freshness, and
+``history_category``, the categories of the ``history`` items (same order): the catalogue
+attribute a real system joins onto the click history, from which category affinity is read.
+Price, category and popularity (the item id) were there already.
 """
 
 from __future__ import annotations
@@ -312,7 +319,9 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                      [f"r{r:02d}" for r in world.user_region.tolist()]))
     items = list(zip(_ids("i", config.num_items, 5),
                      [f"c{c:02d}" for c in world.item_category.tolist()],
-                     [f"b{b:03d}" for b in world.item_brand.tolist()], world.item_price.tolist()))
+                     [f"b{b:03d}" for b in world.item_brand.tolist()], world.item_price.tolist(),
+                     world.item_release.tolist()))
+    category_of = {iid: cat for iid, cat, *_ in items}
     hist: list[list[str]] = [[] for _ in range(config.num_users)]
     pending: list[tuple[int, list[str]]] = []
     prev_t, index, total = None, 0, config.num_events
@@ -335,13 +344,15 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                 prev_t = t
             uid, age, gender, region = users[u]
             h = hist[u]
+            h_cat = [category_of[x] for x in h]  # once per request: the slate shares its history
             clicked = []
             for i, c, b in zip(row, crow, brow):
-                iid, cat, brand, price = items[i]
+                iid, cat, brand, price, listed = items[i]
                 yield {"example_id": f"e{index:010d}", "user_id": uid, "item_id": iid,
                        "timestamp": t, "label": c, "purchase": b, "user_age": age,
                        "user_gender": gender, "user_region": region, "item_category": cat,
-                       "item_brand": brand, "item_price": price, "history": h[:]}
+                       "item_brand": brand, "item_price": price, "item_listed": listed,
+                       "history": h[:], "history_category": h_cat[:]}
                 index += 1
                 if index == total:
                     return

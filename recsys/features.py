@@ -30,7 +30,9 @@ serving signatures never read it::
 Transformed feature names (the model's inputs) are decided here and nowhere else:
 categorical/multi/sequence ``name`` -> int64 ids (``-1`` pads multi/sequence); numeric ``name`` ->
 float z-score and, with ``num_buckets``, ``bucket_key(name)`` = ``name + "_bucket"`` -> int64
-quantile bucket; time ``name`` -> ``name + "_hour"`` / ``name + "_weekday"`` ids; a ``[[cross]]``
+quantile bucket (a numeric feature with ``age_at`` is a unix-seconds time, and these outputs are
+its age in days at the ``age_at`` time feature's instant: e.g. an item's listing time -> the item's
+age at the request); time ``name`` -> ``name + "_hour"`` / ``name + "_weekday"`` ids; a ``[[cross]]``
 -> ``cross_a_x_b`` ids. Transform's pass-through outputs (``raw_key``, ``CATALOG_ITEM_KEY``) and
 the item-count vocabulary are named here too. Which label a run trains and is gated on is
 ``FeatureConfig.label_key(mode)`` (and ``aux_label_key`` for multi-task); the embedding-table sizes
@@ -84,6 +86,10 @@ class Feature:
     # numeric
     log1p: bool = False
     num_buckets: int = 0  # > 0: also emit quantile buckets (an embeddable view of the number)
+    # numeric int64 unix seconds: use the age in days at this ``time`` feature's instant instead
+    # (item_listed + age_at = "timestamp" -> the item's age at the request). A listing time is
+    # what a log carries; the age is what predicts, and it must be taken at each request.
+    age_at: str | None = None
     # evaluation
     slice: bool = False
 
@@ -105,6 +111,8 @@ class Feature:
             bad("kind", self.kind, "'numeric' when log1p/num_buckets are set")
         if self.kind == "time" and self.dtype != "int64":
             bad("dtype", self.dtype, "int64 unix seconds for a time feature")
+        if self.age_at is not None and (self.kind != "numeric" or self.dtype != "int64"):
+            bad("age_at", self.age_at, "unset, or on a numeric int64 (unix seconds) feature")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
         if self.slice and self.kind in ("sequence", "time"):
@@ -220,6 +228,10 @@ class FeatureConfig:
                 if src is None or src.kind != "categorical" or src.dtype != f.dtype:
                     raise ValueError(f"feature {f.name!r}: vocab_from={f.vocab_from!r}; expected a "
                                      f"categorical feature of dtype {f.dtype!r} in this config")
+        for f in self.features:
+            if f.age_at is not None and (f.age_at not in by_name or by_name[f.age_at].kind != "time"):
+                raise ValueError(f"feature {f.name!r}: age_at={f.age_at!r}; expected a feature of "
+                                 f"kind 'time' in {self.dataset!r} (the instant the age is taken at)")
         for key in (self.user_key, self.item_key):
             if key not in by_name:
                 raise ValueError(f"feature config {self.dataset!r}: key {key!r} is not a feature")

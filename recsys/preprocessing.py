@@ -12,6 +12,7 @@ Per kind (see ``recsys/features.py``, which also names every output):
   time               unix seconds -> UTC hour, weekday         -> int64 [B] as ``<name>_hour``,
                                                                 ``<name>_weekday``
   numeric            optional log1p, z-score                  -> float32 [B]
+                     (with age_at: first max(at - x, 0) / 1 day, the age at that instant)
                      with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
   [[cross]]          hashed cross of single-valued features   -> int64 [B] as ``cross_a_x_b``
 Labels pass through as float32. For retrieval, the raw item key also passes through (as
@@ -98,6 +99,11 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
             outputs[weekday] = tf.math.floormod(seconds // 86400 + 3, 7)
             continue
         if f.kind == "numeric":
+            if f.age_at:
+                # Stateless and per example, so serving takes the age at each request's own time.
+                at = _dense_scalar(inputs[f.age_at], 0)
+                x = tf.maximum(tf.cast(at, tf.int64) - tf.cast(_dense_scalar(x, 0), tf.int64), 0)
+                x = tf.cast(x, tf.float32) / 86400.0
             x = tf.cast(_dense_scalar(x, 0), tf.float32)
             if f.log1p:
                 x = tf.math.log1p(tf.maximum(x, 0.0))

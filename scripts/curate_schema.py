@@ -42,7 +42,7 @@ CLOSED_DOMAINS = {"synthetic": {"user_gender", "user_region", "item_category"},
 STRING_DOMAINS = {"movielens": {"item_genres": [g for g in ML100K_GENRES if g != "unknown"]},
                   "movielens_latest": {"item_genres": [*ML_LATEST_GENRES, "Children's"]}}
 # timestamp: unix seconds up to 2**32 (the year 2106); one in milliseconds (since 1970-02-19) exceeds it.
-INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**32), "label": (0, 1), "purchase": (0, 1),
+INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**32), "item_listed": (0, 2**32), "label": (0, 1), "purchase": (0, 1),
               "item_year": (1870, 2100), "history_rating_count": (0, 2**31)}
 FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0), "history_rating_mean": (0.0, 5.0)}
 

@@ -138,3 +138,25 @@ def test_time_feature_becomes_utc_hour_and_weekday():
     assert sorted(int(r["timestamp_weekday"]) for r in beam_rows) == [0, 1, 3]
     sizes = config.vocabulary_sizes(out)
     assert sizes["timestamp_hour"] == 24 and sizes["timestamp_weekday"] == 7
+
+
+def test_age_at_turns_a_listing_time_into_the_age_in_days_at_the_request():
+    from recsys.features import Feature, FeatureConfig
+
+    config = FeatureConfig(dataset="t", features=(
+        Feature("user_id", "categorical", side="user"), Feature("item_id", "categorical", side="item"),
+        Feature("timestamp", "time", dtype="int64", side="context"),
+        Feature("item_listed", "numeric", dtype="int64", side="item", age_at="timestamp",
+                log1p=True, num_buckets=2)))
+    # Ages 0, e - 1 and 3 days (listed 3 days before), and a listing after the request -> age 0.
+    # log1p: 0, 1, log 4, 0 -> mean m = (1 + log 4)/4, z = (x - m) / std (population).
+    day, t = 86_400, 1_700_000_000
+    listed = [t, t - int((np.e - 1) * day), t - 3 * day, t + 5 * day]
+    rows = [dict(user_id="u", item_id="i", timestamp=t, item_listed=v, label=1) for v in listed]
+    data, beam_rows, _ = analyze_and_transform(rows, config)
+    x = np.array([0.0, 1.0, np.log(4.0), 0.0])
+    expected = (x - x.mean()) / x.std()
+    assert np.allclose([r["item_listed"] for r in data], expected, atol=1e-4)
+    buckets = [int(r["item_listed" + BUCKET_SUFFIX]) for r in data]
+    assert buckets[0] == buckets[3] == 0 and buckets[2] == 1  # fresh vs old
+    assert [int(r[raw_key("item_listed")]) for r in data] == listed  # serving gets the raw time

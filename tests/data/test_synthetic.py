@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from recsys.data.synthetic import SyntheticConfig, World, generate, temporal_cutoff
+from benchmarks.hand_regression import hand_regression_scores
 from recsys.evaluation.metrics import auc
 
 KEYS = {"example_id": str, "user_id": str, "item_id": str, "timestamp": int, "label": int,
         "purchase": int, "user_age": int, "user_gender": str, "user_region": str,
-        "item_category": str, "item_brand": str, "item_price": float, "history": list}
+        "item_category": str, "item_brand": str, "item_price": float, "item_listed": int, "history": list,
+        "history_category": list}
 
 
 @pytest.mark.parametrize("field, value", [
@@ -52,6 +54,7 @@ def test_exact_count_order_types_and_rates():
         assert all(type(h) is str for h in r["history"])
         assert 18 <= r["user_age"] <= 75 and r["user_gender"] in ("F", "M", "U")
         assert r["item_price"] == round(r["item_price"], 2) > 0
+        assert r["item_listed"] <= r["timestamp"]  # only listed items are shown: no future leaks
     label = np.array([r["label"] for r in recs])
     purchase = np.array([r["purchase"] for r in recs])
     assert 0.10 <= label.mean() <= 0.20
@@ -61,6 +64,12 @@ def test_exact_count_order_types_and_rates():
         slate = recs[i:i + k]
         assert len({r["item_id"] for r in slate}) == k
         assert len({(r["user_id"], r["timestamp"]) for r in slate}) == 1
+    assert all(r["item_listed"] <= r["timestamp"] for r in recs)
+    listed = collections.defaultdict(set)
+    for r in recs:
+        listed[r["item_id"]].add(r["item_listed"])
+    assert all(len(v) == 1 for v in listed.values())  # a catalogue attribute: one per item
+    assert max(r["item_listed"] for r in recs) > cfg.start_time  # new items get listed in the window
     brand_cats = collections.defaultdict(set)
     for r in recs:
         brand_cats[r["item_brand"]].add(r["item_category"])
@@ -80,6 +89,7 @@ def test_exact_count_order_types_and_rates():
 def test_history_is_strictly_earlier_clicks_most_recent_first(cfg):
     clicks: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)  # stream order
     full = same_second = 0
+    category: dict[str, str] = {}
     for r in generate(cfg):
         past = clicks[r["user_id"]]
         expected = []
@@ -89,8 +99,10 @@ def test_history_is_strictly_earlier_clicks_most_recent_first(cfg):
             if t < r["timestamp"]:
                 expected.append(item)
         assert r["history"] == expected, r["example_id"]
+        assert r["history_category"] == [category[h] for h in expected], r["example_id"]
         full += len(r["history"]) == cfg.history_length
         same_second += bool(past) and past[-1][0] == r["timestamp"]
+        category[r["item_id"]] = r["item_category"]
         if r["label"]:
             past.append((r["timestamp"], r["item_id"]))
     assert full > 10_000  # the truncation path is exercised
@@ -122,43 +134,6 @@ def test_world_ground_truth():
     assert (world.item_release > cfg.start_time).sum() > 0.2 * cfg.num_items  # new items appear
 
 
-def _features(recs):
-    """Causal features for a logistic regression: one-hot ids (item, user, user x category,
-    age/gender segment x category) plus values (history share of the item's category,
-    user x log price, freshness since the item was first seen). Returns indices, values, size."""
-    vocab: dict[tuple, int] = {}
-    item_cat: dict[str, str] = {}
-    first_seen: dict[str, int] = {}
-    idx = np.zeros((len(recs), 8), np.int64)
-    val = np.ones((len(recs), 8))
-    for j, r in enumerate(recs):
-        item, cat, user = r["item_id"], r["item_category"], r["user_id"]
-        item_cat[item] = cat
-        age = r["timestamp"] - first_seen.setdefault(item, r["timestamp"])
-        hist = r["history"]
-        seg = (r["user_age"] // 15, r["user_gender"])
-        keys = [("i", item), ("u", user), ("uc", user, cat), ("sc", seg, cat), ("share",),
-                ("up", user), ("fresh",), ("bias",)]
-        idx[j] = [vocab.setdefault(k, len(vocab)) for k in keys]
-        val[j, 4] = sum(item_cat.get(h) == cat for h in hist) / len(hist) if hist else 0.0
-        val[j, 5] = np.log(r["item_price"]) - 3.5
-        val[j, 6] = np.exp(-age / (7 * 86_400))
-    return idx, val, len(vocab)
-
-
-def _fit_logistic(idx, val, y, size, iters=300, lr=0.1, l2=1e-4):
-    """Full-batch AdaGrad on the sparse logistic loss with a little L2."""
-    w = np.zeros(size)
-    g2 = np.full(size, 1e-8)
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(w[idx] * val).sum(1)))
-        g = np.bincount(idx.ravel(), ((p - y)[:, None] * val).ravel(), minlength=size)
-        g = 1000.0 * (g / y.size + l2 * w)
-        g2 += g * g
-        w -= lr * g / np.sqrt(g2)
-    return w
-
-
 def test_learner_beats_popularity_and_oracle_is_best():
     cfg = SyntheticConfig(num_events=100_000)
     world = World.build(cfg)
@@ -169,9 +144,7 @@ def test_learner_beats_popularity_and_oracle_is_best():
     items = np.array([int(r["item_id"][1:]) for r in recs])
     train = ts < temporal_cutoff(cfg, 0.8)
     test = ~train
-    idx, val, size = _features(recs)
-    w = _fit_logistic(idx[train], val[train], y[train], size)
-    learner = auc(y[test], (w[idx[test]] * val[test]).sum(1))
+    learner = auc(y[test], hand_regression_scores(recs, train)[test])
     clicks = np.bincount(items[train], y[train], minlength=cfg.num_items)
     shows = np.bincount(items[train], minlength=cfg.num_items)
     item_ctr = (clicks + 20 * y[train].mean()) / (shows + 20)
@@ -199,8 +172,8 @@ def test_tfrecord_round_trip(tmp_path):
         got = back[r["example_id"]]
         assert set(got) == set(r)
         for key, value in r.items():
-            if key == "history":
-                assert got[key] == value
+            if isinstance(value, list):
+                assert got[key] == value, key
             elif key == "item_price":
                 assert got[key] == [pytest.approx(value, rel=1e-6)]
             else:

@@ -88,3 +88,14 @@ def test_time_and_sequence_features_are_checked(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         Feature("ts", **kwargs)
+
+
+def test_age_at_needs_a_numeric_time_and_a_time_feature():
+    from recsys.features import Feature, FeatureConfig
+
+    with pytest.raises(ValueError, match=r"'listed': field 'age_at' = 'ts'; expected unset, or on a numeric int64"):
+        Feature("listed", "numeric", dtype="float", age_at="ts")
+    base = (Feature("user_id", "categorical"), Feature("item_id", "categorical"),
+            Feature("price", "numeric", dtype="float"))
+    with pytest.raises(ValueError, match=r"feature 'listed': age_at='price'; expected a feature of kind 'time'"):
+        FeatureConfig("t", base + (Feature("listed", "numeric", dtype="int64", age_at="price"),))
