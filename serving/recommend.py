@@ -65,7 +65,7 @@ DEFAULT_K = 10
 REQUEST_EXAMPLE = {
     "user_id": "u000001",
     "features": {"user_age": 34, "user_gender": "F", "user_region": "r03", "timestamp": 1700000000,
-                 "history": ["i00003", "i00007"]},
+                 "history": ["i00003", "i00007"], "history_category": ["c13", "c19"]},
     "exclude": ["i00042"],
     "k": 10,
 }

@@ -16,12 +16,10 @@ from recsys.features import FeatureConfig
 from recsys.models.export import (CTCVR_KEY, CVR_KEY, PREDICTION_KEYS, output_keys, raw_instances,
                                   serialize_examples)
 from recsys.pipeline.local_runner import RunPaths, run
+from tests.synthetic_instances import RAW
 
 pytestmark = pytest.mark.e2e
 
-RAW = {"user_id": "u000001", "user_age": 34, "user_gender": "F", "user_region": "r03",
-       "item_id": "i00010", "item_category": "c02", "item_brand": "b010", "item_price": 19.99,
-       "timestamp": 1700000000, "history": ["i00003", "i00007"]}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from recsys.pipeline.local_runner import RunPaths, run, summarize
 from recsys.config import load_config
+from tests.synthetic_instances import RAW, USER
 
 pytestmark = pytest.mark.e2e
 
@@ -49,9 +50,7 @@ def test_pushed_model_is_in_tf_serving_layout_and_scores_both_signatures(first_r
     assert os.path.exists(os.path.join(serving, version, "saved_model.pb"))
 
     model = tf.saved_model.load(os.path.join(serving, version))
-    feats = {"user_id": "u000001", "user_age": 34, "user_gender": "F", "user_region": "r03",
-             "item_id": "i00010", "item_category": "c02", "item_brand": "b010", "item_price": 19.99,
-             "timestamp": 1700000000, "history": ["i00003", "i00007"]}
+    feats = RAW
     ex = tf.train.Example()
     for k, v in feats.items():
         f = ex.features.feature[k]
@@ -122,11 +121,10 @@ def test_candidates_go_straight_to_the_rankers_serving_raw_and_both_models_warm_
     ranker, retriever = tf.saved_model.load(ranker_dir), tf.saved_model.load(retriever_dir)
     assert replay_warmup(ranker, ranker_dir) == 3 and replay_warmup(retriever, retriever_dir) == 5
 
-    user = {"user_id": ["u000001"], "user_age": [34], "user_gender": ["F"], "user_region": ["r03"],
-            "timestamp": [1700000000], "history": [["i00003", "i00007"]]}
+    user = {k: [v] for k, v in {"user_id": RAW["user_id"], **USER}.items()}
     find = retriever.signatures["serving_raw"]
     query = find.structured_input_signature[1]
-    candidates = find(**{k: tf.constant(v, query[k].dtype) for k, v in user.items()},
+    candidates = find(**{k: tf.constant(v, query[k].dtype) for k, v in user.items() if k in query},
                       exclude=tf.constant([["i00003", "i00007"]]))
     k = candidates["item_ids"].shape[1]
     # The retriever's outputs are the item half of the ranker's serving_raw, in its dtypes.

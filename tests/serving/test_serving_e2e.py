@@ -21,12 +21,10 @@ from recsys.serving.recommend import create_app as create_recommend_app
 from recsys.serving.serve import config_source
 from recsys.serving.warmup import read_warmup
 from tests.serving.fixtures import ServerThread, tf_example
+from tests.synthetic_instances import ITEM, USER
 
 pytestmark = pytest.mark.e2e
 
-USER = {"user_age": 34, "user_gender": "F", "user_region": "r03", "timestamp": 1700000000,
-        "history": ["i00003", "i00007"]}
-ITEM = {"item_id": "i00010", "item_category": "c02", "item_brand": "b010", "item_price": 19.99}
 
 
 def _config(out, *extra):
