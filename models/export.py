@@ -32,6 +32,10 @@ PREDICTION_KEYS = {"binary": "probability", "regression": "rating"}
 CVR_KEY, CTCVR_KEY = "purchase_probability", "ctcvr"  # a multi-task ranker's other two outputs
 
 
+# The signature TFMA runs to slice on Transform outputs (the cold-start marks; eval_config.py).
+TRANSFORM_SIGNATURE = "transform_features"
+
+
 def output_keys(label_mode: str, multitask: str = "off") -> tuple[str, ...]:
     """The outputs of a ranker's serving signatures (``train.multitask``: three)."""
     if multitask != "off":
@@ -178,7 +182,7 @@ def make_signatures(model, tf_transform_output, features: FeatureConfig, label_m
     return {
         "serving_default": serve_tf_examples.get_concrete_function(),
         "serving_raw": serve_raw.get_concrete_function(),
-        "transform_features": transform_features.get_concrete_function(),
+        TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
 
 
