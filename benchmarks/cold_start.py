@@ -12,7 +12,7 @@ The pipeline runs once (its own Evaluator and RetrievalEvaluator report the same
 default ranker and retriever: ``recsys report``). Then, on its Transform output, each ranker of
 ``--rankers`` is trained by the Trainer's ``train_and_export`` and scored on the raw eval split
 through the exported signatures: ``serving_default`` gives the click probability, and
-``transform_features`` the example's ``user_start`` / ``item_start`` marks, from the same batch
+``evaluation_slices`` (TFMA's slice signature) the example's ``user_start`` / ``item_start`` marks, from the same batch
 (so predictions and marks cannot be misaligned); AUC per mark (``evaluation/metrics.auc``). Each
 query encoder of ``--encoders`` is trained by ``training/retriever.train_and_export`` and scored by
 ``evaluation/retrieval.evaluate``: the RetrievalEvaluator's own full-catalogue protocol and
@@ -56,18 +56,19 @@ def ranker_slices(model_dir: str, raw_uri: str, features: FeatureConfig, label_m
     import tensorflow as tf
 
     from recsys.evaluation.metrics import auc
-    from recsys.models.export import PREDICTION_KEYS, TRANSFORM_SIGNATURE
+    from recsys.models.export import PREDICTION_KEYS, SLICE_SIGNATURE
 
     loaded = tf.saved_model.load(model_dir)
-    serve, transform = loaded.signatures["serving_default"], loaded.signatures[TRANSFORM_SIGNATURE]
+    serve, marked = loaded.signatures["serving_default"], loaded.signatures[SLICE_SIGNATURE]
+    label = {features.label: tf.io.FixedLenFeature([], tf.int64)}
     files = tf.io.gfile.glob(os.path.join(raw_uri, "Split-eval", "*"))
     scores, labels, marks = [], [], {name: [] for name in features.cold_slices}
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
         scores.append(serve(examples=batch)[PREDICTION_KEYS[label_mode]].numpy().ravel())
-        transformed = transform(examples=batch)
-        labels.append(transformed[features.label].numpy().ravel())
+        slices = marked(examples=batch)
+        labels.append(tf.io.parse_example(batch, label)[features.label].numpy())
         for name in marks:
-            marks[name].append(transformed[name].numpy().ravel())
+            marks[name].append(slices[name].numpy().ravel())
     scores, labels = np.concatenate(scores), np.concatenate(labels)
     out = {"overall": {"count": int(len(labels)), "auc": auc(labels, scores)}}
     for name, values in marks.items():
