@@ -81,6 +81,26 @@ def ranker_slices(model_dir: str, raw_uri: str, features: FeatureConfig, label_m
     return out
 
 
+def pipeline_slices(config) -> dict:
+    """The pipeline run's own figures on the cold-start slices: the Evaluator's TFMA AUC of the
+    pushed ranker and the RetrievalEvaluator's Recall/NDCG (with popularity), read through MLMD."""
+    from recsys.evaluation import eval_result
+
+    store = RunPaths.from_config(config).metadata_path
+    evaluation = eval_result.load(eval_result.latest_evaluation_uri(store))
+    ranker = {s.slice: {"count": s.metrics.get("example_count"), "auc": s.metrics.get("auc")}
+              for s in evaluation.slices
+              if s.slice == eval_result.OVERALL or s.slice.partition("=")[0] in features_cold(config)}
+    retrieval = eval_result.load_retrieval(eval_result.find_retrieval_metrics(store))
+    return {"ranker": {"model": config.train.model, **ranker},
+            "retriever": {"model": config.retrieval.sequence_encoder, **retriever_slices(retrieval)},
+            "popularity": retriever_slices(retrieval["baseline"])}
+
+
+def features_cold(config) -> tuple[str, ...]:
+    return tuple(FeatureConfig.load(config.features_path).cold_slices)
+
+
 def retriever_slices(result: dict) -> dict:
     """The RetrievalEvaluator's result, overall and the cold-start slices only."""
     keep = {k: v for k, v in result["slices"].items() if k.partition(":")[0] in ("user_start", "item_start")}
@@ -112,6 +132,17 @@ def main():
     eval_files = [os.path.join(transformed, "Split-eval", "*")]
     loads = [os.getloadavg()[0]]
     rankers, retrievers, popularity = {}, {}, None
+    entry = {"pipeline": pipeline_slices(config), "settings": args.set, "seed": args.seed, **stamp(),
+             "data": f"{args.dataset}{' ' + args.source if args.source else ''}, temporal split "
+                     f"(last {config.data.eval_fraction:.0%} of time is eval); cold = no training "
+                     "interaction (FeatureConfig.cold_slices)"}
+
+    def save():  # after every row: a long run stopped early keeps what it measured
+        record(RESULTS, {args.record_as or args.dataset: {
+            **entry, "rankers": rankers, "retrievers": {**retrievers, "popularity": popularity},
+            "load_average": {"min": min(loads), "max": max(loads)}}})
+
+    save()
 
     from recsys.training import ranker, retriever
     from recsys.evaluation.retrieval import evaluate
@@ -124,6 +155,7 @@ def main():
         rankers[model] = ranker_slices(model_dir, raw, features, train.label_mode)
         loads.append(os.getloadavg()[0])
         print("ranker", model, json.dumps(rankers[model]), flush=True)
+        save()
     for encoder in filter(None, args.encoders.split(",")):
         model_dir = tempfile.mkdtemp()
         retriever.train_and_export(
@@ -135,14 +167,9 @@ def main():
         popularity = retriever_slices(result["baseline"])
         loads.append(os.getloadavg()[0])
         print("retriever", encoder, json.dumps(retrievers[encoder]), flush=True)
-    entry = {"rankers": rankers, "retrievers": {**retrievers, "popularity": popularity},
-             "settings": args.set, "seed": args.seed,
-             "load_average": {"min": min(loads), "max": max(loads)}, **stamp(),
-             "data": f"{args.dataset}{' ' + args.source if args.source else ''}, temporal split "
-                     f"(last {config.data.eval_fraction:.0%} of time is eval); cold = no training "
-                     "interaction (FeatureConfig.cold_slices)"}
-    record(RESULTS, {args.record_as or args.dataset: entry})
-    print(json.dumps({"rankers": rankers, "retrievers": entry["retrievers"]}, indent=1))
+        save()
+    print(json.dumps({"pipeline": entry["pipeline"], "rankers": rankers, "retrievers": retrievers},
+                     indent=1))
 
 
 if __name__ == "__main__":
