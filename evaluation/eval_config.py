@@ -1,7 +1,11 @@
 """TFMA EvalConfig for the Evaluator, derived from the feature config and the gate settings.
 
 Slices: overall, every feature marked ``slice = true``, every ``[[count_slice]]`` (user activity and
-item popularity buckets) and the config's ``cross_slices``.
+item popularity buckets), the cold-start slices and the config's ``cross_slices``. The cold-start
+marks (``user_start`` / ``item_start``: cold = no training interaction) are Transform outputs, not
+raw features: each ModelSpec names the ranker's ``evaluation_slices`` signature (those marks only)
+as a preprocessing function, and TFMA slices on its outputs. A baseline exported before that
+signature existed is no baseline (``training/comparability.py``: TFMA would fail calling it).
 Metrics (binary label): example count, AUC, AUC-PR, logloss (binary cross-entropy), calibration
 (mean prediction / mean label) and its plot, mean label/prediction; and per user (TFMA groups the
 examples by ``query_key`` = the user key): NDCG@5/10 with the label as gain, the rank of the first
@@ -37,7 +41,7 @@ from tensorflow_model_analysis.metrics.min_label_position import MIN_LABEL_POSIT
 from tensorflow_model_analysis.metrics.ndcg import NDCG_NAME
 
 from recsys.evaluation import gauc, query_statistics
-from recsys.models.export import CTCVR_KEY, CVR_KEY, PREDICTION_KEYS
+from recsys.models.export import CTCVR_KEY, CVR_KEY, PREDICTION_KEYS, SLICE_SIGNATURE
 from recsys.config import EvaluatorConfig
 from recsys.features import FeatureConfig
 
@@ -121,7 +125,8 @@ def _multitask_specs(features: FeatureConfig, gate: EvaluatorConfig, metrics: li
     labels = {ctr: features.label, CVR_KEY: conversion, CTCVR_KEY: conversion}
     model_spec = tfma.ModelSpec(signature_name="serving_default", label_keys=labels,
                                 prediction_keys={k: k for k in labels},
-                                example_weight_keys={CVR_KEY: features.label})
+                                example_weight_keys={CVR_KEY: features.label},
+                                preprocessing_function_names=[SLICE_SIGNATURE])
     plain = [tfma.MetricConfig(class_name=c) for c in CLASSIFICATION]
     specs = [tfma.MetricsSpec(output_names=[ctr], metrics=metrics),
              tfma.MetricsSpec(output_names=[CTCVR_KEY], metrics=[_auc_gate(gate)] + plain),
@@ -168,7 +173,8 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
     return tfma.EvalConfig(
         options=_options(gate),
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
-                                    prediction_key=PREDICTION_KEYS[label_mode])],
+                                    prediction_key=PREDICTION_KEYS[label_mode],
+                                    preprocessing_function_names=[SLICE_SIGNATURE])],
         slicing_specs=slicing,
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)]
         + ([_per_user(features, label_key, gate.confidence_intervals != "off")]

@@ -11,7 +11,13 @@ last interaction by time is the one test case, everything before it trains; ``da
 "hash" a random held-out share of interactions, "temporal" the last share of time. The popularity baseline ranks by training interaction count with the same
 exclusions. Slices: the feature config's ``[[count_slice]]`` features (e.g. ``user_activity``
 heavy/medium/light, ``item_popularity`` head/torso/tail), read from the examples exactly as the
-ranker's TFMA slices are, so both stages are sliced the same way.
+ranker's TFMA slices are, so both stages are sliced the same way; and the cold-start slices
+(``FeatureConfig.cold_slices``): ``user_start`` / ``item_start`` = cold when the case's user /
+target item has no training interaction, the definition Transform applies for TFMA, computed
+here from the same training interactions the exclusions come from. A cold user is served from
+attributes, context and history (its id is out of vocabulary); a cold item can only be a hit if
+the index holds it (the catalogue is every item of both splits, ``training/retriever.py``), and
+popularity never ranks it.
 
 Outputs: ``evaluation`` holds ``retrieval_metrics.json`` and the same figures as TFMA
 ``MetricsForSlice`` records + ``eval_config.json`` (``tfma.load_eval_result`` and TFMA's viewer
@@ -27,7 +33,7 @@ import numpy as np
 
 from recsys.config import RetrievalEvalConfig
 from recsys.evaluation import retrieval_metrics
-from recsys.features import FeatureConfig
+from recsys.features import COLD, WARM, FeatureConfig
 
 METRICS_FILE = retrieval_metrics.METRICS_FILE
 CANDIDATE = "candidate"  # TFMA model names of the evaluated retriever and the baseline
@@ -61,6 +67,23 @@ def read_split(examples_uri: str, split: str, features: FeatureConfig, keep_byte
     return users, items, raw, slices
 
 
+def cold_slices(features: FeatureConfig, train_users: list, train_items: list, users: list,
+                targets: list) -> dict[str, np.ndarray]:
+    """``"user_start:cold"``-style slice name -> mask over the eval cases, per cold-start slice
+    (``FeatureConfig.cold_slices``), for each mark that occurs: an id is warm when it has a
+    training interaction (``train_users`` / ``train_items``: the training interactions' ids)."""
+    key_values = {features.user_key: (set(train_users), users),
+                  features.item_key: (set(train_items), targets)}
+    out = {}
+    for name, key in features.cold_slices.items():
+        trained, ids = key_values[key]
+        warm = np.array([i in trained for i in ids], bool)
+        for mark, mask in ((COLD, ~warm), (WARM, warm)):
+            if mask.any():
+                out[f"{name}:{mark}"] = mask
+    return out
+
+
 def retrieve(model_dir: str, queries: list, excluded: list, batch_size: int) -> tuple[list, list]:
     """(top-K item ids per serialized query through the exported ``serving_exclude`` signature,
     the model's catalogue)."""
@@ -92,6 +115,7 @@ def evaluate(examples_uri: str, model_dir: str, features: FeatureConfig, gate: R
     model_lists, catalog = retrieve(model_dir, queries, excluded, gate.batch_size)
     slices = {f"{name}:{value}": np.array([v == value for v in values], bool)
               for name, values in slice_values.items() for value in sorted(set(values))}
+    slices.update(cold_slices(features, train_users, train_items, users, targets))
 
     k = max((len(x) for x in model_lists), default=0)  # the exported top_k
     result = retrieval_metrics.evaluate_lists(model_lists, targets, slices, len(catalog))

@@ -8,6 +8,8 @@
                            batch gives empty outputs, also when TF Serving feeds an empty
                            multi-valued input as [0] (it does not check the signature's rank).
 * ``transform_features``   serialized ``tf.Example`` -> transformed features (TFMA / debugging).
+* ``evaluation_slices``    serialized ``tf.Example`` -> the cold-start marks only (TFMA's slices;
+                           ``FeatureConfig.cold_slices``).
 
 Outputs: ``{"probability": [B]}`` for a binary ranker, ``{"rating": [B]}`` for regression; a
 multi-task ranker (``train.multitask``) adds ``purchase_probability`` (pCVR, the conversion
@@ -30,6 +32,12 @@ from recsys.serving.warmup import write_warmup
 
 PREDICTION_KEYS = {"binary": "probability", "regression": "rating"}
 CVR_KEY, CTCVR_KEY = "purchase_probability", "ctcvr"  # a multi-task ranker's other two outputs
+
+
+# The signature TFMA runs to slice on Transform outputs (eval_config.py): only the cold-start marks.
+# Not ``transform_features``: TFMA looks a slice feature up in the transformed features first, and
+# there ``item_category`` is a vocabulary id, so every raw-valued slice would be named by an id.
+SLICE_SIGNATURE = "evaluation_slices"
 
 
 def output_keys(label_mode: str, multitask: str = "off") -> tuple[str, ...]:
@@ -154,7 +162,7 @@ def warmup_requests(rows: list[dict], spec) -> list[tuple[str, dict[str, np.ndar
 
 
 def make_signatures(model, tf_transform_output, features: FeatureConfig, label_mode: str) -> dict:
-    """The three signatures; ``model.tft_layer`` is set so the Transform graph is saved with it."""
+    """The four signatures; ``model.tft_layer`` is set so the Transform graph is saved with it."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = serving_feature_spec(tf_transform_output, features)  # labels are not served
     full_spec = serving_feature_spec(tf_transform_output, features, with_labels=True)
@@ -175,10 +183,16 @@ def make_signatures(model, tf_transform_output, features: FeatureConfig, label_m
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, full_spec))
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def evaluation_slices(examples):
+        transformed = model.tft_layer(tf.io.parse_example(examples, raw_spec))
+        return {name: transformed[name] for name in features.cold_slices}
+
     return {
         "serving_default": serve_tf_examples.get_concrete_function(),
         "serving_raw": serve_raw.get_concrete_function(),
         "transform_features": transform_features.get_concrete_function(),
+        SLICE_SIGNATURE: evaluation_slices.get_concrete_function(),
     }
 
 

@@ -148,10 +148,22 @@ class OOVDropout(keras.layers.Layer):
         return out
 
 
-def item_oov_ids(config: FeatureConfig, vocab_sizes: dict[str, int]) -> dict[str, tuple[int, int]]:
-    """``OOVDropout``'s ids for the item vocabulary: the item key and every feature sharing its
-    vocabulary (the behaviour history), each as (known ids, OOV buckets)."""
-    owner = config[config.item_key]
+def vocabulary_oov_ids(config: FeatureConfig, vocab_sizes: dict[str, int], key: str
+                       ) -> dict[str, tuple[int, int]]:
+    """``OOVDropout``'s ids for feature ``key``'s vocabulary: ``key`` and every feature sharing
+    its vocabulary (the item's behaviour history), each as (known ids, OOV buckets)."""
+    owner = config[key]
     known = vocab_sizes[owner.name] - owner.num_oov_buckets
     return {f.name: (known, owner.num_oov_buckets) for f in config.features
             if f.name == owner.name or f.vocab_from == owner.name}
+
+
+def item_oov_ids(config: FeatureConfig, vocab_sizes: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """``OOVDropout``'s ids for the item vocabulary (the item key and the histories)."""
+    return vocabulary_oov_ids(config, vocab_sizes, config.item_key)
+
+
+def id_oov_ids(config: FeatureConfig, vocab_sizes: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """``OOVDropout``'s ids for the user and the item vocabularies: a cold user's id is as
+    unseen as a cold item's, and its OOV rows need the same trained prior."""
+    return {**vocabulary_oov_ids(config, vocab_sizes, config.user_key), **item_oov_ids(config, vocab_sizes)}

@@ -6,6 +6,9 @@
   GRU4Rec (``models/gru4rec.py``) or SASRec (``models/sasrec.py``), one encoder per history.
 * Candidate tower: the item features (id, genres/category, brand, price...). An item unseen in
   training gets an OOV id but still its attribute vectors, so cold items land near similar ones.
+  ``oov_dropout`` (``inputs.OOVDropout``) sends a share of the user, item and history ids to
+  their OOV buckets while training, so a cold user's or item's OOV row is a trained "unknown id"
+  prior rather than an untrained random vector added to its attributes.
 * Loss: TFRS ``Retrieval`` task -- in-batch sampled softmax over L2-normalised embeddings with a
   temperature, accidental-hit removal, and the **logQ correction** (Yi et al. 2019): in-batch
   negatives are drawn in proportion to item frequency, so popular items are over-sampled as
@@ -22,7 +25,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from recsys.models.gru4rec import GRU4Rec
-from recsys.models.inputs import FeatureEmbedding, masked_mean
+from recsys.models.inputs import FeatureEmbedding, OOVDropout, id_oov_ids, masked_mean
 from recsys.models.sasrec import SASRec
 from recsys.models.train_step import DistributedTrainStep
 from recsys.config import RetrievalConfig
@@ -150,6 +153,8 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
                                          metrics=None)
         self.item_probability = (None if item_probability is None or not config.logq_correction
                                  else tf.constant(item_probability, tf.float32))
+        self.oov_dropout = (OOVDropout(id_oov_ids(features, vocab_sizes), config.oov_dropout,
+                                       name="oov_dropout") if config.oov_dropout else None)
         if config.uniform_negatives and not catalog:
             raise ValueError("retrieval.uniform_negatives > 0 needs the catalogue's item features")
         self.catalog = ({k: tf.constant(v) for k, v in catalog.items() if k in self.candidate_keys}
@@ -159,8 +164,12 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         return int(next(iter(self.catalog.values())).shape[0]) if self.catalog else 0
 
     def compute_loss(self, features, training: bool = False) -> tf.Tensor:
-        query = self.query_tower(features, training=training)
+        # The logQ probabilities and accidental hits need the real item ids: taken before the
+        # towers' inputs lose a share of them to the OOV buckets.
         ids = tf.reshape(features[self.features.item_key], [-1])
+        if self.oov_dropout is not None:
+            features = self.oov_dropout(features, training=training)
+        query = self.query_tower(features, training=training)
         candidate_features = {k: features[k] for k in self.candidate_keys}
         m = self.config.uniform_negatives
         if m:

@@ -269,6 +269,10 @@ class RetrievalConfig:
     remove_accidental_hits: bool = True
     top_k: PositiveInt = 100  # how many items the exported index returns
     seed: int = 42
+    # Share of user, item and history ids sent to an OOV bucket while training (models/inputs.py
+    # OOVDropout, as train.oov_dropout for the ranker): a cold user / item then gets a trained
+    # "unknown id" row beside its attributes instead of an untrained random one.
+    oov_dropout: UnitInterval = 0.02
     # How the query tower reduces each behaviour sequence to one vector: "mean" (masked mean, order
     # ignored) | "gru" (GRU4Rec: a GRU from oldest to newest, its final state) | "sasrec"
     # (causal self-attention, the newest position's output). Settings: [retrieval.gru], [retrieval.sasrec].

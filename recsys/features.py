@@ -17,6 +17,12 @@ Adding a feature is one ``[[feature]]`` entry in ``configs/features/<dataset>.to
     side = "item"           # user | item | context  (which tower in retrieval)
     slice = true            # evaluate per value in TFMA (multi_categorical: per each value)
 
+Cold-start slices are derived, not declared: Transform marks every example's user and item
+``COLD`` (no interaction in the training split: the id is out of the model's vocabulary or was
+only ever shown, never interacted with) or ``WARM`` as ``user_start`` / ``item_start``
+(``FeatureConfig.cold_slices``); TFMA slices on them through the ranker's ``transform_features``
+signature, and the retrieval evaluator derives the same marks from the training split.
+
 Evaluation-only slices (``[[count_slice]]``) are *not* model features: ``data/prepare.py`` counts
 the prepared log per ``key`` (user, item) and writes the key's frequency bucket as an extra string
 feature, so TFMA can report per user-activity or item-popularity bucket; the model, Transform and
@@ -58,6 +64,9 @@ BUCKET_SUFFIX = "_bucket"
 CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
 RAW_PREFIX = "raw__"  # raw model features, passed through unchanged (``raw_key``)
 ITEM_COUNTS_VOCAB = "item_interaction_counts"  # "<count> <item>" lines over training interactions
+# Cold-start slices (``FeatureConfig.cold_slices``): Transform output name -> which key it marks.
+COLD_SLICES = {"user_start": "user", "item_start": "item"}
+COLD, WARM = "cold", "warm"  # their values: the id has no / some training interaction
 
 
 def bucket_key(name: str) -> str:
@@ -243,9 +252,14 @@ class FeatureConfig:
                 if f is None or f.is_varlen or f.kind == "time" or (f.kind == "numeric" and not f.num_buckets):
                     raise ValueError(f"cross {cross.name!r}: {n!r} must be a single-valued feature of "
                                      f"{self.dataset!r} (numeric ones need num_buckets)")
+        for name in self.cold_slices:
+            if name in by_name or name in {cs.name for cs in self.count_slices}:
+                raise ValueError(f"feature config {self.dataset!r}: {name!r} is the derived cold-start "
+                                 "slice's name; expected no feature or count slice of that name")
         for combo in self.cross_slices:
             for n in combo:
-                if n not in by_name and n not in {cs.name for cs in self.count_slices}:
+                if n not in by_name and n not in {cs.name for cs in self.count_slices} \
+                        and n not in self.cold_slices:
                     raise ValueError(f"cross_slices: {n!r} is not a feature of {self.dataset!r}")
         for cs in self.count_slices:
             if cs.key not in by_name or by_name[cs.key].is_varlen:
@@ -313,8 +327,18 @@ class FeatureConfig:
         return self.label_key("regression" if mode == "binary" else "binary")
 
     def passthrough_keys(self) -> tuple[str, ...]:
-        """Transform outputs that carry raw values for the exports, never model inputs."""
-        return (CATALOG_ITEM_KEY,) + tuple(raw_key(f.name) for f in self.features)
+        """Transform outputs that carry raw values for the exports, or evaluation slices (the
+        cold-start marks); never model inputs."""
+        return ((CATALOG_ITEM_KEY,) + tuple(raw_key(f.name) for f in self.features)
+                + tuple(self.cold_slices))
+
+    @property
+    def cold_slices(self) -> dict[str, str]:
+        """Cold-start slice (a Transform output, ``COLD`` | ``WARM``) -> the id key it marks: the
+        user key and the item key. "Cold" means no training *interaction* (``interactions``):
+        what the retriever learns an id from, and for the ranker an id it never saw a click on."""
+        keys = {"user": self.user_key, "item": self.item_key}
+        return {name: keys[side] for name, side in COLD_SLICES.items()}
 
     def vocabulary_sizes(self, tf_transform_output) -> dict[str, int]:
         """Embedding-table size per transformed id feature (``Feature.id_keys``, crosses): the
@@ -334,8 +358,10 @@ class FeatureConfig:
 
     @property
     def slice_features(self) -> tuple[str, ...]:
-        """TFMA's single-feature slices: features with ``slice = true`` and every count slice."""
-        return tuple(f.name for f in self.features if f.slice) + tuple(c.name for c in self.count_slices)
+        """TFMA's single-feature slices: features with ``slice = true``, every count slice and the
+        cold-start slices (Transform outputs: TFMA reads them through ``transform_features``)."""
+        return (tuple(f.name for f in self.features if f.slice) + tuple(c.name for c in self.count_slices)
+                + tuple(self.cold_slices))
 
     @property
     def vocabularies(self) -> tuple[str, ...]:

@@ -20,6 +20,12 @@ Labels pass through as float32. For retrieval, the raw item key also passes thro
 eval split), and a second vocabulary of the item key stores each item's interaction count
 (``ITEM_COUNTS_VOCAB``: the logQ correction's sampling probabilities).
 
+Cold-start marks (``FeatureConfig.cold_slices``): per example, whether its user / item had any
+training interaction (``COLD`` | ``WARM``), from a vocabulary of the ids of the training split's
+interactions. Transform analyses only the training split, so this is "cold relative to what the
+models were trained on" for every split and at serving, with no list kept by hand; TFMA slices on
+it. Evaluation only: not a model input.
+
 Every raw model feature also passes through unchanged under ``raw_key(name)`` (its raw dtype;
 multi-valued ones as their first ``max_length`` values padded with ""/0 to [B, max_length]): the
 retrieval index returns the raw item attributes of its candidates, and both Trainers rebuild real
@@ -34,7 +40,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from recsys.features import CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, PAD_ID, Feature, FeatureConfig, raw_key
+from recsys.features import (CATALOG_ITEM_KEY, COLD, ITEM_COUNTS_VOCAB, PAD_ID, WARM, Feature,
+                             FeatureConfig, raw_key)
 
 
 def _dense_scalar(x, default):
@@ -71,6 +78,22 @@ def _raw_passthrough(x, f: Feature) -> tf.Tensor:
 def _vocab_kwargs(f: Feature) -> dict[str, Any]:
     return dict(top_k=f.top_k, frequency_threshold=f.frequency_threshold or None,
                 vocab_filename=f.vocab_name)
+
+
+def _cold_mark(x, f: Feature, interacted: tf.Tensor, name: str) -> tf.Tensor:
+    """``COLD`` / ``WARM`` per example: is id ``x`` (of feature ``f``) among the ids of the
+    training split's interactions (``interacted`` [B])? The vocabulary is analysed over those ids
+    only, as a SparseTensor, rather than weighted by the label: a weighted vocabulary keeps ids of
+    weight 0 (shown, never clicked), and its frequency threshold warns it is a no-op at 1."""
+    x = _dense_scalar(x, "" if f.dtype == "string" else 0)
+    x = x if x.dtype == tf.string else tf.strings.as_string(x)
+    positions = tf.where(interacted)
+    trained = tft.vocabulary(
+        tf.SparseTensor(tf.concat([positions, tf.zeros_like(positions)], axis=1),
+                        tf.gather_nd(x, positions), tf.stack([tf.size(x, tf.int64), tf.constant(1, tf.int64)])),
+        vocab_filename=f"{name}_interactions")
+    known = tft.apply_vocabulary(x, trained, default_value=-1) >= 0
+    return tf.where(known, WARM, COLD)
 
 
 def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[str, tf.Tensor]:
@@ -136,6 +159,9 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
     # trains on, not over impressions.
     weights = outputs[config.label] if config.interactions == "label" else None
     tft.vocabulary(item, vocab_filename=ITEM_COUNTS_VOCAB, store_frequency=True, weights=weights)
+    interacted = weights > 0 if weights is not None else tf.ones_like(item, tf.bool)
+    for name, key in config.cold_slices.items():
+        outputs[name] = _cold_mark(inputs[key], config[key], interacted, name)
     if config.rating:
         outputs[config.rating] = tf.cast(_dense_scalar(inputs[config.rating], 0.0), tf.float32)
     if config.conversion:

@@ -12,7 +12,10 @@ by the Trainer next to the SavedModel (``assets.extra/comparability.json``, push
 * ``dataset``, ``label_mode`` and the label key: what the predictions mean;
 * ``raw_inputs``: the raw tf.Example spec its serving signature parses (name -> parse spec);
 * ``outputs``: its serving outputs (a multi-task ranker's gate also reads ``ctcvr``, which a
-  single-task baseline lacks; a record without the field is a single-task model's).
+  single-task baseline lacks; a record without the field is a single-task model's);
+* ``signatures``: the signatures besides ``serving_default`` that the Evaluator calls (TFMA's
+  slice signature, ``export.SLICE_SIGNATURE``: a model exported before it existed has none, and
+  TFMA fails calling a missing one; a record without the field has none).
 
 A blessed model is a comparable baseline when dataset, label mode and label key are equal and every
 raw input it parses is in this run's example schema with the same parse spec. The feature config
@@ -32,7 +35,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import path_utils
 
 from recsys.features import FeatureConfig
-from recsys.models.export import output_keys
+from recsys.models.export import SLICE_SIGNATURE, output_keys
 
 RECORD_PATH = os.path.join("assets.extra", "comparability.json")  # inside the serving model dir
 
@@ -60,7 +63,8 @@ def comparability_record(features: FeatureConfig, label_mode: str,
     return {"dataset": features.dataset, "label_mode": label_mode,
             "label_key": features.label_key(label_mode),
             "raw_inputs": describe_spec(raw_inputs),
-            "outputs": list(output_keys(label_mode, multitask))}
+            "outputs": list(output_keys(label_mode, multitask)),
+            "signatures": [SLICE_SIGNATURE]}
 
 
 def write_record(serving_model_dir: str, record: dict) -> None:
@@ -95,6 +99,10 @@ def incompatibility(baseline: dict | None, current: dict) -> str | None:
     lacking = [o for o in current.get("outputs", ()) if o not in outputs]
     if lacking:
         return f"it has no outputs {lacking} (its outputs: {outputs}) for this run's gate"
+    signatures = [s for s in current.get("signatures", ()) if s not in baseline.get("signatures", ())]
+    if signatures:
+        return (f"it has no signatures {signatures} for this run's Evaluator (exported before "
+                "them)")
     have = current["raw_inputs"]
     need = baseline.get("raw_inputs", {})
     missing = sorted(n for n in need if n not in have)

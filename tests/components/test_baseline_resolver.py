@@ -139,3 +139,13 @@ def test_a_single_task_model_is_no_baseline_for_a_multitask_gate():
     old = {k: v for k, v in single.items() if k != "outputs"}
     assert "no outputs" in incompatibility(old, _current() | {"outputs": multi["outputs"]})
     assert incompatibility(multi, _current()) is None
+
+
+def test_a_model_without_the_slice_signature_is_no_baseline():
+    """TFMA calls the cold-start slice signature on the baseline too, and fails on a model
+    exported before it existed; such a model is skipped (a record without the field)."""
+    current = _current()
+    assert current["signatures"] == ["evaluation_slices"]
+    old = {k: v for k, v in comparability_record(FEATURES, "binary", SERVED).items() if k != "signatures"}
+    assert "no signatures ['evaluation_slices']" in incompatibility(old, current)
+    assert incompatibility(comparability_record(FEATURES, "binary", SERVED), current) is None

@@ -90,7 +90,28 @@ def test_raw_features_pass_through_in_their_raw_dtype_padded_to_max_length(trans
     # First max_length values, padded with "": [x, y, z] -> [x, y]; [] -> ["", ""].
     assert [list(r[raw_key("item_genres")]) for r in data][:3] == [[b"x", b"y"], [b"x", b""], [b"", b""]]
     assert list(data[2][raw_key("history")]) == [b"b", b"a", b"zz"]
-    assert set(CONFIG.passthrough_keys()) == {CATALOG_ITEM_KEY} | {raw_key(f.name) for f in CONFIG.features}
+    assert set(CONFIG.passthrough_keys()) == ({CATALOG_ITEM_KEY, "user_start", "item_start"}
+                                              | {raw_key(f.name) for f in CONFIG.features})
+
+
+def test_cold_marks_say_which_ids_had_a_training_interaction(transformed):
+    """Interactions are the clicks here (``interactions = "label"``): u3 and item c were only ever
+    shown (label 0), so they are cold although both are in the id vocabularies."""
+    data, beam_rows, _ = transformed
+    assert [r["user_start"] for r in data] == [b"warm"] * 5 + [b"cold"]
+    assert [r["item_start"] for r in data] == [b"warm"] * 5 + [b"cold"]
+    assert sorted(r["item_start"] for r in beam_rows) == [b"cold"] + [b"warm"] * 5
+
+
+def test_an_id_never_seen_in_training_is_cold_at_serving_without_labels(transformed):
+    _, _, out = transformed
+    raw = {"user_id": tf.constant(["u9", "u1"]), "item_id": tf.constant(["new", "a"]),
+           "item_price": tf.constant([3.0, 3.0]),
+           "item_genres": tf.sparse.from_dense(tf.constant([[""], [""]])),
+           "history": tf.sparse.from_dense(tf.constant([[""], [""]]))}
+    got = out.transform_features_layer()(raw)
+    assert list(got["user_start"].numpy()) == [b"cold", b"warm"]
+    assert list(got["item_start"].numpy()) == [b"cold", b"warm"]
 
 
 def test_pass_through_names_must_not_shadow_a_raw_feature():

@@ -128,3 +128,16 @@ def test_multitask_without_a_conversion_label_is_refused():
     features = FeatureConfig.load(load_config(overrides=["data.dataset=movielens"]).features_path)
     with pytest.raises(ValueError, match="needs a conversion label"):
         eval_config(features, EvaluatorConfig(), multitask="mmoe")
+
+
+@pytest.mark.parametrize("multitask", ["off", "esmm"])
+def test_cold_start_slices_are_read_from_the_rankers_slice_signature(multitask):
+    """``user_start`` / ``item_start`` are Transform outputs, not raw features: without the
+    preprocessing function TFMA would find no such feature and silently report no cold slice."""
+    from recsys.models.export import SLICE_SIGNATURE
+
+    features = FeatureConfig.load(load_config().features_path)
+    cfg = eval_config(features, EvaluatorConfig(), "binary", multitask)
+    keys = [tuple(s.feature_keys) for s in cfg.slicing_specs]
+    assert ("user_start",) in keys and ("item_start",) in keys
+    assert [list(s.preprocessing_function_names) for s in cfg.model_specs] == [[SLICE_SIGNATURE]]

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from recsys.training.ranker import train_and_export
-from recsys.models.export import PREDICTION_KEYS
+from recsys.models.export import PREDICTION_KEYS, SLICE_SIGNATURE
 from recsys.models.factory import build_ranker
 from recsys.training.optimizers import build_optimizer, learning_rate
 from recsys.config import BlendConfig, TrainConfig, WideDeepConfig
@@ -176,7 +176,8 @@ def test_trainer_trains_exports_and_reloads_identically(tiny, tmp_path, model, l
     assert result["train_examples_per_epoch"] == len(data) * 20
 
     loaded = tf.saved_model.load(export_dir)
-    assert set(loaded.signatures) == {"serving_default", "serving_raw", "transform_features"}
+    assert set(loaded.signatures) == {"serving_default", "serving_raw", "transform_features",
+                                      "evaluation_slices"}
     key = PREDICTION_KEYS[label_mode]
     raw_rows = [{k: v for k, v in r.items() if k not in LABELS} for r in ROWS]
     served = loaded.signatures["serving_default"](
@@ -202,7 +203,7 @@ def test_trainer_trains_exports_and_reloads_identically(tiny, tmp_path, model, l
     np.testing.assert_allclose(direct.numpy(), served, rtol=1e-5, atol=1e-6)
 
 
-def test_transform_features_signature_keeps_labels(tiny, tmp_path):
+def test_transform_features_keeps_labels_and_evaluation_slices_are_the_cold_marks(tiny, tmp_path):
     data, out = tiny
     files = write_gz(data, str(tmp_path / "t.gz"))
     export_dir = str(tmp_path / "m")
@@ -212,6 +213,12 @@ def test_transform_features_signature_keeps_labels(tiny, tmp_path):
     loaded = tf.saved_model.load(export_dir)
     t = loaded.signatures["transform_features"](examples=tf.constant([to_example(r) for r in ROWS]))
     assert list(t["label"].numpy()) == [r["label"] for r in ROWS]
+    # TFMA's slice signature: the cold-start marks only (a vocabulary id under a raw feature's name
+    # would shadow that feature's raw values in TFMA's slices), from examples without labels.
+    unlabelled = [{k: v for k, v in r.items() if k not in LABELS} for r in ROWS]
+    s = loaded.signatures[SLICE_SIGNATURE](examples=tf.constant([to_example(r) for r in unlabelled]))
+    assert set(s) == set(CONFIG.cold_slices)
+    assert list(s["user_start"].numpy()) == [b"warm"] * 5 + [b"cold"]  # u3 was shown, never clicked
     assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
 
 

@@ -266,3 +266,53 @@ def test_exclude_seen_decides_whether_a_training_item_can_be_a_hit(tiny, exclude
     assert result["test_cases"] == 1 and result["exclude_seen"] is exclude_seen
     assert result["overall"]["recall@10"] == recall
     assert result["baseline"]["overall"]["recall@10"] == recall  # popularity: the same exclusions
+
+
+def test_cold_slices_mark_ids_without_a_training_interaction():
+    from recsys.evaluation.retrieval import cold_slices
+
+    masks = cold_slices(CONFIG, ["u1", "u2"], ["a", "b"], users=["u1", "u3", "u2"], targets=["c", "a", "b"])
+    assert {k: list(v) for k, v in masks.items()} == {
+        "user_start:cold": [False, True, False], "user_start:warm": [True, False, True],
+        "item_start:cold": [True, False, False], "item_start:warm": [False, True, True]}
+    # A mark no case has is no slice (as TFMA has no slice for a value it never sees).
+    assert set(cold_slices(CONFIG, ["u1"], ["a"], ["u1"], ["a"])) == {"user_start:warm", "item_start:warm"}
+
+
+def test_a_cold_item_is_in_the_index_and_popularity_ranks_it_last(tiny):
+    # "c" has no training interaction (only an eval-split impression): the retriever's catalogue
+    # holds it, so a cold user's click on it can be a hit; popularity (count 0) ranks it last.
+    _, model_dir, _, d = tiny
+    raw = d / "examples-cold"
+    _raw_split(raw, "train", ROWS[:5])
+    _raw_split(raw, "eval", [dict(ROWS[5], user_id="u9", label=1), dict(ROWS[2], user_id="u1")])
+    result = evaluate(str(raw), model_dir, CONFIG, RetrievalEvalConfig(exclude_seen=False))
+    slices, baseline = result["slices"], result["baseline"]["slices"]
+    assert slices["user_start:cold"]["count"] == slices["item_start:cold"]["count"] == 1
+    assert slices["user_start:warm"]["count"] == slices["item_start:warm"]["count"] == 1
+    assert slices["item_start:cold"]["recall@10"] == 1.0  # 3-item catalogue: every list holds c
+    # popularity's top-K of a 3-item catalogue holds c too, but last: rank 3
+    assert baseline["item_start:cold"]["mrr"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_oov_dropout_trains_the_user_and_item_oov_rows(rate):
+    """Without it (rate 0) no training id ever maps to an OOV bucket, so a cold user's or item's
+    id row stays its random initial value; with it both vocabularies' buckets are trained."""
+    from recsys.models.retrieval import TwoTowerModel
+    from tests.tiny import model_batch
+
+    data, _, out = tiny_transform()
+    sizes = CONFIG.vocabulary_sizes(out)  # user_id 3 + 2 OOV, item_id 3 + 3 OOV
+    tf.keras.utils.set_random_seed(0)
+    model = TwoTowerModel(CONFIG, sizes, dataclasses.replace(TINY, uniform_negatives=0, oov_dropout=rate))
+    batch = model_batch(data * 8)
+    # Row 2's history holds "zz", an unseen item: its bucket would be trained without any dropout.
+    batch["history"] = tf.where(batch["history"] >= 3, tf.constant(-1, tf.int64), batch["history"])
+    model.compute_loss(batch)  # builds the tables
+    oov = {key: model.embedding.table(key).embeddings.numpy()[3:].copy() for key in ("user_id", "item_id")}
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
+    model.fit(tf.data.Dataset.from_tensors(batch).repeat(10), verbose=0)
+    for key, before in oov.items():
+        after = model.embedding.table(key).embeddings.numpy()[3:]
+        assert np.array_equal(before, after) == (rate == 0.0), key
