@@ -154,7 +154,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
 
     index = retrieval_export.RetrievalIndex(
         model.query_tower, tft_out.transform_features_layer(), catalog_ids,
-        embed_catalog(model, catalog), config.top_k, attributes)
+        embed_catalog(model, catalog), config.top_k, attributes, block_size=config.index_block_size)
     query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
     target = distribution.export_dir(strategy, serving_model_dir)
     retrieval_export.save(index, tft_out, features, query_names, target,
