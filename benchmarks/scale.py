@@ -19,9 +19,9 @@ per part (other keys, e.g. ``multi_worker``, are kept):
   in the same process. Examples/s is the steady state (median epoch after the first); the
   overhead is 1 - trainer / plain.
 * ``pipeline``: one cold ``recsys run`` (ranker + retriever), wall time per component from MLMD.
-* ``index``: ``RetrievalIndex.top_k`` on random unit embeddings (latency per batch, peak RSS
-  growth), whole-matrix vs ``block_size`` blocks; and, if ``scann`` imports, ScaNN's recall@100
-  against exact search (the documented alternative; never part of the export).
+* ``index``: ``RetrievalIndex.top_k`` on random unit embeddings (latency per batch, RSS growth),
+  whole-matrix vs ``block_size`` blocks; and with ``--scann-python``, ScaNN's recall@100 against
+  exact search (``benchmarks/scann_recall.py``; the documented alternative, never exported).
 
 Every entry records the command, machine, date, commit and the load average before and after:
 the machine is shared, so speed figures are only comparable within one entry.
@@ -318,6 +318,8 @@ def pipeline(args) -> dict:
 
 
 def index(args) -> dict:
+    import gc
+
     import numpy as np
     import psutil
     import tensorflow as tf
@@ -335,53 +337,55 @@ def index(args) -> dict:
         entry = {}
         exact = None
         for block in [0] + args.blocks:
-            idx = RetrievalIndex(lambda x, training=False: x, None, ids, emb, args.k, block_size=block)
-            fn = tf.function(lambda q, idx=idx: idx.top_k(q))
-            q = tf.constant(queries)
-            got = fn(q)  # trace
-            rss0 = psutil.Process().memory_info().rss
-            times = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                got = fn(q)
-                times.append(time.perf_counter() - start)
+            gc.collect()
+            base = psutil.Process().memory_info().rss
+            with RssSampler(every=0.01) as sampler:
+                idx = RetrievalIndex(lambda x, training=False: x, None, ids, emb, args.k, block_size=block)
+                fn = tf.function(lambda q, idx=idx: idx.top_k(q))
+                q = tf.constant(queries)
+                got = fn(q)  # trace
+                times = []
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    got = fn(q)
+                    times.append(time.perf_counter() - start)
             label = f"block_{block}" if block else "whole_matrix"
+            rows = np.array([[int(i[1:]) for i in row] for row in got["item_ids"].numpy()])
             if exact is None:
-                exact = got["item_ids"].numpy()
-            same = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(exact, got["item_ids"].numpy())]))
+                exact = rows
+            same = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(exact, rows)]))
             entry[label] = {"median_ms": round(1000 * statistics.median(times), 1),
                             "p90_ms": round(1000 * float(np.percentile(times, 90)), 1),
-                            "rss_growth_mb": round((psutil.Process().memory_info().rss - rss0) / 2**20, 1),
-                            "overlap_with_whole_matrix": same}
+                            # Catalogue variables + lookup table + the scores of one request.
+                            "peak_rss_growth_mb": round((max(r for _, r in sampler.samples) - base) / 2**20, 1),
+                            "score_buffer_mb": round(4 * args.batch * (block or n) / 2**20, 1),
+                            "same_top_k_as_whole_matrix": same}
             print(json.dumps({n: {label: entry[label]}}), flush=True)
-        entry["scann"] = scann_recall(emb, queries, exact_ids=exact, k=args.k)
+            del idx, fn, got
+        entry["scann"] = scann_recall(emb, queries, exact, args.k, args.scann_python)
         results[str(n)] = entry
     return {"index": {"by_candidates": results, "batch": args.batch, "dim": args.dim, "k": args.k,
                       "load": load(), **stamp()}}
 
 
-def scann_recall(emb, queries, exact_ids, k: int) -> dict:
-    """ScaNN (tree + asymmetric hashing, reordered) recall@k against exact top-k, if installed."""
-    try:
-        import scann
-    except ImportError as e:
-        return {"skipped": f"scann does not import here: {e}"}
+def scann_recall(emb, queries, exact_rows, k: int, python: str) -> dict:
+    """``benchmarks/scann_recall.py`` in the interpreter ``python`` (ScaNN's own virtualenv)."""
+    import subprocess
+    import tempfile
+
     import numpy as np
 
-    n = len(emb)
-    start = time.perf_counter()
-    searcher = (scann.scann_ops_pybind.builder(emb, k, "dot_product")
-                .tree(num_leaves=int(np.sqrt(n)), num_leaves_to_search=max(int(np.sqrt(n)) // 20, 1),
-                      training_sample_size=min(n, 250_000))
-                .score_ah(2, anisotropic_quantization_threshold=0.2).reorder(4 * k).build())
-    build = time.perf_counter() - start
-    start = time.perf_counter()
-    neighbours, _ = searcher.search_batched(queries)
-    search = time.perf_counter() - start
-    exact_rows = [{int(s[1:]) for s in row.astype(str)} for row in exact_ids]
-    recall = float(np.mean([len(set(map(int, a)) & b) / k for a, b in zip(neighbours, exact_rows)]))
-    return {"recall_at_k": round(recall, 4), "build_seconds": round(build, 1),
-            "search_ms_per_batch": round(1000 * search, 1), "version": getattr(scann, "__version__", "")}
+    if not python:
+        return {"skipped": "no --scann-python given (ScaNN needs numpy 2: its own virtualenv)"}
+    with tempfile.TemporaryDirectory(prefix="scann-") as d:
+        paths = [os.path.join(d, f"{n}.npy") for n in ("emb", "queries", "exact")]
+        for path, array in zip(paths, (emb, queries, exact_rows)):
+            np.save(path, array)
+        script = os.path.join(REPO_ROOT, "benchmarks", "scann_recall.py")
+        done = subprocess.run([python, script, *paths, str(k)], capture_output=True, text=True, check=False)
+    if done.returncode:
+        return {"failed": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _ints(text: str) -> list[int]:
@@ -410,6 +414,7 @@ def main():
     i.add_argument("--batch", type=int, default=32)
     i.add_argument("--k", type=int, default=100)
     i.add_argument("--repeats", type=int, default=20)
+    i.add_argument("--scann-python", default="", help="an interpreter with scann (numpy 2)")
     args = ap.parse_args()
     update = {"stages": stages, "trainer": trainer, "pipeline": pipeline, "index": index}[args.part](args)
     if not args.no_record:
