@@ -71,7 +71,9 @@ def item_probabilities(tft_out, features: FeatureConfig, vocab_sizes: dict[str, 
 
     Each counted item adds its count to the row Transform maps it to: its own vocabulary id, or,
     beyond the vocabulary's ``top_k`` (a large catalogue), the hashed OOV bucket it shares with
-    other tail items, whose probability of being an in-batch negative is the sum of theirs. Rows
+    other tail items, whose probability of being an in-batch negative is the sum of theirs. The
+    bucket is then one candidate class, for the correction as for accidental-hit removal (both
+    key on the transformed id), as in Yi et al. 2019's hashed frequency estimate. Rows
     with no counted interaction get half the smallest observed count, so their log-probability
     stays finite.
     """
