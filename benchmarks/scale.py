@@ -160,8 +160,11 @@ def stages(args) -> dict:
         before = load()
         with RssSampler() as sampler:
             results[str(events)] = {**run_data_stages(config, sampler), "load_before": before,
-                                    "load_after": load(), "output_dir": out_dir}
+                                    "load_after": load(), "output_dir": out_dir,
+                                    "date": stamp()["date"]}
         print(json.dumps({str(events): results[str(events)]}), flush=True)
+        if not args.no_record:  # each size as it finishes: a long run stopped later keeps these
+            _merge({"stages": {"by_events": results, "beam_args": _beam(config), **stamp()}})
     return {"stages": {"by_events": results, "beam_args": _beam(config), **stamp()}}
 
 
@@ -450,6 +453,9 @@ def _merge(update: dict) -> None:
         with open(RESULTS) as fh:
             existing = json.load(fh)
     for key, value in update.items():
+        if key == "stages":  # sizes measured by earlier runs stay unless measured again
+            value = {**value, "by_events": {**existing.get(key, {}).get("by_events", {}),
+                                            **value["by_events"]}}
         if key == "pipeline_components":
             value = {**existing.get(key, {}), **value}
         record(RESULTS, {key: value})
