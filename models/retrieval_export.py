@@ -29,7 +29,19 @@ score -1e9, attributes ""/0.
 with a few.
 
 Why exact search rather than ScaNN: ScaNN's custom op does not load in stock TF Serving, and a
-[B, d] x [d, N] product over a catalogue of 10^5 items is milliseconds on a CPU.
+[B, d] x [d, N] product over a catalogue of 10^5 items is milliseconds on a CPU. The whole-matrix
+product holds a [B, N] score matrix per request (TFRS ``BruteForce`` does the same): 128 MB for a
+batch of 32 over 1M items. With ``block_size`` (``retrieval.index_block_size``) the catalogue is
+scored in blocks of that many rows inside a ``tf.while_loop``, each block's top-K merged into a
+running top-K, so a request holds O(B x block) scores; the result is the same exact top-K, ties
+included (lower catalogue row first). ScaNN's recall against exact search is measured by
+``benchmarks/scale.py index`` as the alternative for an external ANN service fed from the
+``query_embedding`` signature.
+
+Large catalogues (items beyond the item vocabulary's ``top_k``): the catalogue still holds every
+distinct item of the data under its raw key, each scored through the candidate tower from its own
+attributes; items that share a hashed OOV id bucket share that id's embedding but differ by their
+attributes, and are returned under their own keys.
 """
 
 from __future__ import annotations
@@ -51,10 +63,14 @@ class RetrievalIndex(tf.Module):
     """Exact top-K over ``catalog_embeddings`` [N, d] for a query tower's output."""
 
     def __init__(self, query_tower, tft_layer, catalog_ids: np.ndarray, catalog_embeddings: np.ndarray,
-                 k: int, attributes: dict[str, np.ndarray] | None = None):
+                 k: int, attributes: dict[str, np.ndarray] | None = None, block_size: int = 0):
         """``attributes``: raw item feature name -> its values per catalogue row ([N] or [N, M]),
-        returned for the top-K items under that name."""
+        returned for the top-K items under that name. ``block_size`` > 0: score the catalogue in
+        blocks of that many items (module docstring); 0: one [B, N] product."""
         super().__init__()
+        if block_size < 0:
+            raise ValueError(f"retrieval index: block_size = {block_size!r}; expected 0 (whole "
+                             "matrix) or a positive number of catalogue rows per block")
         if len(catalog_ids) != len(catalog_embeddings):
             raise ValueError(f"catalogue: {len(catalog_ids)} ids but {len(catalog_embeddings)} embeddings")
         attributes = attributes or {}
@@ -66,6 +82,9 @@ class RetrievalIndex(tf.Module):
         self.query_tower = query_tower
         self.tft_layer = tft_layer
         self.k = int(min(k, len(catalog_ids)))
+        # Blocks only when there is more than one: a small catalogue keeps the one-product graph.
+        self.block_size = int(block_size) if 0 < block_size < len(catalog_ids) else 0
+        self.size = len(catalog_ids)
         self.item_ids = tf.Variable(np.asarray(catalog_ids, dtype=object).astype(bytes), trainable=False,
                                     dtype=tf.string, name="catalog_item_ids")
         self.embeddings = tf.Variable(catalog_embeddings.astype(np.float32), trainable=False,
@@ -83,16 +102,49 @@ class RetrievalIndex(tf.Module):
     def query(self, transformed) -> tf.Tensor:
         return self.query_tower(transformed, training=False)
 
+    def _masked(self, scores: tf.Tensor, rows: tf.Tensor | None, start=0) -> tf.Tensor:
+        """``scores`` [B, n] of catalogue rows ``start``.. with the excluded ``rows`` [B, M]
+        (catalogue rows, -1 for "" and unknown keys) set to ``MASKED``."""
+        if rows is None:
+            return scores
+        rows = rows - tf.cast(start, rows.dtype)
+        hit = tf.where((rows >= 0) & (rows < tf.cast(tf.shape(scores)[1], rows.dtype)))
+        cols = tf.gather_nd(rows, hit)
+        return tf.tensor_scatter_nd_update(
+            scores, tf.stack([hit[:, 0], cols], axis=1),
+            tf.fill(tf.shape(cols), tf.constant(MASKED, scores.dtype)))
+
+    def _blocked_top_k(self, query: tf.Tensor, rows: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Exact top-K over blocks of ``block_size`` catalogue rows, merged as they come: the
+        running K come first in each merge, so equal scores keep the lower row (as one top_k)."""
+        block, k = self.block_size, self.k
+        batch = tf.shape(query)[0]
+
+        def step(start, values, indices):
+            size = tf.minimum(block, self.size - start)
+            emb = self.embeddings[start:start + size]
+            scores = self._masked(tf.matmul(query, emb, transpose_b=True), rows, start)
+            top_v, top_i = tf.math.top_k(scores, k=tf.minimum(k, size))
+            merged_v = tf.concat([values, top_v], axis=1)
+            merged_i = tf.concat([indices, top_i + start], axis=1)
+            best_v, at = tf.math.top_k(merged_v, k=k)
+            return start + block, best_v, tf.gather(merged_i, at, batch_dims=1)
+
+        # Start from K padding entries scored below MASKED, so they lose to any real item.
+        values = tf.fill(tf.stack([batch, k]), tf.constant(2 * MASKED, query.dtype))
+        indices = tf.zeros(tf.stack([batch, k]), tf.int32)
+        _, values, indices = tf.while_loop(
+            lambda start, *_: start < self.size, step, (tf.constant(0), values, indices),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, k]), tf.TensorShape([None, k])))
+        return values, indices
+
     def top_k(self, query: tf.Tensor, exclude: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        scores = tf.matmul(query, self.embeddings, transpose_b=True)  # [B, N]
-        if exclude is not None:
-            rows = self.rows.lookup(exclude)  # [B, M]; "" and unknown keys -> -1
-            hit = tf.where(rows >= 0)  # (b, m) pairs of known items
-            cols = tf.gather_nd(rows, hit)
-            scores = tf.tensor_scatter_nd_update(
-                scores, tf.stack([hit[:, 0], cols], axis=1),
-                tf.fill(tf.shape(cols), tf.constant(MASKED, scores.dtype)))
-        values, indices = tf.math.top_k(scores, k=self.k)
+        rows = None if exclude is None else self.rows.lookup(exclude)  # [B, M]; unknown -> -1
+        if self.block_size:
+            values, indices = self._blocked_top_k(query, rows)
+        else:
+            scores = self._masked(tf.matmul(query, self.embeddings, transpose_b=True), rows)  # [B, N]
+            values, indices = tf.math.top_k(scores, k=self.k)
         # When fewer than K items remain after exclusion, the tail is padding: "" ids, never an
         # excluded item.
         kept = values > MASKED / 2

@@ -268,6 +268,10 @@ class RetrievalConfig:
     uniform_negatives: NonNegativeInt = 0  # extra negatives per batch drawn uniformly from the catalogue
     remove_accidental_hits: bool = True
     top_k: PositiveInt = 100  # how many items the exported index returns
+    # 0: the exported index scores the whole catalogue in one [batch, N] product; > 0: in blocks of
+    # this many items, merged into a running exact top-K (memory per request O(batch x block)): for
+    # catalogues of millions (models/retrieval_export.py).
+    index_block_size: NonNegativeInt = 0
     seed: int = 42
     # Share of user, item and history ids sent to an OOV bucket while training (models/inputs.py
     # OOVDropout, as train.oov_dropout for the ranker): a cold user / item then gets a trained

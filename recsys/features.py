@@ -20,8 +20,24 @@ Adding a feature is one ``[[feature]]`` entry in ``configs/features/<dataset>.to
 Cold-start slices are derived, not declared: Transform marks every example's user and item
 ``COLD`` (no interaction in the training split: the id is out of the model's vocabulary or was
 only ever shown, never interacted with) or ``WARM`` as ``user_start`` / ``item_start``
-(``FeatureConfig.cold_slices``); TFMA slices on them through the ranker's ``transform_features``
+(``FeatureConfig.cold_slices``); TFMA slices on them through the ranker's ``evaluation_slices``
 signature, and the retrieval evaluator derives the same marks from the training split.
+
+Large catalogues: a categorical feature's ``top_k`` caps its vocabulary at the N most frequent
+values of the training split (tf.Transform's ``vocabulary(top_k=...)``; ``frequency_threshold``
+drops values seen fewer times); every other value, and every value never seen, is hashed by
+Transform into one of ``num_oov_buckets`` ids after the vocabulary (``apply_vocabulary``), at
+training and serving alike. The embedding tables then have ``top_k + num_oov_buckets`` rows, not
+one per raw id: 1M items and 10M users train with, say, ``top_k = 100000`` and
+``num_oov_buckets = 10000``. Tail values sharing a bucket share its embedding; the retrieval index
+still lists every item under its own key, told apart by its other attributes::
+
+    [[feature]]
+    name = "item_id"
+    kind = "categorical"
+    side = "item"
+    top_k = 100000           # vocabulary: the 100k most frequent items
+    num_oov_buckets = 10000  # the rest hash into 10k shared ids
 
 Evaluation-only slices (``[[count_slice]]``) are *not* model features: ``data/prepare.py`` counts
 the prepared log per ``key`` (user, item) and writes the key's frequency bucket as an extra string
@@ -124,6 +140,19 @@ class Feature:
             bad("age_at", self.age_at, "unset, or on a numeric int64 (unix seconds) feature")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int)
+                                       or self.top_k < 1):
+            bad("top_k", self.top_k, "a vocabulary size >= 1 (the most frequent values kept), or unset")
+        if isinstance(self.frequency_threshold, bool) or not isinstance(self.frequency_threshold, int) \
+                or self.frequency_threshold < 0:
+            bad("frequency_threshold", self.frequency_threshold, "an int >= 0 (0: keep every value)")
+        if self.vocab_from and (self.top_k is not None or self.frequency_threshold
+                                or self.num_oov_buckets != 1):
+            # The vocabulary and its buckets are the owner's: a second setting here would be ignored.
+            bad("vocab_from", self.vocab_from, "no top_k / frequency_threshold / num_oov_buckets on "
+                "this feature: set them on the vocabulary's owner")
+        if not self.has_vocabulary and (self.top_k is not None or self.frequency_threshold):
+            bad("kind", self.kind, "a vocabulary kind when top_k / frequency_threshold are set")
         if self.slice and self.kind in ("sequence", "time"):
             # A multi_categorical feature slices fine (an example counts in each of its values'
             # slices: per genre); a behaviour history would make one slice per item ever seen,

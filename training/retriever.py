@@ -69,24 +69,37 @@ def interactions_dataset(file_patterns, tft_out, features: FeatureConfig, config
 def item_probabilities(tft_out, features: FeatureConfig, vocab_sizes: dict[str, int]) -> np.ndarray:
     """[item vocabulary + OOV rows] share of training interactions per transformed item id.
 
-    Items with no counted interaction (and the OOV rows) get half the smallest observed count,
-    so their log-probability stays finite.
+    Each counted item adds its count to the row Transform maps it to: its own vocabulary id, or,
+    beyond the vocabulary's ``top_k`` (a large catalogue), the hashed OOV bucket it shares with
+    other tail items, whose probability of being an in-batch negative is the sum of theirs. The
+    bucket is then one candidate class, for the correction as for accidental-hit removal (both
+    key on the transformed id), as in Yi et al. 2019's hashed frequency estimate. Rows
+    with no counted interaction get half the smallest observed count, so their log-probability
+    stays finite.
     """
-    with tf.io.gfile.GFile(tft_out.vocabulary_file_by_name(features[features.item_key].vocab_name)) as fh:
-        vocab = [line.rstrip("\n") for line in fh]
-    counts: dict[str, float] = {}
+    owner = features[features.item_key]
+    tokens, counts = [], []
     with tf.io.gfile.GFile(tft_out.vocabulary_file_by_name(ITEM_COUNTS_VOCAB)) as fh:
         for line in fh:
             count, _, token = line.rstrip("\n").partition(" ")
-            counts[token] = float(count)
-    observed = [c for c in counts.values() if c > 0]
+            tokens.append(token)
+            counts.append(float(count))
+    observed = [c for c in counts if c > 0]
     if not observed:
         raise ValueError(f"Transform vocabulary {ITEM_COUNTS_VOCAB!r} counts no training interaction")
-    floor = min(observed) / 2
-    counts = {k: (c if c > 0 else floor) for k, c in counts.items()}
-    rows = np.full(vocab_sizes[features.item_key], floor, np.float64)
-    for i, token in enumerate(vocab):
-        rows[i] = counts.get(token, floor)
+    key_dtype = tf.string if owner.dtype == "string" else tf.int64
+    keys = tokens if owner.dtype == "string" else [int(t) for t in tokens]
+    # The very table tft.apply_vocabulary builds over the vocabulary file (a StaticVocabularyTable,
+    # same hash), so an item lands in the row the model sees it under.
+    table = tf.lookup.StaticVocabularyTable(
+        tf.lookup.TextFileInitializer(tft_out.vocabulary_file_by_name(owner.vocab_name), key_dtype,
+                                      tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
+                                      tf.lookup.TextFileIndex.LINE_NUMBER),
+        num_oov_buckets=owner.num_oov_buckets, lookup_key_dtype=key_dtype)
+    rows = np.zeros(vocab_sizes[features.item_key], np.float64)
+    if keys:
+        np.add.at(rows, table.lookup(tf.constant(keys, key_dtype)).numpy(), counts)
+    rows[rows <= 0] = min(observed) / 2
     return (rows / sum(observed)).astype(np.float32)
 
 
@@ -154,7 +167,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
 
     index = retrieval_export.RetrievalIndex(
         model.query_tower, tft_out.transform_features_layer(), catalog_ids,
-        embed_catalog(model, catalog), config.top_k, attributes)
+        embed_catalog(model, catalog), config.top_k, attributes, block_size=config.index_block_size)
     query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
     target = distribution.export_dir(strategy, serving_model_dir)
     retrieval_export.save(index, tft_out, features, query_names, target,

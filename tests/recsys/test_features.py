@@ -99,3 +99,18 @@ def test_age_at_needs_a_numeric_time_and_a_time_feature():
             Feature("price", "numeric", dtype="float"))
     with pytest.raises(ValueError, match=r"feature 'listed': age_at='price'; expected a feature of kind 'time'"):
         FeatureConfig("t", base + (Feature("listed", "numeric", dtype="int64", age_at="price"),))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(top_k=0), r"'item_id': field 'top_k' = 0; expected a vocabulary size >= 1"),
+    (dict(top_k=2.5), r"'item_id': field 'top_k' = 2.5; expected a vocabulary size >= 1"),
+    (dict(frequency_threshold=-1), r"'item_id': field 'frequency_threshold' = -1; expected an int >= 0"),
+    (dict(kind="numeric", dtype="float", top_k=5), r"'item_id': field 'kind' = 'numeric'; expected a vocabulary kind"),
+    (dict(kind="sequence", max_length=3, vocab_from="x", top_k=5),
+     r"'item_id': field 'vocab_from' = 'x'; expected no top_k / frequency_threshold / num_oov_buckets"),
+])
+def test_vocabulary_size_settings_are_checked(kwargs, message):
+    from recsys.features import Feature
+
+    with pytest.raises(ValueError, match=message):
+        Feature("item_id", **{"kind": "categorical", **kwargs})

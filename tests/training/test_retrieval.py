@@ -136,12 +136,15 @@ class _Identity(tf.keras.layers.Layer):
         return features["q"]
 
 
-def test_exclusions_are_never_returned_and_the_rest_is_exact_top_k():
+# 0: one [B, N] product; 7: nine blocks, the last one short (60 = 8 x 7 + 4); 3: blocks smaller
+# than K, so one block can never fill the list alone.
+@pytest.mark.parametrize("block_size", [0, 7, 3])
+def test_exclusions_are_never_returned_and_the_rest_is_exact_top_k(block_size):
     rng = np.random.default_rng(0)
     n, d, k = 60, 8, 10
     ids = np.array([f"i{j}" for j in range(n)], dtype=object)
     emb = rng.normal(size=(n, d)).astype(np.float32)
-    index = RetrievalIndex(_Identity(), None, ids, emb, k)
+    index = RetrievalIndex(_Identity(), None, ids, emb, k, block_size=block_size)
     queries = rng.normal(size=(20, d)).astype(np.float32)
     scores = queries @ emb.T
     exclude = []
@@ -156,7 +159,25 @@ def test_exclusions_are_never_returned_and_the_rest_is_exact_top_k():
         assert got == list(ids[allowed[:k]])
 
 
-def test_index_gathers_attributes_in_their_dtypes_pads_them_and_saves_them(tmp_path):
+@pytest.mark.parametrize("block_size", [2, 3])
+def test_blocked_index_breaks_ties_by_catalogue_row_like_one_top_k(block_size):
+    # Rows 1, 2, 4 and 5 score 1.0, rows 0 and 3 score 0.5 for the query [1]: one top_k over the
+    # whole row returns the tied rows lowest first, [1, 2, 4]; the blocked merge must too, even
+    # when the tie spans blocks ([0 1] [2 3] [4 5] or [0 1 2] [3 4 5]).
+    ids = np.array([f"i{j}" for j in range(6)], dtype=object)
+    emb = np.array([[0.5], [1.0], [1.0], [0.5], [1.0], [1.0]], np.float32)
+    whole = RetrievalIndex(_Identity(), None, ids, emb, 3)
+    blocked = RetrievalIndex(_Identity(), None, ids, emb, 3, block_size=block_size)
+    q = {"q": tf.constant([[1.0]])}
+    assert [i.decode() for i in blocked.top_k(blocked.query(q))["item_ids"].numpy()[0]] == ["i1", "i2", "i4"]
+    assert whole.top_k(whole.query(q))["item_ids"].numpy().tolist() == \
+        blocked.top_k(blocked.query(q))["item_ids"].numpy().tolist()
+    with pytest.raises(ValueError, match="block_size = -1"):
+        RetrievalIndex(_Identity(), None, ids, emb, 3, block_size=-1)
+
+
+@pytest.mark.parametrize("block_size", [0, 2])
+def test_index_gathers_attributes_in_their_dtypes_pads_them_and_saves_them(tmp_path, block_size):
     rng = np.random.default_rng(1)
     n, d, k = 7, 4, 5
     ids = np.array([f"i{j}" for j in range(n)], dtype=object)
@@ -165,7 +186,7 @@ def test_index_gathers_attributes_in_their_dtypes_pads_them_and_saves_them(tmp_p
                   "item_price": rng.uniform(1, 9, n).astype(np.float32),
                   "item_brand": np.array([f"b{j}" for j in range(n)], dtype=object),
                   "item_genres": np.array([[f"g{j}", f"h{j}" if j % 2 else ""] for j in range(n)], dtype=object)}
-    index = RetrievalIndex(_Identity(), None, ids, emb, k, attributes)
+    index = RetrievalIndex(_Identity(), None, ids, emb, k, attributes, block_size=block_size)
     queries = rng.normal(size=(3, d)).astype(np.float32)
     exclude = np.array([["i0", "i1", "i2", "i3"], [""] * 4, ["i6", "nope", "", ""]], dtype=object)
 

@@ -1,0 +1,38 @@
+"""The scale benchmark's own logic on tiny inputs: the per-stage RSS window, the results merge
+that keeps other helpers' keys, and the index part (blocked top-K must equal the whole matrix)."""
+
+import json
+
+from benchmarks import scale
+
+
+def test_stage_peak_is_taken_inside_the_stage_window_only():
+    sampler = scale.RssSampler()
+    mb = 2**20
+    sampler.samples = [(1.0, 900 * mb), (2.0, 300 * mb), (3.0, 200 * mb), (4.0, 800 * mb)]
+    assert sampler.peak_mb(1.5, 3.5) == 300.0  # the 900 before and the 800 after are other stages
+    assert sampler.peak_mb(5.0, 6.0) is None
+
+
+def test_results_merge_keeps_other_keys_and_other_data_sets(tmp_path, monkeypatch):
+    path = tmp_path / "scale.json"
+    path.write_text(json.dumps({"multi_worker": {"x": 1},
+                                "pipeline_components": {"ml-100k": {"wall_seconds": 1}}}))
+    monkeypatch.setattr(scale, "RESULTS", str(path))
+    scale._merge({"pipeline_components": {"synthetic-default": {"wall_seconds": 2}},
+                  "index": {"k": 100}})
+    got = json.loads(path.read_text())
+    assert got["multi_worker"] == {"x": 1} and got["index"] == {"k": 100}
+    assert got["pipeline_components"] == {"ml-100k": {"wall_seconds": 1},
+                                          "synthetic-default": {"wall_seconds": 2}}
+
+
+def test_index_part_measures_whole_and_blocked_search_with_the_same_top_k():
+    # In this process (the benchmark runs each configuration in a fresh one, for its memory).
+    whole, rows = scale._index_one(500, 0, dim=8, batch=4, k=10, repeats=2)
+    blocked, blocked_rows = scale._index_one(500, 64, dim=8, batch=4, k=10, repeats=2)
+    assert blocked_rows == rows and len(rows) == 4 and len(set(rows[0])) == 10
+    assert blocked["score_buffer_mb"] < whole["score_buffer_mb"]
+    assert whole["rss_serving_peak_mb"] >= whole["rss_catalogue_loaded_mb"] > 0
+    assert scale.scann_recall(None, None, None, 10, python="") == {
+        "skipped": "no --scann-python given (ScaNN needs numpy 2: its own virtualenv)"}
