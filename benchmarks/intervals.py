@@ -5,7 +5,7 @@ and the 95% interval widths of the overall slice and of the smallest reported sl
   .venv/bin/python -m benchmarks.intervals --methods off,jackknife,bootstrap
   .venv/bin/python -m benchmarks.intervals --movielens ../shared/data/ml-100k
   .venv/bin/python -m benchmarks.intervals --movielens ../shared/data/ml-100k --methods jackknife \
-      --set retrieval.enabled=false --out-prefix /tmp/ml-intervals-
+      --set retrieval.enabled=false --out-prefix /tmp/ml-intervals- --keep
   .venv/bin/python -m benchmarks.intervals --from-run /tmp/run-a --from-run /tmp/run-b
 
 Each method gets a fresh, cold pipeline run (its own output directory, nothing cached, no
@@ -106,6 +106,8 @@ def main():
                     help="a run config override for every run (recorded with the results)")
     ap.add_argument("--out-prefix", default=os.path.join(tempfile.gettempdir(), "bench-intervals-"),
                     help="each run's pipeline.output_dir is <prefix><method>-<random>")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep each run's directory (printed) to read its TFMA result afterwards")
     args = ap.parse_args()
     name = args.data_name or (os.path.basename(os.path.normpath(args.movielens)) if args.movielens
                               else "synthetic-default")
@@ -132,7 +134,10 @@ def main():
                                                "load_average_5min": [load_before, os.getloadavg()[1]],
                                                **stamp()}
             finally:
-                shutil.rmtree(out, ignore_errors=True)
+                if args.keep:
+                    print(f"kept {method} run: {out}", flush=True)
+                else:
+                    shutil.rmtree(out, ignore_errors=True)
     record(RESULTS, entries)
     print(json.dumps(entries, indent=2))
 
