@@ -52,7 +52,7 @@ def widths(uri: str) -> dict:
     slice that has each, and how many slices differ from overall (``callouts``)."""
     evaluation = load(uri)
     overall = evaluation.slices[0]
-    out = {"overall": {"examples": overall.example_count}}
+    out = {"overall": {"examples": overall.example_count, "interval_errors": overall.interval_errors}}
     for m in METRICS:
         if m in overall.metrics:
             iv = overall.intervals.get(m)
@@ -68,6 +68,12 @@ def widths(uri: str) -> dict:
                 lo, hi = smallest.intervals[m]
                 out["smallest_slice"][m] = {"value": smallest.metrics[m], "interval": [lo, hi],
                                             "width": hi - lo}
+    # TFMA's reason per pass where a slice got no interval (eval_result.SliceMetrics.interval_errors)
+    errors = [s for s in evaluation.slices if s.interval_errors]
+    out["slices_without_intervals"] = {
+        "count": len(errors), "of": len(evaluation.slices),
+        "example_level": sum("__ERROR__" in s.interval_errors for s in errors),
+        "per_user": sum("__ERROR__per_user" in s.interval_errors for s in errors)}
     metric = report.gated_metric(evaluation)
     if metric:
         small = callouts.small_slices(evaluation)
