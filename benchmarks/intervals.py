@@ -5,7 +5,7 @@ and the 95% interval widths of the overall slice and of the smallest reported sl
   .venv/bin/python -m benchmarks.intervals --methods off,jackknife,bootstrap
   .venv/bin/python -m benchmarks.intervals --movielens ../shared/data/ml-100k
   .venv/bin/python -m benchmarks.intervals --movielens ../shared/data/ml-100k --methods jackknife \
-      --set retrieval.enabled=false --out-prefix /tmp/ml-intervals-
+      --set retrieval.enabled=false --out-prefix /tmp/ml-intervals- --keep
   .venv/bin/python -m benchmarks.intervals --from-run /tmp/run-a --from-run /tmp/run-b
 
 Each method gets a fresh, cold pipeline run (its own output directory, nothing cached, no
@@ -52,7 +52,7 @@ def widths(uri: str) -> dict:
     slice that has each, and how many slices differ from overall (``callouts``)."""
     evaluation = load(uri)
     overall = evaluation.slices[0]
-    out = {"overall": {"examples": overall.example_count}}
+    out = {"overall": {"examples": overall.example_count, "interval_errors": overall.interval_errors}}
     for m in METRICS:
         if m in overall.metrics:
             iv = overall.intervals.get(m)
@@ -68,6 +68,12 @@ def widths(uri: str) -> dict:
                 lo, hi = smallest.intervals[m]
                 out["smallest_slice"][m] = {"value": smallest.metrics[m], "interval": [lo, hi],
                                             "width": hi - lo}
+    # TFMA's reason per pass where a slice got no interval (eval_result.SliceMetrics.interval_errors)
+    errors = [s for s in evaluation.slices if s.interval_errors]
+    out["slices_without_intervals"] = {
+        "count": len(errors), "of": len(evaluation.slices),
+        "example_level": sum("__ERROR__" in s.interval_errors for s in errors),
+        "per_user": sum("__ERROR__per_user" in s.interval_errors for s in errors)}
     metric = report.gated_metric(evaluation)
     if metric:
         small = callouts.small_slices(evaluation)
@@ -106,6 +112,8 @@ def main():
                     help="a run config override for every run (recorded with the results)")
     ap.add_argument("--out-prefix", default=os.path.join(tempfile.gettempdir(), "bench-intervals-"),
                     help="each run's pipeline.output_dir is <prefix><method>-<random>")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep each run's directory (printed) to read its TFMA result afterwards")
     args = ap.parse_args()
     name = args.data_name or (os.path.basename(os.path.normpath(args.movielens)) if args.movielens
                               else "synthetic-default")
@@ -132,7 +140,10 @@ def main():
                                                "load_average_5min": [load_before, os.getloadavg()[1]],
                                                **stamp()}
             finally:
-                shutil.rmtree(out, ignore_errors=True)
+                if args.keep:
+                    print(f"kept {method} run: {out}", flush=True)
+                else:
+                    shutil.rmtree(out, ignore_errors=True)
     record(RESULTS, entries)
     print(json.dumps(entries, indent=2))
 

@@ -33,6 +33,11 @@ class SliceMetrics:
     # TFMA's 95% intervals (``eval.confidence_intervals``), same names; empty when they are off.
     intervals: dict[str, Interval] = dataclasses.field(default_factory=dict)  # of metrics
     diff_intervals: dict[str, Interval] = dataclasses.field(default_factory=dict)  # of diffs
+    # Why a resampling pass left this slice without intervals, TFMA's own text by pass
+    # (``__ERROR__``: the example-level metrics, ``__ERROR__per_user``: the per-user ones,
+    # ``interval_error.py``), e.g. "CI not computed because only 18 samples were non-empty.
+    # Expected 20.": a metric without an interval then reads as not computed, not as certain.
+    interval_errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def example_count(self) -> float:
@@ -108,6 +113,20 @@ def interval(value) -> Interval | None:
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
+ERROR_NAME = "__ERROR__"  # tensorflow_model_analysis.constants.ERROR_METRIC_NAME (not imported: TF)
+
+
+def error_text(value) -> str:
+    """TFMA's ``__ERROR__`` metric value (JSON dict, the message as base64 ``bytesValue``) -> text."""
+    import base64
+
+    raw = value.get("bytesValue", "") if isinstance(value, dict) else value
+    try:
+        return base64.b64decode(raw).decode()
+    except (ValueError, TypeError):
+        return str(raw)
+
+
 # Why TFMA returns NaN for a metric on a slice, by base metric name; anything else gets UNDEFINED.
 NAN_REASONS = {
     "auc": "one label class only in this slice",
@@ -137,6 +156,9 @@ def flatten(by_sub_key: dict, name: str = OVERALL) -> SliceMetrics:
         suffix = "@" + sub_key.split(":", 1)[1] if sub_key.startswith("topK:") else (
             f"[{sub_key}]" if sub_key else "")
         for metric, value in values.items():
+            if metric.startswith(ERROR_NAME):
+                out.interval_errors[metric] = error_text(value)
+                continue
             x = scalar(value)
             if x is None:
                 continue
@@ -191,7 +213,7 @@ def withhold_per_user_off_slice(s: SliceMetrics) -> SliceMetrics:
         return {k: v for k, v in d.items() if _base(k) not in PER_USER_METRICS}
 
     return SliceMetrics(s.slice, keep, kept(s.diffs), undefined, kept(s.intervals),
-                        kept(s.diff_intervals))
+                        kept(s.diff_intervals), s.interval_errors)
 
 
 def _model_names(uri: str) -> tuple[str, str | None]:

@@ -28,7 +28,8 @@ token=$(.venv-notebook/bin/python -c 'import secrets; print(secrets.token_hex(16
 port=${NOTEBOOK_PORT:-8888}
 # The classic Notebook refuses to start as root (containers, CI) unless told.
 [ "$(id -u)" = 0 ] && jupyter_args+=(--allow-root)
-echo "TFMA viewer: http://127.0.0.1:$port/notebooks/notebooks/evaluation.ipynb?token=$token" >&2
+# Jupyter opened on a file serves from that file's folder (notebooks/), so the URL has it once.
+echo "TFMA viewer: http://127.0.0.1:$port/notebooks/evaluation.ipynb?token=$token" >&2
 echo "(Jupyter's and TensorFlow's output goes to $log; Ctrl-C stops the server)" >&2
 exec .venv-notebook/bin/jupyter notebook notebooks/evaluation.ipynb --ip=127.0.0.1 --port="$port" \
   --port-retries=0 --NotebookApp.token="$token" "${jupyter_args[@]+"${jupyter_args[@]}"}" >"$log" 2>&1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 
@@ -60,3 +61,42 @@ def page(artifact: str, width: int = 1280, height: int = 1000):
                 pg.screenshot(path=log.screenshot, full_page=True)
         finally:
             browser.close()
+
+
+def shadow(selector_path: str) -> str:
+    """JS expression: the element at ``a >>> b >>> c`` (each step inside the previous one's shadow
+    root, the first in the document), or null."""
+    steps = [s.strip() for s in selector_path.split(">>>")]
+    expr = f"document.querySelector({json.dumps(steps[0])})"
+    for s in steps[1:]:
+        expr = f"(e => e && e.shadowRoot && e.shadowRoot.querySelector({json.dumps(s)}))({expr})"
+    return expr
+
+
+SLICE_BROWSER = "tfma-nb-slicing-metrics >>> tfma-slicing-metrics-browser"  # TFMA's, drawn
+PLOT = "tfma-nb-plot >>> tfma-plot"
+
+
+def open_notebook(pg, url: str) -> None:
+    """Opens the classic-Notebook ``url`` in ``pg`` and runs it as a user does, until TFMA's slice
+    browser and plot are drawn (the notebook test, and ``benchmarks/open_time.py`` which times it).
+    Never saved."""
+    pg.goto(url)
+    pg.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
+                         " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
+    pg.evaluate("Jupyter.notebook.set_autosave_interval(0)")
+    # Cell by cell, as with Shift-Enter: with Run All, a widget whose view is ready before its
+    # output area is in the page is lost ("Host is not attached"), about one run in two here.
+    for i in range(pg.evaluate("Jupyter.notebook.ncells()")):
+        pg.evaluate(f"Jupyter.notebook.get_cell({i}).execute()")
+        pg.wait_for_function(f"(c => c.cell_type !== 'code' || typeof c.input_prompt_number"
+                             f" === 'number')(Jupyter.notebook.get_cell({i}))",
+                             timeout=300_000, polling=500)
+    # The widgets draw after the kernel answered: TFMA's Polymer bundle loads, then renders.
+    pg.wait_for_function(shadow(SLICE_BROWSER), timeout=60_000)
+    pg.wait_for_function(shadow(PLOT), timeout=60_000)
+    # As a user picks every metric group under "Class Ids" (TFMA selects none by itself).
+    pg.evaluate("""() => { const sm = document.querySelector('tfma-nb-slicing-metrics');
+                         sm.selectedConfigs_ = JSON.parse(JSON.stringify(sm.availableConfigs_)); }""")
+    pg.wait_for_function(shadow(SLICE_BROWSER) + ".data.length > 0", timeout=30_000)
+

@@ -60,3 +60,14 @@ def test_a_one_user_slice_keeps_its_values_without_an_interval(tfma_tiny_interva
     for name in ("Overall", "user_gender=F", "user_gender=M"):
         assert "auc" in by_name[name].intervals and "gauc" in by_name[name].intervals, name
     assert "user_gender=X" in report.render_html(evaluation)
+
+
+def test_the_reason_a_slice_has_no_interval_is_read(tfma_tiny_intervals):
+    """TFMA's reason, by pass, reaches eval_result (ML-100K's AUC lacked an interval on every
+    slice with only this text, in the run directory, to say why: benchmarks/results/intervals.json)."""
+    by_name = {s.slice: s for s in eval_result.load(tfma_tiny_intervals).slices}
+    expected = "CI not computed because only 19 samples were non-empty. Expected 20."
+    assert by_name["user_gender=X"].interval_errors == {"__ERROR__": expected,
+                                                        "__ERROR__per_user": expected}
+    assert "__ERROR__" not in by_name["user_gender=X"].metrics
+    assert by_name["Overall"].interval_errors == {}

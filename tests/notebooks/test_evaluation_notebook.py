@@ -64,40 +64,11 @@ def server(tmp_path_factory, tfma_tiny_output):
     log.close()
 
 
-def _shadow(selector_path: str) -> str:
-    """JS expression: the element at ``a >>> b >>> c`` (each step inside the previous one's shadow
-    root, the first in the document), or null."""
-    steps = [s.strip() for s in selector_path.split(">>>")]
-    expr = f"document.querySelector({json.dumps(steps[0])})"
-    for s in steps[1:]:
-        expr = f"(e => e && e.shadowRoot && e.shadowRoot.querySelector({json.dumps(s)}))({expr})"
-    return expr
-
-
 @pytest.fixture(scope="module")
 def executed(server):
     """The notebook opened and run in the browser, as a user does (Cell > Run All); never saved."""
     with browser.page("evaluation-notebook", height=3200) as (pg, log):
-        pg.goto(server)
-        pg.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
-                             " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
-        pg.evaluate("Jupyter.notebook.set_autosave_interval(0)")
-        # Cell by cell, as with Shift-Enter: with Run All, a widget whose view is ready before its
-        # output area is in the page is lost ("Host is not attached"), about one run in two here.
-        for i in range(pg.evaluate("Jupyter.notebook.ncells()")):
-            pg.evaluate(f"Jupyter.notebook.get_cell({i}).execute()")
-            pg.wait_for_function(f"(c => c.cell_type !== 'code' || typeof c.input_prompt_number"
-                                 f" === 'number')(Jupyter.notebook.get_cell({i}))",
-                                 timeout=300_000, polling=500)
-        # The widgets draw after the kernel answered: TFMA's Polymer bundle loads, then renders.
-        pg.wait_for_function(_shadow("tfma-nb-slicing-metrics >>> tfma-slicing-metrics-browser"),
-                             timeout=60_000)
-        pg.wait_for_function(_shadow("tfma-nb-plot >>> tfma-plot"), timeout=60_000)
-        # As a user picks every metric group under "Class Ids" (TFMA selects none by itself).
-        pg.evaluate("""() => { const sm = document.querySelector('tfma-nb-slicing-metrics');
-                             sm.selectedConfigs_ = JSON.parse(JSON.stringify(sm.availableConfigs_)); }""")
-        pg.wait_for_function(_shadow("tfma-nb-slicing-metrics >>> tfma-slicing-metrics-browser")
-                             + ".data.length > 0", timeout=30_000)
+        browser.open_notebook(pg, server)
         pg.wait_for_timeout(2000)  # let the charts finish (or fail to fetch their library)
         state = pg.evaluate("""() => {
           const browserEl = %s, plotEl = %s;
@@ -115,8 +86,7 @@ def executed(server):
               .flatMap(e => e.shadowRoot ? [...e.shadowRoot.querySelectorAll('google-chart')] : [])
               .filter(c => c.shadowRoot && c.shadowRoot.querySelector('svg, table')).length,
           };
-        }""" % (_shadow("tfma-nb-slicing-metrics >>> tfma-slicing-metrics-browser"),
-                _shadow("tfma-nb-plot >>> tfma-plot")))
+        }""" % (browser.shadow(browser.SLICE_BROWSER), browser.shadow(browser.PLOT)))
     return state, log
 
 
