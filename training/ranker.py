@@ -117,7 +117,11 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
             label = tf.random.shuffle(label, seed=train.seed)
         return {k: v for k, v in parsed.items() if k not in label_keys}, label
 
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    # In order, also when training: under multi-worker training with fewer files than workers
+    # each worker takes its part of every global batch by position (``distribution.shard_options``),
+    # which is right only if every worker's pipeline yields the same batches in the same order;
+    # and on one machine a seed then reproduces its run. Parsing stays parallel.
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     if strategy is not None:
         ds = ds.with_options(distribution.shard_options(_num_files(file_patterns), strategy))
@@ -209,6 +213,8 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     distribution.discard_export(target, serving_model_dir)
     result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary,
               "replicas": strategy.num_replicas_in_sync}
+    if distribution.is_multi_worker(strategy):
+        result["weights_sha256"] = distribution.weights_fingerprint(model)
     logging.info("training result: %s", json.dumps(result))
     return result
 
