@@ -115,6 +115,16 @@ def _batch(rows):
     return {k: tf.constant(np.stack([r[k] for r in rows])) for k in rows[0] if k not in skip}
 
 
+def _seeded_ranker(strategy, train, sizes, features, learning_rate):
+    """The same initial ranker under any strategy (seeded, built on ``features``), with SGD."""
+    tf.keras.utils.set_random_seed(3)
+    with strategy.scope():
+        model = build_ranker(train, CONFIG, sizes)
+        model(features)
+        model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate))
+    return model
+
+
 def _one_step(model, features, labels):
     model.train_step((features, labels))
     return [v.numpy() for v in model.trainable_variables]
@@ -132,11 +142,7 @@ def test_two_replicas_take_the_same_step_as_one_device():
     features, labels = _batch(data[:4]), tf.constant([[float(r["label"])] for r in data[:4]])
 
     def weights_after_step(strategy):
-        tf.keras.utils.set_random_seed(3)
-        with strategy.scope():
-            model = build_ranker(train, CONFIG, sizes)
-            model(features)
-            model.compile(optimizer=tf.keras.optimizers.SGD(0.5))
+        model = _seeded_ranker(strategy, train, sizes, features, 0.5)
         before = [v.numpy() for v in model.trainable_variables]
         ds = tf.data.Dataset.from_tensor_slices((features, labels)).batch(4)
         step = tf.function(lambda x: strategy.run(model.train_step, args=(x,)))
@@ -169,11 +175,7 @@ def test_two_replicas_report_what_one_device_reports():
     ds = tf.data.Dataset.from_tensor_slices((features, labels)).batch(4)  # one batch, 2 a replica
 
     def reported(strategy):
-        tf.keras.utils.set_random_seed(3)
-        with strategy.scope():
-            model = build_ranker(train, CONFIG, sizes)
-            model(features)
-            model.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+        model = _seeded_ranker(strategy, train, sizes, features, 0.1)
         fitted = model.fit(ds, epochs=1, verbose=0).history
         return {k: v[0] for k, v in fitted.items()}, model.evaluate(ds, return_dict=True, verbose=0)
 
