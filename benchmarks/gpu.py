@@ -125,11 +125,11 @@ def measure(name: str, data, sizes, features: FeatureConfig, *, device: str, fas
     from recsys.models.factory import build_ranker
     from recsys.models.retrieval import CANDIDATE_SIDES, TwoTowerModel, transformed_keys
     from recsys.training.optimizers import build_optimizer
-    from recsys.training.ranker import configure_precision
+    from recsys.training.precision import configure_precision
 
     train = TrainConfig(model=name if name != "two_tower" else "dcn", batch_size=batch_size,
                         mixed_precision=fast, jit_compile=fast)
-    configure_precision(train)  # float16 on a GPU, bfloat16 on a CPU
+    configure_precision(train)  # float16 on a GPU (the CPU half runs float32 only)
     labels = set(features.label_keys)
     n = len(next(iter(data.values())))
     try:

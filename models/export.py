@@ -167,19 +167,21 @@ def make_signatures(model, tf_transform_output, features: FeatureConfig, label_m
     raw_spec = serving_feature_spec(tf_transform_output, features)  # labels are not served
     full_spec = serving_feature_spec(tf_transform_output, features, with_labels=True)
     raw_inputs = raw_input_signature(raw_spec)
+    # autograph=False: plain graph code (see models/train_step.py); converting the model's layers
+    # again here cost ~4 CPU seconds per export.
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def serve_tf_examples(examples):
         raw = tf.io.parse_example(examples, raw_spec)
         return _outputs(model, model.tft_layer(raw), label_mode)
 
     # Signature inputs are named by their TensorSpec names, so positional tensors arrive per feature.
-    @tf.function(input_signature=list(raw_inputs.values()))
+    @tf.function(input_signature=list(raw_inputs.values()), autograph=False)
     def serve_raw(*tensors):
         parsed = parse_raw(dict(zip(raw_inputs, tensors)), raw_spec)
         return _outputs(model, model.tft_layer(parsed), label_mode)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, full_spec))
 

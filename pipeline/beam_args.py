@@ -16,6 +16,9 @@ from recsys.config import BeamConfig, ConfigError
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 # Portable runners whose SDK workers run where environment_type says.
 _PORTABLE = ("FlinkRunner", "SparkRunner")
+# Runners Beam knows only by their full class path: --runner=DaskRunner is refused by Beam 2.74
+# ("Unexpected pipeline runner: DaskRunner").
+_RUNNER_PATHS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
 
 
 def _problems(beam: BeamConfig) -> list[str]:
@@ -59,7 +62,8 @@ def beam_pipeline_args(beam: BeamConfig) -> list[str]:
     if problems:
         raise ConfigError(problems)
     # The DirectRunner is Beam's default: no --runner, so the local run's flags stay as they were.
-    args = [] if beam.runner == "DirectRunner" else [f"--runner={beam.runner}"]
+    args = [] if beam.runner == "DirectRunner" else [
+        f"--runner={_RUNNER_PATHS.get(beam.runner, beam.runner)}"]
     if beam.runner == "DirectRunner":
         args += [f"--direct_running_mode={beam.direct_running_mode}",
                  f"--direct_num_workers={beam.direct_num_workers or os.cpu_count() or 1}"]

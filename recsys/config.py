@@ -338,6 +338,10 @@ class DistributeConfig:
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
     # MultiWorkerMirroredStrategy's all-reduce: "auto" lets TF choose (NCCL on GPUs, ring on CPUs).
     communication: Literal["auto", "ring", "nccl"] = "auto"
+    # Seconds one all-reduce may wait for the other workers before the step fails with
+    # DeadlineExceeded naming the collective; 0: wait for ever (TF's default). A lost or stalled
+    # worker otherwise blocks every other worker silently.
+    timeout_seconds: NonNegativeFloat = 0.0
 
 
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "DaskRunner")

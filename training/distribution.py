@@ -23,6 +23,7 @@ here rather than by a warning in the log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -83,7 +84,7 @@ def make_strategy(distribute: DistributeConfig, environ=None) -> tf.distribute.S
                           }[distribute.communication]
         return tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=tf.distribute.experimental.CommunicationOptions(
-                implementation=implementation))
+                implementation=implementation, timeout_seconds=distribute.timeout_seconds or None))
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -102,7 +103,17 @@ def shard_options(num_files: int, strategy: tf.distribute.Strategy) -> tf.data.O
     return options
 
 
-def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
+def weights_fingerprint(model) -> str:
+    """sha256 of every weight's bytes, in the model's order: equal on every worker exactly when
+    their copies of the model are identical (the all-reduce gives every worker the same sums), so
+    a multi-worker run's report shows at a glance whether its workers stayed in sync."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(weight.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     return resolver is not None and bool(resolver.cluster_spec().as_dict())
 
@@ -110,7 +121,7 @@ def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes the real export: always, except under multi-worker training,
     where only the chief (or worker 0 when the cluster has no chief) does."""
-    if not _multi_worker(strategy):
+    if not is_multi_worker(strategy):
         return True
     resolver = strategy.cluster_resolver
     task_type, task_id = resolver.task_type, resolver.task_id
@@ -143,7 +154,7 @@ def build_variables(strategy: tf.distribute.Strategy, model, batch) -> None:
     tasks' mean losses run under a strategy there). Metrics touched here are reset (``fit`` resets them too).
     Only under multi-worker training: elsewhere the lazy creation works, and a run on one machine
     draws its random numbers exactly as before."""
-    if not _multi_worker(strategy):
+    if not is_multi_worker(strategy):
         return
     # In replica context: the task metrics' sync-on-read variables refuse updates outside it.
     strategy.run(model.compute_loss, args=(batch,), kwargs={"training": False})

@@ -30,6 +30,7 @@ from recsys.config import DistributeConfig, TrainConfig
 from recsys.features import FeatureConfig, raw_key
 from recsys.training import distribution
 from recsys.training.optimizers import build_optimizer, finalize_weight_averages
+from recsys.training.precision import configure_precision
 
 keras = tf.keras
 
@@ -117,7 +118,11 @@ def make_dataset(file_patterns, tf_transform_output, features: FeatureConfig, tr
             label = tf.random.shuffle(label, seed=train.seed)
         return {k: v for k, v in parsed.items() if k not in label_keys}, label
 
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    # In order, also when training: under multi-worker training with fewer files than workers
+    # each worker takes its part of every global batch by position (``distribution.shard_options``),
+    # which is right only if every worker's pipeline yields the same batches in the same order;
+    # and on one machine a seed then reproduces its run. Parsing stays parallel.
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     if strategy is not None:
         ds = ds.with_options(distribution.shard_options(_num_files(file_patterns), strategy))
@@ -163,17 +168,6 @@ def fit_summary(history, timer: EpochTimer, examples: int) -> dict:
             "train_examples_per_second": examples / statistics.median(timer.seconds[1:] or timer.seconds)}
 
 
-def configure_precision(train: TrainConfig) -> None:
-    """Mixed precision: float16 on GPU (Keras' ``compile`` then wraps the optimizer in a
-    ``LossScaleOptimizer``, which ``models/train_step.py`` applies), bfloat16 on CPU (the CPU has
-    no fast float16 path, and bfloat16's float32 exponent range needs no loss scaling)."""
-    if train.mixed_precision:
-        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-        keras.mixed_precision.set_global_policy(policy)
-    else:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def train_and_export(*, train_files, eval_files, transform_output: str, serving_model_dir: str,
                      features: FeatureConfig, train: TrainConfig, log_dir: str | None = None,
                      shuffle_labels: bool = False,
@@ -185,7 +179,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     # First: a MultiWorkerMirroredStrategy must exist before any other TF op of the process.
     strategy = distribution.make_strategy(distribute)
     tf.keras.utils.set_random_seed(train.seed)
-    configure_precision(train)
+    precision = configure_precision(train)
     tft_out = tft.TFTransformOutput(transform_output)
     eval_ds = make_dataset(eval_files, tft_out, features, train, training=False, strategy=strategy)
     if train.eval_steps:
@@ -208,7 +202,9 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
                 warmup_rows=raw_rows(eval_files, tft_out, features))
     distribution.discard_export(target, serving_model_dir)
     result = {"eval": {k: float(v) for k, v in metrics.items()}, **summary,
-              "replicas": strategy.num_replicas_in_sync}
+              "replicas": strategy.num_replicas_in_sync, "precision": precision}
+    if distribution.is_multi_worker(strategy):
+        result["weights_sha256"] = distribution.weights_fingerprint(model)
     logging.info("training result: %s", json.dumps(result))
     return result
 

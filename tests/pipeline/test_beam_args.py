@@ -32,7 +32,8 @@ def test_earlier_flat_keys_still_set_the_direct_runner():
     (["runner=SparkRunner", "spark_master_url=spark://m:7077", "environment_type=DOCKER"],
      ["--runner=SparkRunner", "--spark_master_url=spark://m:7077", "--environment_type=DOCKER"]),
     (["runner=DaskRunner", "dask_client_address=127.0.0.1:8786"],
-     ["--runner=DaskRunner", "--dask_client_address=127.0.0.1:8786"]),
+     ["--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+      "--dask_client_address=127.0.0.1:8786"]),
     (["runner=SparkRunner", "extra_args=--job_name=recsys,--max_num_workers=4"],
      ["--runner=SparkRunner", "--job_name=recsys", "--max_num_workers=4"]),
 ])
@@ -73,3 +74,17 @@ def test_every_missing_dataflow_setting_in_one_error():
 def test_unknown_runner_is_refused_by_the_config():
     with pytest.raises(ConfigError, match=r"pipeline.beam.runner: 'SamzaRunner'; expected one of"):
         load_config(None, ["pipeline.beam.runner=SamzaRunner"])
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "FlinkRunner", "SparkRunner", "DaskRunner"])
+def test_beam_knows_each_runner_by_the_flag_given(runner):
+    """Beam builds the runner the flag names (``--runner=DaskRunner`` alone is refused by Beam)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.runners.runner import create_runner
+
+    if runner == "DaskRunner":
+        pytest.importorskip("distributed", reason="the optional 'scale' extra")
+    cfg = load_config(None, [f"pipeline.beam.runner={runner}", "pipeline.beam.project=p",
+                             "pipeline.beam.region=r", "pipeline.beam.temp_location=gs://b/t"])
+    flag = PipelineOptions(beam_pipeline_args(cfg.pipeline.beam)).view_as(StandardOptions).runner
+    assert type(create_runner(flag)).__name__ == runner

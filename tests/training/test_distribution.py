@@ -98,9 +98,35 @@ def test_sharding_by_file_only_when_every_worker_gets_a_file():
     assert by(1) == tf.data.experimental.AutoShardPolicy.DATA  # same seed, every worker: correct
 
 
+def _ran_in_own_process(test: str, always: bool = False) -> bool:
+    """Runs ``test`` in a pytest process of its own when this one has fewer than two logical
+    CPUs (see the top of the module), or ``always``; True when it did (and it passed).
+    ``always``: a second MirroredStrategy over the same CPUs in one process can reuse the first
+    one's collective keys (seen as "Shape mismatch in the collective instance 100")."""
+    if len(tf.config.list_logical_devices("CPU")) >= 2 and not (
+            always and not os.environ.get("RECSYS_TEST_OWN_PROCESS")):
+        return False
+    name = f"{os.path.relpath(__file__, REPO)}::{test}"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RECSYS_TEST_OWN_PROCESS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:]
+    return True
+
+
 def _batch(rows):
     skip = set(CONFIG.label_keys) | set(CONFIG.passthrough_keys())
     return {k: tf.constant(np.stack([r[k] for r in rows])) for k in rows[0] if k not in skip}
+
+
+def _seeded_ranker(strategy, train, sizes, features, learning_rate):
+    """The same initial ranker under any strategy (seeded, built on ``features``), with SGD."""
+    tf.keras.utils.set_random_seed(3)
+    with strategy.scope():
+        model = build_ranker(train, CONFIG, sizes)
+        model(features)
+        model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate))
+    return model
 
 
 def _one_step(model, features, labels):
@@ -112,11 +138,7 @@ def test_two_replicas_take_the_same_step_as_one_device():
     """Two CPU replicas (each half the batch) end one SGD step with the weights of one device on
     the whole batch: the step divides the mean loss by the replica count. Without it the
     all-reduced gradient, hence the step, would be twice as large."""
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        name = f"{os.path.relpath(__file__, REPO)}::test_two_replicas_take_the_same_step_as_one_device"
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
-                              cwd=REPO, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stdout[-3000:]
+    if _ran_in_own_process("test_two_replicas_take_the_same_step_as_one_device"):
         return
     data, _, out = tiny_transform()
     train = TrainConfig(embedding_dim=4, deep_layers=(8,), oov_dropout=0.0, embedding_l2=0.1)
@@ -124,11 +146,7 @@ def test_two_replicas_take_the_same_step_as_one_device():
     features, labels = _batch(data[:4]), tf.constant([[float(r["label"])] for r in data[:4]])
 
     def weights_after_step(strategy):
-        tf.keras.utils.set_random_seed(3)
-        with strategy.scope():
-            model = build_ranker(train, CONFIG, sizes)
-            model(features)
-            model.compile(optimizer=tf.keras.optimizers.SGD(0.5))
+        model = _seeded_ranker(strategy, train, sizes, features, 0.5)
         before = [v.numpy() for v in model.trainable_variables]
         ds = tf.data.Dataset.from_tensor_slices((features, labels)).batch(4)
         step = tf.function(lambda x: strategy.run(model.train_step, args=(x,)))
@@ -145,6 +163,32 @@ def test_two_replicas_take_the_same_step_as_one_device():
     assert any(moved)
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_two_replicas_report_what_one_device_reports():
+    """fit's and evaluate's loss and AUC on two CPU replicas equal one device's on the same
+    batches. Keras' default reduction sums the replicas' outputs: the AUC (already global)
+    doubled and the loss was the sum of the replicas' halves."""
+    if _ran_in_own_process("test_two_replicas_report_what_one_device_reports", always=True):
+        return
+    data, _, out = tiny_transform()
+    train = TrainConfig(embedding_dim=4, deep_layers=(8,), oov_dropout=0.0)
+    sizes = CONFIG.vocabulary_sizes(out)
+    features = _batch(data[:4])
+    labels = tf.constant([[float(r["label"])] for r in data[:4]])
+    ds = tf.data.Dataset.from_tensor_slices((features, labels)).batch(4)  # one batch, 2 a replica
+
+    def reported(strategy):
+        model = _seeded_ranker(strategy, train, sizes, features, 0.1)
+        fitted = model.fit(ds, epochs=1, verbose=0).history
+        return {k: v[0] for k, v in fitted.items()}, model.evaluate(ds, return_dict=True, verbose=0)
+
+    one = reported(tf.distribute.get_strategy())
+    two = reported(tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")][:2]))
+    assert 0 < one[0]["auc"] < 1 and 0 < one[1]["auc"] < 1
+    for one_device, two_replicas in zip(one, two):
+        for key in ("auc", "loss", "logloss"):
+            assert two_replicas[key] == pytest.approx(one_device[key], rel=1e-4), key
 
 
 def test_mixed_float16_scales_the_loss_and_unscales_the_gradients():
