@@ -8,8 +8,10 @@ Trainer's own ``train_and_export`` trains each configuration on the transformed 
 throughput is the Trainer's input pipeline + model, measured per epoch after the first (which also traces the graph and fills the cache).
 Results: benchmarks/results/ranking_ml100k.json (mean and std over seeds).
 
-``--sweep`` chooses each model's settings on validation, not on the eval split: every
-``--val-every``-th training example (10%) is held out as the validation part, each point of the
+``--sweep`` chooses each model's settings on validation, not on the eval split: the last
+``--val-fraction`` (20%) of the training split by time is held out as the validation part
+(``benchmarks.protocol.carve_validation``, the eval split's temporal cut applied again inside the
+training split, so validation histories never reach the fit part either), each point of the
 grid (``--grid``, default embedding_dim x embedding_l2) is trained on the rest with seed 0 in
 binary mode, and the point with the best validation AUC is then trained on the whole training split
 for every seed and label mode and reported on the eval split once. The grid and every point's
@@ -31,7 +33,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 from benchmarks.machine import record, stamp
-from benchmarks.protocol import SPLIT_OVERRIDES
+from benchmarks.protocol import SPLIT_OVERRIDES, VALIDATION_FRACTION, carve_validation
 from recsys.training.ranker import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
 from recsys.pipeline.local_runner import RunPaths, run
@@ -42,24 +44,6 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_ml100k.json"
 METRICS = {"binary": ("auc", "logloss"), "regression": ("rmse",)}
 GRID = "embedding_dim=16,32;embedding_l2=0.001,0.0001"  # the documented default sweep
 BIAS_GRID = "id_bias_l2=0.0001,0.00001"  # the bias model has no embeddings: its own L2 only
-
-
-def carve_validation(train_files: list[str], work: str, every: int) -> tuple[str, str]:
-    """Every ``every``-th training example (in the files' sorted order) to ``val.gz``, the others to
-    ``fit.gz``: a fixed validation part of the training split, never the eval split."""
-    import tensorflow as tf
-
-    paths = (os.path.join(work, "fit.gz"), os.path.join(work, "val.gz"))
-    if all(os.path.exists(p) for p in paths):
-        return paths
-    files = sorted(f for pattern in train_files for f in tf.io.gfile.glob(pattern))
-    opts = tf.io.TFRecordOptions(compression_type="GZIP")
-    with tf.io.TFRecordWriter(paths[0] + ".tmp", opts) as fit, tf.io.TFRecordWriter(paths[1] + ".tmp", opts) as val:
-        for n, record in enumerate(tf.data.TFRecordDataset(files, compression_type="GZIP")):
-            (val if n % every == 0 else fit).write(record.numpy())
-    for p in paths:
-        os.replace(p + ".tmp", p)
-    return paths
 
 
 def grid_points(grid: str, base) -> list[dict]:
@@ -181,7 +165,8 @@ def main():
                     help="choose each model's settings on a validation part of the training split")
     ap.add_argument("--grid", default="", help=f"the sweep's grid, 'key=v1,v2;key=...' (default {GRID}; "
                                                 f"the bias model: {BIAS_GRID})")
-    ap.add_argument("--val-every", type=int, default=10, help="every n-th training example is validation")
+    ap.add_argument("--val-fraction", type=float, default=VALIDATION_FRACTION,
+                    help="the latest part of the training split by time that is validation")
     ap.add_argument("--reuse-transform", action="store_true",
                     help="take the Transform output an earlier run left in --work instead of running "
                          "the pipeline (a code change re-runs it, minutes on a busy machine)")
@@ -198,7 +183,10 @@ def main():
     train_files = [os.path.join(examples, "Split-train", "*")]
     eval_files = [os.path.join(examples, "Split-eval", "*")]
     if args.sweep:
-        fit, val = carve_validation(train_files, args.work, args.val_every)
+        # Temporal, like the eval split: with an every-n-th carve a validation rating sits in the
+        # histories of the user's later fit examples, the leak the temporal eval split removes.
+        fit, val = carve_validation(train_files[0], os.path.join(args.work, "carve"),
+                                    features.timestamp_key, args.val_fraction)
     results = {}
     for model in args.models.split(","):
         chosen, model_base = {}, base
@@ -216,8 +204,8 @@ def main():
                 print(model, mode, seed, json.dumps(r["eval"]), round(r["train_examples_per_second"]), flush=True)
             entry = {"train_config": dataclasses.asdict(dataclasses.replace(model_base, model=model, label_mode=mode)),
                      "command": stamp()["command"], "date": stamp()["date"], "seeds": args.seeds,
-                     **({"chosen_on_validation": {**chosen, "validation": f"every {args.val_every}-th "
-                                                  "training example, binary, seed 0"}} if chosen else {}),
+                     **({"chosen_on_validation": {**chosen, "validation": f"the last {args.val_fraction:.0%} of "
+                                                  "the training split by time, binary, seed 0"}} if chosen else {}),
                      **({"note": args.note} if args.note else {})}
             # The label mode's metrics, and with multi-task training also the other head's
             # (recorded as aux_<metric>: the binary ranker's rating head, and vice versa).
