@@ -33,7 +33,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow is imported
 
 from benchmarks.machine import record, stamp
-from benchmarks.protocol import SPLIT_OVERRIDES, VALIDATION_FRACTION, carve_validation
+from benchmarks.protocol import SPLIT_OVERRIDES, VALIDATION_FRACTION, carve_validation, timestamps_by_pair
 from recsys.training.ranker import train_and_export
 from recsys.evaluation.metadata import latest_output_uri, overrides
 from recsys.pipeline.local_runner import RunPaths, run
@@ -128,7 +128,7 @@ def sweep(model: str, base, points: list[dict], fit: str, val: str, graph: str, 
     return {"grid": tried, "chosen": best["settings"]}
 
 
-def transform_output(movielens: str, work: str, reuse: bool = False) -> tuple[str, str, FeatureConfig]:
+def transform_output(movielens: str, work: str, reuse: bool = False) -> tuple[str, str, FeatureConfig, str]:
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", *SPLIT_OVERRIDES, "data.dataset=movielens",
         f"data.source={movielens}",
@@ -138,7 +138,8 @@ def transform_output(movielens: str, work: str, reuse: bool = False) -> tuple[st
     store = RunPaths.from_config(config).metadata_path
     examples = latest_output_uri(store, "Transform", "Examples")
     graph = latest_output_uri(store, "Transform", "TransformGraph")
-    return examples, graph, FeatureConfig.load(config.features_path)
+    raw = latest_output_uri(store, "ImportExampleGen", "Examples")
+    return examples, graph, FeatureConfig.load(config.features_path), raw
 
 
 def _record(results: dict, seeds: int) -> None:
@@ -176,7 +177,7 @@ def main():
     args = ap.parse_args()
     if args.record_as and "," in args.models:
         ap.error(f"--record-as {args.record_as!r} names one variant; got --models {args.models!r}")
-    examples, graph, features = transform_output(os.path.abspath(args.movielens), args.work,
+    examples, graph, features, raw = transform_output(os.path.abspath(args.movielens), args.work,
                                                  args.reuse_transform)
     base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "train")).train
@@ -185,8 +186,12 @@ def main():
     if args.sweep:
         # Temporal, like the eval split: with an every-n-th carve a validation rating sits in the
         # histories of the user's later fit examples, the leak the temporal eval split removes.
+        # ML-100K's transformed examples carry no time: it comes from the raw split by (user, movie).
         fit, val = carve_validation(train_files[0], os.path.join(args.work, "carve"),
-                                    features.timestamp_key, args.val_fraction)
+                                    features.timestamp_key, args.val_fraction,
+                                    timestamps_by_pair(os.path.join(raw, "Split-train", "*"),
+                                                       features.user_key, features.item_key,
+                                                       features.timestamp_key))
     results = {}
     for model in args.models.split(","):
         chosen, model_base = {}, base
