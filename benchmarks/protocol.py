@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -53,11 +53,14 @@ def _int(example, key: str) -> int:
 
 
 def carve_validation(train_pattern: str, out_dir: str, timestamp_key: str,
-                     fraction: float = VALIDATION_FRACTION) -> tuple[str, str]:
+                     fraction: float = VALIDATION_FRACTION,
+                     timestamp_of: Callable[[object], int] | None = None) -> tuple[str, str]:
     """Split the gzip tf.Examples matching ``train_pattern`` (raw, or Transform's output, whose
     ``raw__<timestamp_key>`` pass-through is read when present) by time into ``out_dir/fit`` and
     ``out_dir/validation``; returns the two file patterns. Deterministic: a re-run rewrites the
-    same files."""
+    same files. ``timestamp_of(example)``: the time of a Transform output that carries none (the
+    MovieLens feature config has no time feature, so nothing passes the timestamp through);
+    ``timestamps_by_pair`` builds one from the raw split."""
     import tensorflow as tf
 
     from recsys.features import raw_key
@@ -67,8 +70,11 @@ def carve_validation(train_pattern: str, out_dir: str, timestamp_key: str,
         raise FileNotFoundError(f"validation carve: no files match {train_pattern!r}")
     rows = _read(paths)
     parsed = [tf.train.Example.FromString(r) for r in rows]
-    key = raw_key(timestamp_key) if raw_key(timestamp_key) in parsed[0].features.feature else timestamp_key
-    ts = np.array([_int(e, key) for e in parsed])
+    if timestamp_of is None:
+        key = raw_key(timestamp_key) if raw_key(timestamp_key) in parsed[0].features.feature else timestamp_key
+        ts = np.array([_int(e, key) for e in parsed])
+    else:
+        ts = np.array([timestamp_of(e) for e in parsed])
     cut = validation_cutoff(ts, fraction)
     out = {}
     for part, mask in (("fit", ts < cut), ("validation", ts >= cut)):
@@ -79,6 +85,31 @@ def carve_validation(train_pattern: str, out_dir: str, timestamp_key: str,
                 w.write(r)
         out[part] = path
     return out["fit"], out["validation"]
+
+
+def timestamps_by_pair(raw_pattern: str, user_key: str, item_key: str,
+                       timestamp_key: str = "timestamp") -> Callable[[object], int]:
+    """``timestamp_of`` for ``carve_validation`` from the raw examples matching ``raw_pattern``:
+    a transformed example's time is its raw (user, item)'s, read from the ``raw__`` pass-through
+    ids. Only for logs with one event per (user, item), as MovieLens' ratings; a pair seen at two
+    times is refused rather than guessed."""
+    import tensorflow as tf
+
+    from recsys.features import raw_key
+
+    def ids(example, user, item) -> tuple:
+        f = example.features.feature
+        return tuple(f[k].bytes_list.value[0] if f[k].bytes_list.value else f[k].int64_list.value[0]
+                     for k in (user, item))
+
+    times: dict[tuple, int] = {}
+    for r in _read(sorted(glob.glob(raw_pattern))):
+        e = tf.train.Example.FromString(r)
+        pair, t = ids(e, user_key, item_key), _int(e, timestamp_key)
+        if times.setdefault(pair, t) != t:
+            raise ValueError(f"(user, item) {pair!r} at {times[pair]} and {t}: timestamps_by_pair needs "
+                             "one event per pair; carve on a timestamp feature instead")
+    return lambda example: times[ids(example, raw_key(user_key), raw_key(item_key))]
 
 
 def eval_pairs_in_training_histories(train: Iterable[Mapping], eval_: Iterable[Mapping], user_key: str,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.protocol import (SPLIT_OVERRIDES, carve_validation, eval_pairs_in_training_histories,
-                                 history_keys, validation_cutoff)
+                                 history_keys, timestamps_by_pair, validation_cutoff)
 from recsys.config import load_config
 from recsys.data.canonical import read_tfrecords, write_tfrecords
 from recsys.data.prepare import prepare_data
@@ -66,3 +66,24 @@ def test_validation_carve_is_the_latest_part_of_the_training_split(tmp_path):
     assert validation_cutoff(np.array([5, 5, 5, 5]), 0.5) == 5  # one second is never cut in two
     with pytest.raises(ValueError, match="fraction=1.0; expected 0 < fraction < 1"):
         validation_cutoff(np.array(ts), 1.0)
+
+
+def test_validation_carve_of_examples_without_time_reads_the_raw_pairs(tmp_path):
+    # Transform's MovieLens output has no timestamp: its time is the raw (user, item)'s.
+    raw = [{"example_id": f"e{j}", "user_id": f"u{j % 3}", "item_id": f"i{j}", "label": 0,
+            "history": [], "timestamp": 1000 + j} for j in range(10)]
+    write_tfrecords(raw, str(tmp_path / "raw"), num_shards=2)
+    # The writer needs the common fields; their time runs backwards, so a carve that read it
+    # instead of the raw pairs' would put examples 0 and 1 in validation.
+    transformed = [{**r, "timestamp": -j, "raw__user_id": r["user_id"], "raw__item_id": r["item_id"],
+                    "y": j} for j, r in enumerate(raw)]
+    write_tfrecords(transformed, str(tmp_path / "xf"), num_shards=1)
+    time_of = timestamps_by_pair(str(tmp_path / "raw" / "data" / "*"), "user_id", "item_id")
+    fit, validation = carve_validation(str(tmp_path / "xf" / "data" / "*"), str(tmp_path / "carve"),
+                                       "timestamp", fraction=0.2, timestamp_of=time_of)
+    # 10 times 1000..1009: the 0.8 quantile at position 7.2, "higher" -> index 8 = 1008.
+    assert sorted(r["y"][0] for r in read_tfrecords(validation)) == [8, 9]
+    assert sorted(r["y"][0] for r in read_tfrecords(fit)) == list(range(8))
+    write_tfrecords([{**raw[0], "timestamp": 5}], str(tmp_path / "raw2"), num_shards=1)
+    with pytest.raises(ValueError, match="one event per pair"):
+        timestamps_by_pair(str(tmp_path / "raw*" / "data" / "*"), "user_id", "item_id")
