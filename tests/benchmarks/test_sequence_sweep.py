@@ -25,3 +25,16 @@ def test_run_text_gives_name_k_and_overrides():
     assert sequence_sweep.parse_run("m") == ("m", 20, [])
     with pytest.raises(SystemExit, match="'blocks' is not key=value or @history=K"):
         sequence_sweep.parse_run("s blocks")
+
+
+def test_order_signal_by_hand():
+    from benchmarks.sequence_order import order_signal
+
+    # user a: 0, 0, 60, 660 s -> gaps 0, 60, 600; test case at 660, history (k=2) = [0, 60] (the
+    # second 0 is a tie: both kept), newest 60 -> 10 minutes, 2 distinct seconds, window 11 min.
+    # user b: 5, 5 -> gap 0; its last rating has nothing strictly earlier: no test case.
+    s = order_signal(["a", "b", "a", "a", "a", "b"], [660, 5, 0, 0, 60, 5], k=2)
+    assert s["test_cases"] == 1 and s["ratings"] == 6
+    assert s["consecutive_same_second"] == 2 / 4 and s["consecutive_within_5_minutes"] == 3 / 4
+    assert s["target_minutes_after_newest_history_item_median"] == 10.0
+    assert s["history_distinct_seconds_median"] == 2 and s["history_window_minutes_median"] == 11.0
