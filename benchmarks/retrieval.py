@@ -156,10 +156,12 @@ def train_and_evaluate(raw, transformed, graph, features, config, retrieval) -> 
 
 
 def compare_encoders(args, raw, transformed, graph, features, config) -> None:
-    """One row per sequence encoder (``args.seeds`` seeds each) plus popularity, on one protocol."""
+    """One row per sequence encoder (``args.seeds`` seeds each) plus popularity, on one protocol.
+    Recorded after every seed (``seeds`` says how many a row holds): on a shared machine a long
+    comparison stopped half-way keeps what it measured."""
     base = load_config(DEFAULT_CONFIG_PATH, overrides(args.set, "retrieval")).retrieval
     metrics = ("recall@10", "recall@100", "ndcg@10", "mrr", "train_examples_per_second")
-    rows, baseline, runs = {}, None, []
+    rows = {}
     for encoder in args.encoders.split(","):
         runs = []
         for seed in range(args.seeds):
@@ -170,26 +172,32 @@ def compare_encoders(args, raw, transformed, graph, features, config) -> None:
             runs.append(r)
             print(args.protocol, encoder, seed, json.dumps({m: round(r[m], 4) for m in metrics}),
                   f"load {r['load_average']:.1f}", flush=True)
-        rows[ROWS[encoder]] = {
-            **{m: {"mean": statistics.mean(r[m] for r in runs), "runs": [r[m] for r in runs]}
-               for m in metrics + ("load_average",)},
-            "retrieval_config": dataclasses.asdict(dataclasses.replace(base, sequence_encoder=encoder)),
-            "seeds": args.seeds}
-    rows["popularity"] = {m: baseline["overall"][m] for m in ("recall@10", "recall@100", "ndcg@10", "mrr")}
-    previous = {}
-    if os.path.exists(RESULTS):  # keep the other protocols and rows
-        with open(RESULTS) as fh:
-            previous = json.load(fh).get("protocols", {})
-    kept = previous.get(args.protocol, {}).get("rows", {})
-    protocol = {"rows": {**kept, **rows}, "test_cases": runs[0]["count"],
-                "catalog_size": runs[0]["catalog_size"], **stamp(),
-                "data": f"ml-100k, {PROTOCOL_TEXT[args.protocol]}; user's training items excluded "
-                        f"(retrieval_eval.exclude_seen={config.retrieval_eval.exclude_seen}); "
-                        "full catalogue, no sampled negatives"}
-    record(RESULTS, {"protocols": {**previous, args.protocol: protocol}})
+            rows[ROWS[encoder]] = {
+                **{m: {"mean": statistics.mean(r[m] for r in runs), "std": statistics.pstdev(r[m] for r in runs),
+                       "runs": [r[m] for r in runs]}
+                   for m in metrics + ("load_average",)},
+                "retrieval_config": dataclasses.asdict(dataclasses.replace(base, sequence_encoder=encoder)),
+                "seeds": len(runs)}
+            rows["popularity"] = {m: baseline["overall"][m] for m in ("recall@10", "recall@100", "ndcg@10", "mrr")}
+            _record_protocol(args.protocol, rows, r, config)
     print(json.dumps({name: {m: round(row[m]["mean"] if isinstance(row[m], dict) else row[m], 4)
                              for m in ("recall@10", "recall@100", "ndcg@10")}
                       for name, row in rows.items()}, indent=2))
+
+
+def _record_protocol(protocol: str, rows: dict, run: dict, config) -> None:
+    """Merge ``rows`` into ``protocols.<protocol>`` of the results (other protocols and rows kept)."""
+    previous = {}
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as fh:
+            previous = json.load(fh).get("protocols", {})
+    kept = previous.get(protocol, {}).get("rows", {})
+    entry = {"rows": {**kept, **rows}, "test_cases": run["count"],
+             "catalog_size": run["catalog_size"], **stamp(),
+             "data": f"ml-100k, {PROTOCOL_TEXT[protocol]}; user's training items excluded "
+                     f"(retrieval_eval.exclude_seen={config.retrieval_eval.exclude_seen}); "
+                     "full catalogue, no sampled negatives"}
+    record(RESULTS, {"protocols": {**previous, protocol: entry}})
 
 
 if __name__ == "__main__":

@@ -50,16 +50,35 @@ def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[s
     return tuple(keys)
 
 
+def query_features(features: FeatureConfig, config: RetrievalConfig) -> tuple[str, ...]:
+    """The features the query tower reads: its sides' features minus ``retrieval.query_exclude``."""
+    names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
+    unknown = [n for n in config.query_exclude if n not in names]
+    if unknown:
+        raise ValueError(f"retrieval.query_exclude: {unknown[0]!r} is not a query-tower feature; "
+                         f"expected some of {list(names)}")
+    kept = tuple(n for n in names if n not in config.query_exclude)
+    if not kept:
+        raise ValueError(f"retrieval.query_exclude = {list(config.query_exclude)} leaves the query "
+                         "tower no feature; expected at least one kept")
+    return kept
+
+
 def sequence_encoders(features: FeatureConfig, config: RetrievalConfig, names: tuple[str, ...],
                       embedding_dim: int) -> dict[str, keras.layers.Layer]:
     """One encoder per sequence feature among ``names`` (its own weights: the full history and,
     say, the liked-only history are different signals); none for ``"mean"``, the Tower's default."""
     kind = config.sequence_encoder
+    sequences = tuple(f.name for f in features.features if f.name in names and f.kind == "sequence")
+    unknown = [n for n in config.encoded_sequences if n not in sequences]
+    if unknown:
+        raise ValueError(f"retrieval.encoded_sequences: {unknown[0]!r} is not a sequence feature of "
+                         f"the query tower; expected some of {list(sequences)}")
     if kind == "mean":
         return {}
     out = {}
     for f in features.features:
-        if f.name not in names or f.kind != "sequence":
+        if f.name not in sequences or (config.encoded_sequences and f.name not in config.encoded_sequences):
             continue
         table = features[f.vocab_from] if f.vocab_from else f  # whose table it looks up (inputs.py)
         dim = table.embedding_dim or embedding_dim
@@ -139,7 +158,7 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         self.config = config
         self.embedding = FeatureEmbedding(features, vocab_sizes, config.embedding_dim,
                                           l2=config.embedding_l2)
-        query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
+        query_names = query_features(features, config)
         candidate_names = tuple(f.name for f in features.side_features(*CANDIDATE_SIDES))
         self.candidate_keys = transformed_keys(features, CANDIDATE_SIDES)
         self.query_tower = Tower(self.embedding, query_names, config.tower_layers, config.output_dim,

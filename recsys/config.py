@@ -281,6 +281,13 @@ class RetrievalConfig:
     # ignored) | "gru" (GRU4Rec: a GRU from oldest to newest, its final state) | "sasrec"
     # (causal self-attention, the newest position's output). Settings: [retrieval.gru], [retrieval.sasrec].
     sequence_encoder: Literal["mean", "gru", "sasrec"] = "mean"
+    # The sequence features the encoder reads; the other histories keep the masked mean. Empty:
+    # every sequence feature of the query tower. ("history" alone runs SASRec a third as often on
+    # MovieLens, whose liked/disliked histories are subsets of it; benchmarks/sequence_sweep.py.)
+    encoded_sequences: tuple[str, ...] = ()
+    # Query-side features the query tower leaves out, e.g. ("user_id",): a per-user embedding can
+    # carry a user's taste by itself and leave the history encoder little to learn.
+    query_exclude: tuple[str, ...] = ()
     gru: GRU4RecConfig = dataclasses.field(default_factory=GRU4RecConfig)
     sasrec: SASRecConfig = dataclasses.field(default_factory=SASRecConfig)
 
