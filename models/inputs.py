@@ -6,6 +6,8 @@
   sequence                      -> [B, L, d] plus a [B, L] mask (pooled by the model's
                                    sequence block: mean for DCN, target attention for DIN)
   numeric                       -> [B, 1]   (the z-score)
+  match_of share                -> [B, 1]   (only when both features are among ``names``: it
+                                   reads the user and the item side, so a retrieval tower has none)
   time                          -> [B, d] per part (hour of day, day of week)
 A ``sequence`` with ``vocab_from`` shares the owner's table, so a history item and the candidate
 item live in one embedding space (what DIN's attention compares).
@@ -91,6 +93,8 @@ class FeatureEmbedding(keras.layers.Layer):
                     vectors[key] = self._tables[key](tf.reshape(inputs[key], [-1]))
                 continue
             ids = inputs[f.name]
+            if f.match_of and (names is None or f.match_of in names):
+                vectors[f.match_key] = tf.reshape(tf.cast(inputs[f.match_key], tf.float32), [-1, 1])
             if f.kind == "categorical":
                 vectors[f.name] = self.table(f.name)(tf.reshape(ids, [-1]))
                 continue

@@ -54,7 +54,8 @@ categorical/multi/sequence ``name`` -> int64 ids (``-1`` pads multi/sequence); n
 float z-score and, with ``num_buckets``, ``bucket_key(name)`` = ``name + "_bucket"`` -> int64
 quantile bucket (a numeric feature with ``age_at`` is a unix-seconds time, and these outputs are
 its age in days at the ``age_at`` time feature's instant: e.g. an item's listing time -> the item's
-age at the request); time ``name`` -> ``name + "_hour"`` / ``name + "_weekday"`` ids; a ``[[cross]]``
+age at the request); a multi-valued feature with ``match_of`` also -> ``name + "_match"``, the float
+share of its values equal to that feature's value (history categories vs the candidate's); time ``name`` -> ``name + "_hour"`` / ``name + "_weekday"`` ids; a ``[[cross]]``
 -> ``cross_a_x_b`` ids. Transform's pass-through outputs (``raw_key``, ``CATALOG_ITEM_KEY``) and
 the item-count vocabulary are named here too. Which label a run trains and is gated on is
 ``FeatureConfig.label_key(mode)`` (and ``aux_label_key`` for multi-task); the embedding-table sizes
@@ -77,6 +78,7 @@ LABEL_MODES = ("binary", "regression")
 
 # Names of Transform outputs besides the features' own (recsys/preprocessing.py writes them).
 BUCKET_SUFFIX = "_bucket"
+MATCH_SUFFIX = "_match"
 CATALOG_ITEM_KEY = "catalog_item"  # the raw item key, passed through for the retrieval index
 RAW_PREFIX = "raw__"  # raw model features, passed through unchanged (``raw_key``)
 ITEM_COUNTS_VOCAB = "item_interaction_counts"  # "<count> <item>" lines over training interactions
@@ -88,6 +90,11 @@ COLD, WARM = "cold", "warm"  # their values: the id has no / some training inter
 def bucket_key(name: str) -> str:
     """The Transform output holding numeric feature ``name``'s quantile bucket id."""
     return name + BUCKET_SUFFIX
+
+
+def match_key(name: str) -> str:
+    """The Transform output holding multi-valued feature ``name``'s ``match_of`` share."""
+    return name + MATCH_SUFFIX
 
 
 def raw_key(name: str) -> str:
@@ -115,6 +122,12 @@ class Feature:
     # (item_listed + age_at = "timestamp" -> the item's age at the request). A listing time is
     # what a log carries; the age is what predicts, and it must be taken at each request.
     age_at: str | None = None
+    # multi_categorical / sequence: also derive the share of this feature's (first max_length)
+    # values equal to this single-valued feature's value (history_category + match_of =
+    # "item_category" -> the share of the history in the candidate's category). Why: category
+    # affinity is a match between two fields, which a ranker over concatenated embeddings learns
+    # poorly; on the synthetic log this one number is worth 0.03 AUC to the hand regression.
+    match_of: str | None = None
     # evaluation
     slice: bool = False
 
@@ -138,6 +151,8 @@ class Feature:
             bad("dtype", self.dtype, "int64 unix seconds for a time feature")
         if self.age_at is not None and (self.kind != "numeric" or self.dtype != "int64"):
             bad("age_at", self.age_at, "unset, or on a numeric int64 (unix seconds) feature")
+        if self.match_of is not None and not self.is_varlen:
+            bad("match_of", self.match_of, "unset, or on a multi_categorical/sequence feature")
         if self.num_oov_buckets < 1:
             bad("num_oov_buckets", self.num_oov_buckets, ">= 1 so unseen values have an id")
         if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int)
@@ -181,6 +196,11 @@ class Feature:
     def bucket_key(self) -> str | None:
         """The quantile-bucket id output of a numeric feature with ``num_buckets``; else None."""
         return bucket_key(self.name) if self.kind == "numeric" and self.num_buckets else None
+
+    @property
+    def match_key(self) -> str | None:
+        """The float [B] output with the share of values equal to ``match_of``'s; else None."""
+        return match_key(self.name) if self.match_of else None
 
     @property
     def id_keys(self) -> tuple[str, ...]:
@@ -270,6 +290,11 @@ class FeatureConfig:
             if f.age_at is not None and (f.age_at not in by_name or by_name[f.age_at].kind != "time"):
                 raise ValueError(f"feature {f.name!r}: age_at={f.age_at!r}; expected a feature of "
                                  f"kind 'time' in {self.dataset!r} (the instant the age is taken at)")
+        for f in self.features:
+            src = by_name.get(f.match_of) if f.match_of else None
+            if f.match_of and (src is None or src.kind != "categorical" or src.dtype != f.dtype):
+                raise ValueError(f"feature {f.name!r}: match_of={f.match_of!r}; expected a "
+                                 f"categorical feature of dtype {f.dtype!r} in this config")
         for key in (self.user_key, self.item_key):
             if key not in by_name:
                 raise ValueError(f"feature config {self.dataset!r}: key {key!r} is not a feature")

@@ -14,6 +14,8 @@ Per kind (see ``recsys/features.py``, which also names every output):
   numeric            optional log1p, z-score                  -> float32 [B]
                      (with age_at: first max(at - x, 0) / 1 day, the age at that instant)
                      with num_buckets, quantile buckets       -> int64 [B] as ``<name>_bucket``
+  multi / sequence   with match_of: share of the first         -> float32 [B] as ``<name>_match``
+                     max_length values equal to that feature's
   [[cross]]          hashed cross of single-valued features   -> int64 [B] as ``cross_a_x_b``
 Labels pass through as float32. For retrieval, the raw item key also passes through (as
 ``CATALOG_ITEM_KEY``: the exported index names items by it, including items that are only in the
@@ -73,6 +75,18 @@ def _raw_passthrough(x, f: Feature) -> tf.Tensor:
         first = _first_k(x, f.max_length)
         return tf.reshape(tf.sparse.to_dense(first, default_value=default), [-1, f.max_length])
     return _dense_scalar(x, default)
+
+
+def match_share(values, target, k: int) -> tf.Tensor:
+    """Per row, the share of the first ``k`` of ``values`` (sparse or dense [B, n]) equal to
+    ``target`` [B]; 0 for an empty row. Stateless (no analyzer), so serving computes the same."""
+    first = _first_k(values, k)
+    row = first.indices[:, 0]
+    hit = tf.cast(tf.equal(first.values, tf.gather(target, row)), tf.float32)
+    rows = tf.shape(target, out_type=tf.int64)[0]
+    hits = tf.math.unsorted_segment_sum(hit, row, rows)
+    count = tf.math.unsorted_segment_sum(tf.ones_like(hit), row, rows)
+    return hits / tf.maximum(count, 1.0)
 
 
 def _vocab_kwargs(f: Feature) -> dict[str, Any]:
@@ -147,6 +161,10 @@ def transform_features(inputs: dict[str, Any], config: FeatureConfig) -> dict[st
             vocab_files[f.name] = tft.vocabulary(x, **_vocab_kwargs(f))
             ids = tft.apply_vocabulary(x, vocab_files[f.name], num_oov_buckets=f.num_oov_buckets)
         outputs[f.name] = _pad(ids, f.max_length) if f.is_varlen else ids
+    for f in config.features:
+        if f.match_of:  # on the raw values: no vocabulary needed to compare them
+            target = _dense_scalar(inputs[f.match_of], "" if f.dtype == "string" else 0)
+            outputs[f.match_key] = match_share(inputs[f.name], target, f.max_length)
     for cross in config.crosses:
         # Stateless hashing: no vocabulary pass, and unseen combinations still get a bucket.
         joined = tf.strings.join([cross_parts[n] for n in cross.features], separator="\x1f")

@@ -181,3 +181,23 @@ def test_age_at_turns_a_listing_time_into_the_age_in_days_at_the_request():
     buckets = [int(r["item_listed" + BUCKET_SUFFIX]) for r in data]
     assert buckets[0] == buckets[3] == 0 and buckets[2] == 1  # fresh vs old
     assert [int(r[raw_key("item_listed")]) for r in data] == listed  # serving gets the raw time
+
+
+def test_match_of_is_the_share_of_the_history_in_the_candidates_category():
+    from recsys.features import Feature, FeatureConfig, match_key
+
+    config = FeatureConfig(dataset="t", features=(
+        Feature("user_id", "categorical", side="user"), Feature("item_id", "categorical", side="item"),
+        Feature("item_category", "categorical", side="item"),
+        Feature("history_category", "multi_categorical", side="user", max_length=3,
+                match_of="item_category")))
+    # By hand: [a, b, a] vs a -> 2/3; [b] vs a -> 0; [] -> 0 (no history, no affinity);
+    # [a, a, a, a] vs a -> 3/3 (only the first max_length count); [b, c] vs c -> 1/2.
+    hist = [["a", "b", "a"], ["b"], [], ["a", "a", "a", "a"], ["b", "c"]]
+    cats = ["a", "a", "a", "a", "c"]
+    rows = [dict(user_id="u", item_id="i", item_category=c, history_category=h, label=1)
+            for c, h in zip(cats, hist)]
+    data, beam_rows, _ = analyze_and_transform(rows, config)
+    key = match_key("history_category")
+    assert np.allclose([r[key] for r in data], [2 / 3, 0, 0, 1, 0.5], atol=1e-6)
+    assert sorted(round(float(r[key]), 4) for r in beam_rows) == [0, 0, 0.5, 0.6667, 1]

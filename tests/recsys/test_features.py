@@ -114,3 +114,18 @@ def test_vocabulary_size_settings_are_checked(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         Feature("item_id", **{"kind": "categorical", **kwargs})
+
+
+def test_match_of_needs_a_multi_valued_feature_and_a_categorical_of_its_dtype():
+    from recsys.features import Feature
+
+    with pytest.raises(ValueError, match=r"'cat': field 'match_of' = 'x'; expected unset, or on a multi"):
+        Feature("cat", "categorical", match_of="x")
+    base = (Feature("user_id", "categorical"), Feature("item_id", "categorical"),
+            Feature("price", "numeric", dtype="float"))
+    with pytest.raises(ValueError, match=r"feature 'hist': match_of='price'; expected a categorical"):
+        FeatureConfig("t", base + (Feature("hist", "multi_categorical", max_length=2,
+                                           match_of="price"),))
+    ok = FeatureConfig("t", base + (Feature("hist", "multi_categorical", max_length=2,
+                                            match_of="item_id"),))
+    assert ok["hist"].match_key == "hist_match" and ok["item_id"].match_key is None
