@@ -12,4 +12,4 @@ if ! command -v chromium >/dev/null 2>&1; then
   $apt_get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq chromium >&2
 fi
 scripts/notebook_setup.sh
-exec .venv/bin/python -m pytest -q -ra "$@"
+exec .venv/bin/python -m pytest -q -ra --durations=30 "$@"
