@@ -293,6 +293,11 @@ class RetrievalConfig:
     # Query-side features the query tower leaves out, e.g. ("user_id",): a per-user embedding can
     # carry a user's taste by itself and leave the history encoder little to learn.
     query_exclude: tuple[str, ...] = ()
+    # What the query tower reads: "user" (the user's features and histories plus the request's
+    # context) | "session" (anonymous: only the request's context-side features, i.e. the current
+    # session's items and the time; needs a context-side sequence such as session_history, which
+    # data.sessions = true provides). Session mode's signatures take only those features.
+    query: Literal["user", "session"] = "user"
     gru: GRU4RecConfig = dataclasses.field(default_factory=GRU4RecConfig)
     sasrec: SASRecConfig = dataclasses.field(default_factory=SASRecConfig)
 
