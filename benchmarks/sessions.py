@@ -14,6 +14,11 @@ to exclude), popularity ranked by training clicks. Rows (``--rows``, comma-separ
   (``mean`` | ``gru`` | ``sasrec``);
 * ``user_<encoder>``: today's query tower (the user's features and history, plus the session).
 
+Each row is scored twice: on every clicked eval event (``all``), and on the **session
+continuations** only (``continuations``: clicks whose session has an earlier click, i.e. a
+non-empty ``session_history``), the session-based protocol of GRU4Rec (Hidasi et al. 2016), where
+a session's first click is the query, never a target. The popularity row is scored the same way.
+
 ``--validation``: the rows are trained on the first 80% of the training split by time and scored
 on its last 20% (``benchmarks/protocol.carve_validation``, raw and transformed examples cut at the
 same instant); settings are chosen there, then the eval split is reported once without it.
@@ -32,11 +37,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, before TensorFlow 
 
 from benchmarks.machine import record, stamp
 from benchmarks.protocol import SPLIT_OVERRIDES, carve_validation
-from benchmarks.retrieval import train_and_evaluate
+from benchmarks.retrieval import run_outputs, train_and_evaluate
 from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
-from recsys.evaluation.metadata import latest_output_uri, overrides
-from recsys.features import FeatureConfig
-from recsys.pipeline.local_runner import RunPaths, run
+from recsys.evaluation.metadata import overrides
+from recsys.evaluation.retrieval import evaluate
+from recsys.pipeline.local_runner import run
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "sessions_synthetic.json")
 METRICS = ("recall@10", "recall@100", "ndcg@10", "mrr")
@@ -52,11 +57,7 @@ def pipeline_outputs(work: str, reuse: bool):
         "eval.auc_lower_bound=0"])
     if not reuse:
         run(config)
-    store = RunPaths.from_config(config).metadata_path
-    return (latest_output_uri(store, "ImportExampleGen", "Examples"),
-            latest_output_uri(store, "Transform", "Examples"),
-            latest_output_uri(store, "Transform", "TransformGraph"),
-            FeatureConfig.load(config.features_path), config)
+    return run_outputs(config)
 
 
 def validation_split(raw: str, transformed: str, work: str, timestamp_key: str) -> tuple[str, str]:
@@ -72,6 +73,25 @@ def validation_split(raw: str, transformed: str, work: str, timestamp_key: str) 
                 os.symlink(os.path.dirname(path), link)
         out.append(root)
     return out[0], out[1]
+
+
+def continuations(raw: str, work: str, key: str = "session_history") -> str:
+    """A copy of the raw examples' layout whose ``Split-eval`` holds only the cases with a non-empty
+    ``key`` (``Split-train`` is linked unchanged: exclusions and popularity come from it)."""
+    import glob
+
+    import tensorflow as tf
+
+    root = os.path.join(work, "continuations")
+    os.makedirs(os.path.join(root, "Split-eval"), exist_ok=True)
+    if not os.path.islink(os.path.join(root, "Split-train")):
+        os.symlink(os.path.realpath(os.path.join(raw, "Split-train")), os.path.join(root, "Split-train"))
+    files = sorted(glob.glob(os.path.join(raw, "Split-eval", "*")))
+    with tf.io.TFRecordWriter(os.path.join(root, "Split-eval", "data.tfrecord.gz"), "GZIP") as w:
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+            if tf.train.Example.FromString(r).features.feature[key].bytes_list.value:
+                w.write(r)
+    return root
 
 
 def row_config(name: str, base):
@@ -96,41 +116,55 @@ def main():
     part = "validation" if args.validation else "test"
     if args.validation:
         raw, transformed = validation_split(raw, transformed, args.work, "timestamp")
+    cases = {"all": raw, "continuations": continuations(raw, os.path.join(args.work, part))}
     base = load_config(DEFAULT_CONFIG_PATH, overrides(args.set, "retrieval")).retrieval
     rows = {}
     for name in args.rows.split(","):
         retrieval, runs = row_config(name, base), []
         for seed in range(args.seeds):
             load_before = os.getloadavg()[0]
-            r, baseline, _ = train_and_evaluate(raw, transformed, graph, features, config,
-                                                dataclasses.replace(retrieval, seed=seed))
+            r, baseline, model_dir = train_and_evaluate(raw, transformed, graph, features, config,
+                                                        dataclasses.replace(retrieval, seed=seed))
             r["load_average"] = (load_before + os.getloadavg()[0]) / 2
-            runs.append(r)
-            print(part, name, seed, json.dumps({m: round(r[m], 4) for m in METRICS}),
-                  f"{r['train_examples_per_second']:.0f} ex/s, load {r['load_average']:.1f}", flush=True)
-        rows[name] = {**{m: {"mean": statistics.mean(x[m] for x in runs),
-                             "runs": [x[m] for x in runs]}
-                         for m in METRICS + ("train_examples_per_second", "load_average")},
-                      "retrieval_config": dataclasses.asdict(retrieval), "seeds": len(runs),
-                      "slices": {k: v for k, v in runs[0]["slices"].items() if k.startswith("user_start")}}
-        rows["popularity"] = {m: baseline["overall"][m] for m in METRICS}
-        _record(part, rows, runs[0])
-    print(json.dumps({n: {m: round(r[m]["mean"] if isinstance(r[m], dict) else r[m], 4)
-                          for m in ("recall@10", "recall@100", "ndcg@10")} for n, r in rows.items()}, indent=2))
+            scored = {"all": (r, baseline["overall"])}
+            for kind, uri in cases.items():
+                if kind != "all":
+                    e = evaluate(uri, model_dir, features, config.retrieval_eval)
+                    scored[kind] = ({**e["overall"], "count": e["test_cases"]}, e["baseline"]["overall"])
+            runs.append(scored)
+            for kind, (x, _) in scored.items():
+                print(part, kind, name, seed, json.dumps({m: round(x[m], 4) for m in METRICS}),
+                      f"{r['train_examples_per_second']:.0f} ex/s, load {r['load_average']:.1f}", flush=True)
+        for kind in cases:
+            rows.setdefault(kind, {})[name] = {
+                **{m: {"mean": statistics.mean(x[kind][0][m] for x in runs),
+                       "runs": [x[kind][0][m] for x in runs]} for m in METRICS},
+                **{m: {"mean": statistics.mean(x["all"][0][m] for x in runs)}
+                   for m in ("train_examples_per_second", "load_average")},
+                "retrieval_config": dataclasses.asdict(retrieval), "seeds": len(runs)}
+            rows[kind]["popularity"] = {m: runs[0][kind][1][m] for m in METRICS}
+            _record(part, kind, rows[kind], runs[0][kind][0]["count"], r["catalog_size"])
+    print(json.dumps({k: {n: {m: round(r[m]["mean"] if isinstance(r[m], dict) else r[m], 4)
+                              for m in ("recall@10", "recall@100", "ndcg@10")} for n, r in v.items()}
+                      for k, v in rows.items()}, indent=2))
 
 
-def _record(part: str, rows: dict, run_: dict) -> None:
+def _record(part: str, kind: str, rows: dict, count: int, catalog_size: int) -> None:
+    """Merge ``rows`` into ``<part>.<kind>`` of the results (other rows and entries kept)."""
     previous = {}
     if os.path.exists(RESULTS):
         with open(RESULTS) as fh:
             previous = json.load(fh)
-    kept = previous.get(part, {}).get("rows", {})
+    entries = previous.get(part, {})
+    kept = entries.get(kind, {}).get("rows", {})
     where = ("the training split's last 20% by time (fit on its first 80%)" if part == "validation"
              else "the eval split: the last 20% of time (benchmarks/protocol.py)")
-    record(RESULTS, {part: {
-        "rows": {**kept, **rows}, "test_cases": run_["count"], "catalog_size": run_["catalog_size"],
-        **stamp(), "data": f"synthetic log with sessions ({', '.join(SETTINGS)}); cases: every click "
-                           f"of {where}; full catalogue, nothing excluded"}})
+    which = "every click" if kind == "all" else "every click with an earlier click in its session"
+    entries[kind] = {
+        "rows": {**kept, **rows}, "test_cases": count, "catalog_size": catalog_size, **stamp(),
+        "data": f"synthetic log with sessions ({', '.join(SETTINGS)}); cases: {which} of {where}; "
+                "full catalogue, nothing excluded"}
+    record(RESULTS, {part: entries})
 
 
 if __name__ == "__main__":
