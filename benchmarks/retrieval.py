@@ -71,6 +71,12 @@ def pipeline_outputs(movielens: str, work: str, features: str = "", split: tuple
         *split])
     if not reuse:
         run(config)
+    return run_outputs(config)
+
+
+def run_outputs(config):
+    """(raw examples, transformed examples, Transform graph, features, config) of the latest
+    pipeline run of ``config``."""
     store = RunPaths.from_config(config).metadata_path
     return (latest_output_uri(store, "ImportExampleGen", "Examples"),
             latest_output_uri(store, "Transform", "Examples"),

@@ -38,6 +38,8 @@ def _settings(config: Config, features: FeatureConfig | None = None) -> dict:
         s["leave_out_validation"] = d.leave_out_validation
     if d.dataset == "synthetic":
         s.update(num_users=d.num_users, num_items=d.num_items, num_events=d.num_events, seed=d.seed)
+        if d.sessions:  # only then: the sessionless data keeps its key
+            s.update(sessions=True, session_intent=d.session_intent)
     else:
         s.update(source=os.path.abspath(d.source), skip_bad_rows=d.skip_bad_rows)
     features = features or FeatureConfig.load(config.features_path)
@@ -67,7 +69,8 @@ def synthetic_config(config: Config):
     d = config.data
     return synthetic.SyntheticConfig(num_users=d.num_users, num_items=d.num_items,
                                      num_events=d.num_events, history_length=d.history_length,
-                                     seed=d.seed)
+                                     seed=d.seed, sessions=d.sessions,
+                                     session_intent=float(d.session_intent))
 
 
 def _records_and_cutoff(config: Config):

@@ -29,6 +29,16 @@ daily cycle with slow growth via a fixed monotone time warp, so ``temporal_cutof
 without generating anything. ``history`` is every user's most recent clicks strictly before the
 event's timestamp (clicks of the same second -- e.g. the same slate -- are never included).
 
+Sessions (``sessions = True``; off by default, since every synthetic figure of the README was
+measured on the sessionless log): requests go to users with an open session or to fresh users
+drawn by activity, and a user's request more than 30 minutes after their previous one starts a new
+session (``data/sessions.py``). Each session draws an intent category c_s from the user's
+preferences (``user_pref_cdf``); within it INTENT_SLOTS of each slate's slots come from c_s
+(popularity-weighted) and the click logit gains ``session_intent`` * [cat(i) = c_s]. The calibrated
+bias absorbs the boost, so CTR stays TARGET_CTR. Records then also carry ``session_id`` and
+``session_history`` (the session's clicks strictly before the event's second, most recent first);
+the intent itself stays hidden. Without sessions the generator draws exactly what it always drew.
+
 What a real log carries of the hidden world is in every record: the item's listing time
 ``item_listed`` (= r_i, a catalogue attribute known from the moment the item is listed, never
 after the request: only released items are shown) from which a model can derive freshness, and
@@ -44,6 +54,8 @@ from typing import Iterator
 
 import numpy as np
 
+from recsys.data.sessions import SessionClock
+
 DAY = 86_400
 TARGET_CTR = 0.15
 TARGET_CVR = 0.10
@@ -52,6 +64,7 @@ W_REC = 0.8
 TAU_DAYS = 7.0
 CHUNK_REQUESTS = 4096
 SOURCE_P = (0.45, 0.40, 0.15)  # slate slot source: preferred category, popularity, exploration
+INTENT_SLOTS = 0.4  # sessions: share of a slate's slots drawn from the session's intent category
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +83,9 @@ class SyntheticConfig:
     num_regions: int = 12
     latent_dim: int = 8
     impressions_per_request: int = 10
+    # Sessions (``data/sessions.py``; off: the log every figure of the README was measured on).
+    sessions: bool = False
+    session_intent: float = 1.5  # click-logit boost of the session's intent category (sessions only)
 
     def __post_init__(self):
         minimum = {"num_users": 1, "num_items": 1, "num_events": 1, "history_length": 0, "seed": 0,
@@ -82,6 +98,12 @@ class SyntheticConfig:
                                  f"expected an int >= {lo}")
             if value < lo:
                 raise ValueError(f"SyntheticConfig.{name}={value!r}: expected an int >= {lo}")
+        if not isinstance(self.sessions, bool):
+            raise ValueError(f"SyntheticConfig.sessions={self.sessions!r}: expected true or false")
+        if (isinstance(self.session_intent, bool) or not isinstance(self.session_intent, (int, float))
+                or not 0 <= self.session_intent < float("inf")):
+            raise ValueError(f"SyntheticConfig.session_intent={self.session_intent!r}: expected a "
+                             "finite float >= 0")
         if self.num_brands < self.num_categories:
             raise ValueError(f"SyntheticConfig.num_brands={self.num_brands!r}: expected >= "
                              f"num_categories={self.num_categories} (brands nest in categories)")
@@ -219,16 +241,21 @@ class World:
         price = self.user_price_sens[u] * self._logprice[i]
         return dot, aff, price
 
-    def click_logit(self, user_idx, item_idx, t):
-        """The true click logit (module docstring); broadcasts over array arguments."""
+    def click_logit(self, user_idx, item_idx, t, intent=None):
+        """The true click logit (module docstring); broadcasts over array arguments. ``intent``:
+        the session's intent category (sessions only), which adds ``session_intent`` to the logit
+        of its items."""
         dot, aff, price = self._terms(user_idx, item_idx)
         age_days = np.maximum(np.asarray(t) - self.item_release[item_idx], 0) / DAY
-        return (self.bias + dot + aff - price + W_POP * self._pop_z[item_idx]
-                + W_REC * np.exp(-age_days / TAU_DAYS))
+        logit = (self.bias + dot + aff - price + W_POP * self._pop_z[item_idx]
+                 + W_REC * np.exp(-age_days / TAU_DAYS))
+        if intent is not None:
+            logit = logit + self.config.session_intent * (self.item_category[item_idx] == intent)
+        return logit
 
-    def click_probability(self, user_idx, item_idx, t):
+    def click_probability(self, user_idx, item_idx, t, intent=None):
         """True P(click); a float for scalar arguments, an array otherwise."""
-        p = _sigmoid(self.click_logit(user_idx, item_idx, t))
+        p = _sigmoid(self.click_logit(user_idx, item_idx, t, intent))
         return float(p) if np.ndim(p) == 0 else p
 
     def purchase_logit(self, user_idx, item_idx):
@@ -245,15 +272,22 @@ class World:
         idx = np.searchsorted(self._activity_cdf, rng.random(n) * self._activity_cdf[-1], "right")
         return np.minimum(idx, self.config.num_users - 1)
 
-    def sample_slates(self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray):
+    def sample_slates(self, rng: np.random.Generator, users: np.ndarray, times: np.ndarray,
+                      intents: np.ndarray | None = None):
         """The logging policy: an (n, k) array of distinct released items per request (at least k
-        items are released before the window starts, so a distinct slate always exists)."""
+        items are released before the window starts, so a distinct slate always exists).
+        ``intents`` (sessions): each request's intent category, from which INTENT_SLOTS of the
+        slots are drawn (popularity-weighted among its released items)."""
         n, k = users.size, self.config.impressions_per_request
         avail = np.searchsorted(self.item_release, times, "right")[:, None]  # >= 1: item 0 is old
         u = rng.random((n, k)) * self._pop_cum[avail - 1]
         pop = np.minimum(np.searchsorted(self._pop_cum, u, "right"), avail - 1)
         cat = (rng.random((n, k))[:, :, None] > self.user_pref_cdf[users][:, None, :]).sum(-1)
         cat = np.minimum(cat, self.config.num_categories - 1)
+        intent_slot = None
+        if intents is not None:  # drawn only with sessions: the sessionless log stays as it was
+            intent_slot = rng.random((n, k)) < INTENT_SLOTS
+            cat = np.where(intent_slot, intents[:, None], cat)
         rel = np.clip(times - self._rel_min, 0, self._key - 1)[:, None]
         lo = self._cat_start[cat]
         hi = np.searchsorted(self._cat_keys, cat * self._key + rel, "right")
@@ -262,6 +296,8 @@ class World:
         pos = np.clip(np.searchsorted(c0, u, "right") - 1, lo, np.maximum(hi - 1, lo))
         pref = np.where(hi > lo, self._cat_order[np.minimum(pos, self.config.num_items - 1)], pop)
         src = rng.random((n, k))
+        if intent_slot is not None:
+            src = np.where(intent_slot, 0.0, src)  # an intent slot takes the category draw
         explore = np.floor(rng.random((n, k)) * avail).astype(np.int64)
         slate = np.where(src < SOURCE_P[0], pref, np.where(src < SOURCE_P[0] + SOURCE_P[1],
                                                            pop, explore))
@@ -286,9 +322,15 @@ class World:
         sample of the logging policy's own impressions (bisection: the mean is monotone)."""
         users = self.sample_requests(rng, n)
         times = _warp_times(self._warp, rng.random(n))
-        slates = self.sample_slates(rng, users, times)
+        intents = None
+        if self.config.sessions:  # every request has its session's intent, drawn as a session's
+            cdf = self.user_pref_cdf[users]
+            draw = np.random.default_rng([self.config.seed, 1, 1]).random(n)[:, None] * cdf[:, -1:]
+            intents = np.minimum((draw >= cdf).sum(1), self.config.num_categories - 1)
+        slates = self.sample_slates(rng, users, times, intents)
         self.bias, self.purchase_bias = 0.0, 0.0
-        logit = self.click_logit(users[:, None], slates, times[:, None])
+        logit = self.click_logit(users[:, None], slates, times[:, None],
+                                 None if intents is None else intents[:, None])
         buy_logit = self.purchase_logit(users[:, None], slates)
         self.bias = _bisect(lambda b: _sigmoid(logit + b).mean() - TARGET_CTR)
         w = _sigmoid(logit + self.bias)
@@ -310,9 +352,15 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
     each user's last ``history_length`` clicks are held, so memory is O(users*history + items).
     Clicks are folded into histories only once the clock moves past their second, which keeps
     every ``history`` strictly earlier than its event. Values are plain Python types.
+
+    With ``config.sessions`` every record also carries ``session_id`` and ``session_history``:
+    the clicks of the same session strictly before the event's second, most recent first (the
+    session rule and its intent: ``data/sessions.py``; memory O(users*history) more).
     """
     world = world if world is not None else World.build(config)
     rng = np.random.default_rng([config.seed, 2])
+    clock = (SessionClock(world.user_pref_cdf, np.random.default_rng([config.seed, 3]))
+             if config.sessions else None)
     k, H, R = config.impressions_per_request, config.history_length, config.num_requests
     users = list(zip(_ids("u", config.num_users, 6), world.user_age.tolist(),
                      world.user_gender.tolist(),
@@ -323,28 +371,39 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                      world.item_release.tolist()))
     category_of = {iid: cat for iid, cat, *_ in items}
     hist: list[list[str]] = [[] for _ in range(config.num_users)]
+    session_hist: list[list[str]] = [[] for _ in range(config.num_users)]
     pending: list[tuple[int, list[str]]] = []
     prev_t, index, total = None, 0, config.num_events
     for j0 in range(0, R, CHUNK_REQUESTS):
         n = min(CHUNK_REQUESTS, R - j0)
         u_arr = world.sample_requests(rng, n)
         t_arr = _warp_times(world._warp, (np.arange(j0, j0 + n) + rng.random(n)) / R)
-        slates = world.sample_slates(rng, u_arr, t_arr)
-        p_click = world.click_probability(u_arr[:, None], slates, t_arr[:, None])
+        s_arr = intents = new_session = None
+        if clock is not None:  # activity's draw becomes the fresh user of a request
+            u_arr, s_arr, intents, new_session = clock.assign(t_arr, u_arr)
+        slates = world.sample_slates(rng, u_arr, t_arr, intents)
+        p_click = world.click_probability(u_arr[:, None], slates, t_arr[:, None],
+                                          None if intents is None else intents[:, None])
         clicks = rng.random((n, k)) < p_click
         buys = clicks & (rng.random((n, k)) < world.purchase_probability(u_arr[:, None], slates))
-        for u, t, row, crow, brow in zip(u_arr.tolist(), t_arr.tolist(), slates.tolist(),
-                                         clicks.astype(np.int8).tolist(),
-                                         buys.astype(np.int8).tolist()):
+        for j, (u, t, row, crow, brow) in enumerate(zip(
+                u_arr.tolist(), t_arr.tolist(), slates.tolist(), clicks.astype(np.int8).tolist(),
+                buys.astype(np.int8).tolist())):
             if t != prev_t:
                 for pu, new in pending:
                     new.reverse()
                     hist[pu] = (new + hist[pu])[:H]
+                    session_hist[pu] = (new + session_hist[pu])[:H]
                 pending.clear()
                 prev_t = t
             uid, age, gender, region = users[u]
             h = hist[u]
             h_cat = [category_of[x] for x in h]  # once per request: the slate shares its history
+            session = {}
+            if clock is not None:
+                if new_session[j]:  # a new session never sees an earlier session's clicks
+                    session_hist[u] = []
+                session = {"session_id": f"s{s_arr[j]:08d}", "session_history": session_hist[u]}
             clicked = []
             for i, c, b in zip(row, crow, brow):
                 iid, cat, brand, price, listed = items[i]
@@ -352,7 +411,8 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                        "timestamp": t, "label": c, "purchase": b, "user_age": age,
                        "user_gender": gender, "user_region": region, "item_category": cat,
                        "item_brand": brand, "item_price": price, "item_listed": listed,
-                       "history": h[:], "history_category": h_cat[:]}
+                       "history": h[:], "history_category": h_cat[:],
+                       **{k: v[:] if isinstance(v, list) else v for k, v in session.items()}}
                 index += 1
                 if index == total:
                     return

@@ -1,6 +1,8 @@
 """Two-tower retrieval on TensorFlow Recommenders, both towers derived from the feature config.
 
-* Query tower: the user and context features (``side = "user" | "context"``); each behaviour
+* Query tower: the user and context features (``side = "user" | "context"``), or with
+  ``retrieval.query = "session"`` the context features alone (anonymous session-based retrieval:
+  the current session's items and the time, no user id or demographics); each behaviour
   history is embedded with the *same* table the candidate tower uses and reduced to one vector by
   the configured sequence encoder (``retrieval.sequence_encoder``): a masked mean (order ignored),
   GRU4Rec (``models/gru4rec.py``) or SASRec (``models/sasrec.py``), one encoder per history.
@@ -35,6 +37,9 @@ keras = tf.keras
 
 QUERY_SIDES = ("user", "context")
 CANDIDATE_SIDES = ("item",)
+# ``retrieval.query`` -> the sides the query tower reads. "session": anonymous, the request's
+# context only (the current session's items, the time): no user id, demographics or history.
+QUERY_MODES = {"user": QUERY_SIDES, "session": ("context",)}
 
 
 def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[str, ...]:
@@ -50,9 +55,24 @@ def transformed_keys(features: FeatureConfig, sides: tuple[str, ...]) -> tuple[s
     return tuple(keys)
 
 
+def request_features(features: FeatureConfig, config: RetrievalConfig) -> tuple[str, ...]:
+    """The raw features a retrieval request carries (what the signatures parse): every user and
+    context feature in user mode (``query_exclude`` tunes the tower, not the clients' requests),
+    only the context-side ones in session mode, which must include a behaviour sequence."""
+    if config.query not in QUERY_MODES:
+        raise ValueError(f"retrieval.query = {config.query!r}; expected one of {sorted(QUERY_MODES)}")
+    chosen = features.side_features(*QUERY_MODES[config.query])
+    if config.query == "session" and not any(f.kind == "sequence" for f in chosen):
+        raise ValueError(f"retrieval.query = 'session': the feature config {features.dataset!r} has no "
+                         "context-side sequence feature (the session's items); expected one, e.g. "
+                         "session_history with data.sessions = true")
+    return tuple(f.name for f in chosen)
+
+
 def query_features(features: FeatureConfig, config: RetrievalConfig) -> tuple[str, ...]:
-    """The features the query tower reads: its sides' features minus ``retrieval.query_exclude``."""
-    names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
+    """The features the query tower reads: the request's features (``retrieval.query``) minus
+    ``retrieval.query_exclude``."""
+    names = request_features(features, config)
     unknown = [n for n in config.query_exclude if n not in names]
     if unknown:
         raise ValueError(f"retrieval.query_exclude: {unknown[0]!r} is not a query-tower feature; "

@@ -84,6 +84,11 @@ class DataConfig:
     num_items: PositiveInt = 800
     num_events: PositiveInt = 120_000
     seed: int = 7
+    # synthetic only: requests come in sessions (a new one after a 30-minute gap) with an intent
+    # category, and records carry session_id / session_history (data/sessions.py). Off: the log
+    # the README's synthetic figures were measured on.
+    sessions: bool = False
+    session_intent: NonNegativeFloat = 1.5  # click-logit boost of the session's intent category
 
 
 @dataclasses.dataclass
@@ -288,6 +293,11 @@ class RetrievalConfig:
     # Query-side features the query tower leaves out, e.g. ("user_id",): a per-user embedding can
     # carry a user's taste by itself and leave the history encoder little to learn.
     query_exclude: tuple[str, ...] = ()
+    # What the query tower reads: "user" (the user's features and histories plus the request's
+    # context) | "session" (anonymous: only the request's context-side features, i.e. the current
+    # session's items and the time; needs a context-side sequence such as session_history, which
+    # data.sessions = true provides). Session mode's signatures take only those features.
+    query: Literal["user", "session"] = "user"
     gru: GRU4RecConfig = dataclasses.field(default_factory=GRU4RecConfig)
     sasrec: SASRecConfig = dataclasses.field(default_factory=SASRecConfig)
 
@@ -441,6 +451,8 @@ class Config:
         if self.data.features:
             return self.data.features
         name = self.data.dataset
+        if self.data.sessions and name == "synthetic":  # the log then carries session features
+            name = "synthetic_sessions"
         return os.path.join(CONFIG_DIR, "features", f"{name}.toml")
 
     @property
@@ -625,6 +637,9 @@ def check_run_inputs(config: Config) -> FeatureConfig:
                             "(e.g. --set data.source=../shared/data/ml-100k)")
         elif not os.path.isdir(d.source):
             problems.append(f"config data.source: {d.source!r}; expected an existing directory")
+    if d.sessions and d.dataset != "synthetic":
+        problems.append(f"config data.sessions: true with data.dataset = {d.dataset!r}; expected "
+                        "data.dataset = 'synthetic' (only the generator makes sessions)")
     features = None
     path = config.features_path
     if not os.path.isfile(path):

@@ -65,6 +65,7 @@ are ``FeatureConfig.vocabulary_sizes(tf_transform_output)``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Literal, Mapping
 
 KINDS = ("categorical", "numeric", "multi_categorical", "sequence", "time")
@@ -480,7 +481,25 @@ class FeatureConfig:
         import tomli
 
         with open(path, "rb") as fh:
-            try:
-                return cls.from_dict(tomli.load(fh))
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"{path}: {e}") from e
+            d = tomli.load(fh)
+        # ``extends = "other.toml"`` (beside this file): that config's entries first, then these;
+        # this file's top-level keys win. So a variant of a data set (the synthetic log with
+        # sessions) adds its features without repeating every other one.
+        base = d.pop("extends", None)
+        if base is not None:
+            parent = os.path.join(os.path.dirname(path), str(base))
+            if not os.path.isfile(parent):
+                raise ValueError(f"{path}: extends = {base!r}; expected a feature config file "
+                                 f"beside it ({parent} does not exist)")
+            with open(parent, "rb") as fh:
+                inherited = tomli.load(fh)
+            if "extends" in inherited:
+                raise ValueError(f"{path}: extends = {base!r}, which extends another; expected "
+                                 "one level")
+            for key in ("feature", "cross", "count_slice"):
+                d[key] = inherited.pop(key, []) + d.get(key, [])
+            d = {**inherited, **d}
+        try:
+            return cls.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e

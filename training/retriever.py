@@ -23,7 +23,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from recsys.models import retrieval_export
-from recsys.models.retrieval import CANDIDATE_SIDES, QUERY_SIDES, TwoTowerModel, transformed_keys
+from recsys.models.retrieval import CANDIDATE_SIDES, TwoTowerModel, request_features, transformed_keys
 from recsys.config import DistributeConfig, RetrievalConfig
 from recsys.features import CATALOG_ITEM_KEY, ITEM_COUNTS_VOCAB, FeatureConfig, raw_key
 from recsys.training import distribution
@@ -168,7 +168,7 @@ def train_and_export(*, train_files, eval_files, transform_output: str, serving_
     index = retrieval_export.RetrievalIndex(
         model.query_tower, tft_out.transform_features_layer(), catalog_ids,
         embed_catalog(model, catalog), config.top_k, attributes, block_size=config.index_block_size)
-    query_names = tuple(f.name for f in features.side_features(*QUERY_SIDES))
+    query_names = request_features(features, config)
     target = distribution.export_dir(strategy, serving_model_dir)
     retrieval_export.save(index, tft_out, features, query_names, target,
                           warmup_rows=raw_rows(eval_files, tft_out, features))
