@@ -197,6 +197,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-multitask"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: train.key)")
     ap.add_argument("--note", default="", help="stored with the results, e.g. the machine's load")
+    ap.add_argument("--results", default=RESULTS, help="results file (a side check: not the README's)")
     ap.add_argument("--ctcvr-weights", default="1",
                     help="comma list: the multi-task models' CTCVR loss weights tried on validation")
     args = ap.parse_args()
@@ -247,7 +248,7 @@ def main():
         print("seed", seed, json.dumps({n: r[-1] for n, r in runs.items()}), flush=True)
         # Recorded after every seed: a run cut short still leaves its finished seeds.
         summary = summarise(runs, chosen, chosen_weight)
-        record(RESULTS, {"models": summary, "validation_curves": validation, "seeds": seed + 1,
+        record(args.results, {"models": summary, "validation_curves": validation, "seeds": seed + 1,
                          "ctcvr_weights_tried": weights,
                          "train_config": dataclasses.asdict(config.train), **stamp(),
                          **({"note": args.note} if args.note else {}),
