@@ -16,7 +16,12 @@ DCN-v2 ranker, ``train.*`` defaults unless ``--set``):
   conventional CVR model whose sample-selection bias ESMM removes); ``single_task_product`` is
   pCTR * pCVR of these two, the CTCVR of two separately trained models;
 * ``purchase_direct``: single-task, the purchase over every impression (pCTCVR directly);
-* ``esmm``, ``mmoe``: ``train.multitask.mode``.
+* ``esmm``, ``mmoe``: ``train.multitask.mode``; ``esmm`` shares the ranker's hidden vector
+  between the heads (``train.multitask.share = "hidden"``), ``esmm_embeddings`` only the embeddings
+  (``share = "embeddings"``, the paper's ESMM: two full towers).
+
+The multi-task models' CTCVR loss weight (``train.multitask.ctcvr_weight``) is chosen on the same
+validation part, with the epochs, from ``--ctcvr-weights``.
 
 Metrics: CTR AUC (click, every impression), CVR AUC (purchase, clicked impressions only) and
 CTCVR AUC (purchase, every impression). Results: benchmarks/results/multitask_synthetic.json.
@@ -49,7 +54,10 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "multitask_synthetic.
 VALIDATION_FRACTION = 0.2
 # Which validation figure picks each model's epochs: what the model is for.
 SELECT_BY = {"click": "ctr_auc", "cvr_clicked": "cvr_auc", "purchase_direct": "ctcvr_auc",
-             "esmm": "ctcvr_auc", "mmoe": "ctcvr_auc"}
+             "esmm": "ctcvr_auc", "esmm_embeddings": "ctcvr_auc", "mmoe": "ctcvr_auc"}
+# The multi-task models: name -> (train.multitask.mode, train.multitask.share).
+MULTITASK = {"esmm": ("esmm", "hidden"), "esmm_embeddings": ("esmm", "embeddings"),
+             "mmoe": ("mmoe", "hidden")}
 
 
 def transform_output(work: str, sets: list[str]):
@@ -137,9 +145,10 @@ class Setup:
 
     def model(self, name: str, train):
         """(train config, feature config, training files key) of model ``name``."""
-        if name in ("esmm", "mmoe"):
-            return dataclasses.replace(train, multitask=dataclasses.replace(train.multitask, mode=name)), \
-                self.features, ""
+        if name in MULTITASK:
+            mode, share = MULTITASK[name]
+            mt = dataclasses.replace(train.multitask, mode=mode, share=share)
+            return dataclasses.replace(train, multitask=mt), self.features, ""
         if name == "click":
             return train, self.features, ""
         return train, self.purchase_features, "_clicked" if name == "cvr_clicked" else ""
@@ -162,7 +171,7 @@ class Setup:
     def score(self, name, model, part) -> dict:
         files = [self.files[part]] if part in self.files else part
         s = scores(model, make_dataset(files, self.tft_out, self.features, self.both, training=False))
-        s["p_aux"] = s["p_aux"] if name in ("esmm", "mmoe") else None
+        s["p_aux"] = s["p_aux"] if name in MULTITASK else None
         return s
 
 
@@ -184,10 +193,13 @@ def main():
     # The clicked impressions are ~1/10 of the split: as many steps as the others get in a few
     # epochs take ten times as many epochs, so the CVR model's sweep goes further.
     ap.add_argument("--max-epochs-clicked", type=int, default=40)
-    ap.add_argument("--models", default="click,cvr_clicked,purchase_direct,esmm,mmoe")
+    ap.add_argument("--models", default="click,cvr_clicked,purchase_direct,esmm,esmm_embeddings,mmoe")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-multitask"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: train.key)")
     ap.add_argument("--note", default="", help="stored with the results, e.g. the machine's load")
+    ap.add_argument("--results", default=RESULTS, help="results file (a side check: not the README's)")
+    ap.add_argument("--ctcvr-weights", default="1",
+                    help="comma list: the multi-task models' CTCVR loss weights tried on validation")
     args = ap.parse_args()
     sets = overrides(args.set, "train")
     examples, graph, features, config = transform_output(os.path.abspath(args.work), sets)
@@ -197,14 +209,24 @@ def main():
     setup = Setup(files, tft_out, features, config.train)
     names = args.models.split(",")
 
-    validation, chosen = {}, {}
+    weights = [float(w) for w in args.ctcvr_weights.split(",")]
+
+    validation, chosen, chosen_weight = {}, {}, {}
     for name in names:
         most = args.max_epochs_clicked if name == "cvr_clicked" else args.max_epochs
-        _, per_epoch = setup.fit_epochs(name, config.train, "fit", most, "val")
-        curve = [metrics_of(name, s) for s in per_epoch]
-        validation[name] = curve
-        chosen[name] = 1 + int(np.argmax([m[SELECT_BY[name]] for m in curve]))
-        print("validation", name, json.dumps(curve), "-> epochs", chosen[name], flush=True)
+        best = None
+        for weight in weights if name in MULTITASK else [None]:
+            train = config.train if weight is None else dataclasses.replace(
+                config.train, multitask=dataclasses.replace(config.train.multitask, ctcvr_weight=weight))
+            _, per_epoch = setup.fit_epochs(name, train, "fit", most, "val")
+            curve = [metrics_of(name, s) for s in per_epoch]
+            key = name if weight is None else f"{name}@ctcvr_weight={weight:g}"
+            validation[key] = curve
+            epochs = 1 + int(np.argmax([m[SELECT_BY[name]] for m in curve]))
+            print("validation", key, json.dumps(curve), "-> epochs", epochs, flush=True)
+            if best is None or curve[epochs - 1][SELECT_BY[name]] > best[0]:
+                best = (curve[epochs - 1][SELECT_BY[name]], epochs, weight)
+        _, chosen[name], chosen_weight[name] = best
 
     runs: dict[str, list[dict]] = {n: [] for n in names}
     if "click" in names and "cvr_clicked" in names:
@@ -213,6 +235,9 @@ def main():
         got = {}
         for name in names:
             train = dataclasses.replace(config.train, seed=seed)
+            if chosen_weight[name] is not None:
+                train = dataclasses.replace(train, multitask=dataclasses.replace(
+                    train.multitask, ctcvr_weight=chosen_weight[name]))
             model, _ = setup.fit_epochs(name, train, "train", chosen[name], None)
             got[name] = setup.score(name, model, "eval")
             runs[name].append(metrics_of(name, got[name]))
@@ -221,7 +246,23 @@ def main():
             runs["single_task_product"].append(
                 figures(s["p"], got["cvr_clicked"]["p"], s["click"], s["purchase"]))
         print("seed", seed, json.dumps({n: r[-1] for n, r in runs.items()}), flush=True)
+        # Recorded after every seed: a run cut short still leaves its finished seeds.
+        summary = summarise(runs, chosen, chosen_weight)
+        record(args.results, {"models": summary, "validation_curves": validation, "seeds": seed + 1,
+                         "ctcvr_weights_tried": weights,
+                         "train_config": dataclasses.asdict(config.train), **stamp(),
+                         **({"note": args.note} if args.note else {}),
+                         "data": "synthetic default (120k events), temporal split: eval = last 20% of "
+                                 "time; validation = last 20% of the training split's time",
+                         "protocol": "epochs (1..max) and, for the multi-task models, the CTCVR loss "
+                                     "weight chosen per model on validation, refit on the whole "
+                                     "training split, eval split scored once per seed"})
+    print(json.dumps(summary, indent=2))
 
+
+def summarise(runs: dict[str, list[dict]], chosen: dict, chosen_weight: dict) -> dict:
+    """Mean, population std and the runs of every figure; the choices made on validation; each
+    ESMM's CTCVR AUC gain over the product of the two single-task models, and its spread."""
     summary = {}
     for name, rs in runs.items():
         summary[name] = {m: {"mean": statistics.mean(r[m] for r in rs),
@@ -229,18 +270,16 @@ def main():
                          for m in rs[0]}
         if name in chosen:
             summary[name]["epochs_chosen_on_validation"] = chosen[name]
-    if "esmm" in summary and "single_task_product" in summary:
-        summary["esmm_ctcvr_gain_over_single_task_product"] = (
-            summary["esmm"]["ctcvr_auc"]["mean"] - summary["single_task_product"]["ctcvr_auc"]["mean"])
-    record(RESULTS, {"models": summary, "validation_curves": validation, "seeds": args.seeds,
-                     "train_config": dataclasses.asdict(config.train), **stamp(),
-                     **({"note": args.note} if args.note else {}),
-                     "data": "synthetic default (120k events), temporal split: eval = last 20% of time; "
-                             "validation = last 20% of the training split's time",
-                     "protocol": "epochs (1..max) chosen per model on validation, refit on the whole "
-                                 "training split, eval split scored once per seed"})
-    print(json.dumps(summary, indent=2))
-
+        if chosen_weight.get(name) is not None:
+            summary[name]["ctcvr_weight_chosen_on_validation"] = chosen_weight[name]
+    for name in MULTITASK:
+        if name in summary and "single_task_product" in summary:
+            # Per seed: the models of one seed share the seed, so the paired gain is the fair one.
+            gains = [a - b for a, b in zip(summary[name]["ctcvr_auc"]["runs"],
+                                           summary["single_task_product"]["ctcvr_auc"]["runs"])]
+            summary[f"{name}_ctcvr_gain_over_single_task_product"] = {
+                "mean": statistics.mean(gains), "min": min(gains), "max": max(gains), "runs": gains}
+    return summary
 
 if __name__ == "__main__":
     main()

@@ -86,16 +86,25 @@ def _id_bias(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str,
     return WideLinear({k: vocab_sizes[k] for k in keys}, l2=train.id_bias_l2, name="id_bias")
 
 
-def _multitask(train: TrainConfig) -> dict:
+def _multitask(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
     """``train.multitask``: the conversion head as the Ranker's aux task, scored through ESMM's
-    pCTCVR product; the towers block says which hidden vector each head reads."""
+    pCTCVR product; the towers block (or, sharing only the embeddings, a second interaction block
+    of the same ranker) says which hidden vector each head reads."""
     mt = train.multitask
+    head = dict(aux_task=make_ctcvr_task(), aux_weight=mt.ctcvr_weight, aux_product=True)
+    if mt.share == "embeddings":
+        if mt.mode != "esmm":
+            raise ValueError(f"train.multitask.share='embeddings' with mode={mt.mode!r}; expected "
+                             "mode 'esmm' (MMoE's experts read the ranker's hidden vector: share "
+                             "'hidden')")
+        # The paper's ESMM: the CVR tower is a whole second ranker tower over the shared embeddings.
+        return dict(head, aux_interaction=BUILDERS[train.model](train, features, vocab_sizes)["interaction"])
     if mt.mode == "mmoe":
         towers = MMoE(mt.experts, tuple(mt.expert_layers), num_tasks=2,
                       tower_layers=tuple(mt.tower_layers), dropout=train.dropout, name="mmoe")
     else:
         towers = CVRTower(tuple(mt.tower_layers), train.dropout, name="cvr_tower")
-    return dict(aux_task=make_ctcvr_task(), aux_weight=mt.ctcvr_weight, towers=towers, aux_product=True)
+    return dict(head, towers=towers)
 
 
 def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> Ranker:
@@ -108,7 +117,7 @@ def build_ranker(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[
     aux = {}
     if train.multitask.mode != "off":
         features.aux_label_key(train.label_mode, train.aux_weight, train.multitask.mode)  # checks
-        aux = _multitask(train)
+        aux = _multitask(train, features, vocab_sizes)
     elif features.aux_label_key(train.label_mode, train.aux_weight):
         other = "regression" if train.label_mode == "binary" else "binary"
         aux = dict(aux_task=make_task(other), aux_weight=train.aux_weight)

@@ -59,6 +59,10 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
       towers: optional block (multi-task) mapping the hidden vector to the (main, aux) heads'
         inputs: ESMM's ``CVRTower`` or ``MMoE`` (``models/esmm.py``, ``models/mmoe.py``); without
         it both heads read the hidden vector.
+      aux_interaction: optional block (multi-task, paper ESMM): a second interaction block, of the
+        same kind as ``interaction``, reading the same embedded fields; the aux head reads its
+        output, so the two heads share only the embeddings (and the sequence pooling). Excludes
+        ``towers``.
       aux_product: ESMM: ``aux_task`` is scored on pCTCVR = sigmoid(main) * sigmoid(aux) (a
         probability) against the aux label over every example, so the aux head (pCVR) is learnt
         only through that product; serving returns all three (``models/export.py``).
@@ -73,6 +77,7 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
                  bias: keras.layers.Layer | None = None,
                  aux_task: tfrs.tasks.Ranking | None = None, aux_weight: float = 1.0,
                  towers: keras.layers.Layer | None = None, aux_product: bool = False,
+                 aux_interaction: keras.layers.Layer | None = None,
                  oov_dropout: keras.layers.Layer | None = None, **kwargs):
         super().__init__(**kwargs)
         self.oov_dropout = oov_dropout
@@ -88,9 +93,14 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
         self.aux_task = aux_task
         self.aux_weight = aux_weight
         self.aux_head = keras.layers.Dense(1, dtype="float32", name="aux") if aux_task else None
-        if (towers is not None or aux_product) and aux_task is None:
-            raise ValueError("Ranker: towers / aux_product need an aux_task (the second head's loss)")
+        if (towers is not None or aux_product or aux_interaction is not None) and aux_task is None:
+            raise ValueError("Ranker: towers / aux_product / aux_interaction need an aux_task (the "
+                             "second head's loss)")
+        if towers is not None and aux_interaction is not None:
+            raise ValueError("Ranker: towers and aux_interaction both pick the aux head's input; "
+                             "expected one of them")
         self.towers = towers
+        self.aux_interaction = aux_interaction
         self.aux_product = aux_product
 
     def call(self, features, training: bool = False, return_hidden: bool = False,
@@ -110,10 +120,13 @@ class Ranker(DistributedTrainStep, tfrs.models.Model):
         pooled = self.sequence_pooling(sequences, vectors) if sequences else {}
         parts = {**vectors, **pooled}
         if getattr(self.interaction, "takes_fields", False):
-            hidden = self.interaction(parts, training=training)
+            inputs = parts
         else:
-            hidden = self.interaction(concat_fields(parts, self.compute_dtype), training=training)
-        if self.towers is not None:
+            inputs = concat_fields(parts, self.compute_dtype)
+        hidden = self.interaction(inputs, training=training)
+        if self.aux_interaction is not None:
+            aux_hidden = self.aux_interaction(inputs, training=training)
+        elif self.towers is not None:
             hidden, aux_hidden = self.towers(hidden, training=training)
         else:
             aux_hidden = hidden

@@ -166,9 +166,14 @@ class MultitaskConfig:
       vector, the CTR logit is the ranker's own (Ma et al. 2018, SIGIR);
     * ``mmoe``: ``experts`` shared expert MLPs over the ranker's hidden vector, one softmax gate and
       one tower per task (models/mmoe.py; Ma et al. 2018, KDD).
+
+    ``share`` (esmm): what the two heads share. ``hidden``: the ranker's whole hidden vector (the
+    CVR tower is an MLP over it); ``embeddings``: only the embedding layer, as in the paper, each
+    head with a full tower of its own (a second instance of the ranker's interaction block).
     """
 
     mode: Literal["off", "esmm", "mmoe"] = "off"
+    share: Literal["hidden", "embeddings"] = "hidden"  # esmm: hidden vector | embeddings only (paper)
     ctcvr_weight: NonNegativeFloat = 1.0  # loss weight of the CTCVR task (the CTR task's is 1)
     tower_layers: tuple[PositiveInt, ...] = (64,)  # each task tower's MLP (esmm: the CVR tower's)
     experts: Annotated[int, Bounds(2)] = 4  # mmoe: shared experts
