@@ -17,7 +17,8 @@ on the raw eval tf.Examples. Beside the rankers, on the same eval examples:
 
 AUC and GAUC (impression-weighted per-user AUC, ``evaluation/metrics.gauc``) for each; the targets
 of issue 12: best ranker >= hand regression + 0.02 AUC, and more than half of the way from
-popularity to the oracle (``share_of_headroom``). Results: benchmarks/results/ranking_synthetic.json.
+popularity to the oracle (``share_of_headroom``). Per ranker, ``oracle_term_fit`` regresses its
+eval logits on the oracle's terms (``benchmarks/oracle_terms.py``): which term it misses. Results: benchmarks/results/ranking_synthetic.json.
 """
 
 import argparse
@@ -34,6 +35,7 @@ import tensorflow as tf
 
 from benchmarks.hand_regression import hand_regression_scores
 from benchmarks.machine import record, stamp
+from benchmarks.oracle_terms import oracle_terms, term_fit
 from benchmarks.protocol import SPLIT_OVERRIDES, carve_validation
 from benchmarks.ranking_headroom import ranker_logits
 from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
@@ -87,7 +89,8 @@ def raw_eval(raw_examples: str) -> tuple[list[bytes], list[str]]:
 
 
 def baselines(config) -> tuple[dict, dict[str, np.ndarray]]:
-    """Per example id: label, user, and the scores of popularity, the hand regression, the oracle."""
+    """Per example id: label, user, the oracle's terms (``benchmarks/oracle_terms``), and the
+    scores of popularity, the hand regression, the oracle."""
     sc = synthetic_config(config)
     world = World.build(sc)
     recs = list(generate(sc, world))
@@ -102,7 +105,8 @@ def baselines(config) -> tuple[dict, dict[str, np.ndarray]]:
               "hand_regression": hand_regression_scores(recs, train),
               "oracle": world.click_probability(users, items, ts)}
     index = {r["example_id"]: j for j, r in enumerate(recs)}
-    return {"index": index, "label": y, "user": users, "train": train}, scores
+    return {"index": index, "label": y, "user": users, "train": train,
+            "terms": oracle_terms(world, users, items, ts)}, scores
 
 
 def metrics(y, s, users) -> dict:
@@ -155,7 +159,9 @@ def main():
                              transform_output=graph, serving_model_dir=model_dir, features=features,
                              train=train)
         logits = ranker_logits(model_dir, serialized)
+        terms = {k: v[rows] for k, v in data["terms"].items()}
         results[model] = {**metrics(y, logits, users), "chosen": best, "validation_auc": sweep,
+                          "oracle_term_fit": term_fit(logits, terms),
                           "train_examples_per_second": r.get("train_examples_per_second")}
         print(model, json.dumps(results[model]), flush=True)
         _record(args.record_as, results, features, len(rows), grid)  # each model as it finishes
