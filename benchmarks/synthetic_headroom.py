@@ -51,11 +51,12 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "ranking_synthetic.js
 GRID = ("epochs=2", "epochs=4")  # per model; each a comma-separated list of train.key=value
 
 
-def pipeline_outputs(work: str, features_path: str, extra: list[str]):
+def pipeline_outputs(work: str, features_path: str, extra: list[str], reuse: bool = False):
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", *SPLIT_OVERRIDES, f"data.features={features_path}",
         "train.epochs=1", "retrieval.enabled=false", "eval.auc_lower_bound=0", *extra])
-    run(config)
+    if not reuse:  # a cached re-run still re-runs the Evaluator: minutes on a busy machine
+        run(config)
     store = RunPaths.from_config(config).metadata_path
     return (latest_output_uri(store, "ImportExampleGen", "Examples"),
             latest_output_uri(store, "Transform", "Examples"),
@@ -123,13 +124,16 @@ def main():
     ap.add_argument("--record-as", default="with_freshness")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-synthetic"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value for the pipeline run")
+    ap.add_argument("--reuse-pipeline", action="store_true",
+                    help="take the outputs of an earlier run in --work (same --set), run no pipeline")
     args = ap.parse_args()
     features_path = load_config(DEFAULT_CONFIG_PATH, []).features_path
     if args.drop_features:
         os.makedirs(args.work, exist_ok=True)
         features_path = reduced_features(features_path, args.drop_features.split(","),
                                          os.path.join(args.work, "features.toml"))
-    raw, examples, graph, config = pipeline_outputs(args.work, features_path, args.set)
+    raw, examples, graph, config = pipeline_outputs(args.work, features_path, args.set,
+                                                  args.reuse_pipeline)
     features = FeatureConfig.load(config.features_path)
     data, scores = baselines(config)
     serialized, ids = raw_eval(raw)
