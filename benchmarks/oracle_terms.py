@@ -9,7 +9,8 @@ The synthetic world's true click logit (``data/synthetic.py``) is a sum,
 
 so on the eval split of the benchmark protocol (temporal, last 20% of time) two numbers per term
 say how much it matters for ranking: the AUC of the oracle *without* it (the loss if a model missed
-exactly that term) and the AUC of the term alone. ``term_fit`` regresses a ranker's logits on the
+exactly that term) and the AUC of the term alone; ``dot_proxies`` bound how much of the dot term
+is learnable from a user x category table or from the history. ``term_fit`` regresses a ranker's logits on the
 terms: a coefficient near 0 is a term the ranker does not carry (a perfect model has all of them
 equal; ``r2`` is the share of its logit the terms explain). Used by ``benchmarks/synthetic_headroom``
 for every ranker it scores.
@@ -56,6 +57,19 @@ def term_fit(logits: np.ndarray, terms: dict[str, np.ndarray]) -> dict:
             "r2": float(1.0 - resid.var() / max(logits.var(), 1e-12))}
 
 
+def dot_proxies(world: World, users, items, histories: list[list[int]]) -> dict[str, np.ndarray]:
+    """Two readings of the dot term a ranker could learn at best, using the world's true factors:
+    ``user_category`` = p_u . (mean q of the item's category), what a user x category table can
+    hold; ``history_similarity`` = (mean q of the history items) . q_i, what comparing the history
+    with the candidate (DIN, an FM's history x item pair) can hold with perfect item vectors."""
+    q, cats = world.item_factor, world.item_category
+    centroid = np.stack([q[cats == c].mean(0) if (cats == c).any() else np.zeros(q.shape[1])
+                         for c in range(world.config.num_categories)])
+    mean_q = np.stack([q[h].mean(0) if len(h) else np.zeros(q.shape[1]) for h in histories])
+    return {"user_category": np.sum(world.user_factor[users] * centroid[cats[items]], axis=1),
+            "history_similarity": np.sum(mean_q * q[items], axis=1)}
+
+
 def main():
     from benchmarks.machine import record, stamp
     from benchmarks.synthetic_headroom import RESULTS
@@ -74,7 +88,13 @@ def main():
     users = np.array([int(r["user_id"][1:]) for r in recs])[ev]
     items = np.array([int(r["item_id"][1:]) for r in recs])[ev]
     terms = oracle_terms(world, users, items, t[ev])
-    result = {"oracle": auc(y, sum(terms.values())), "terms": term_ablation(y, terms, auc)}
+    full = sum(terms.values())
+    result = {"oracle": auc(y, full), "terms": term_ablation(y, terms, auc), "dot_replaced_by": {}}
+    histories = [[int(h[1:]) for h in r["history"]] for r, e in zip(recs, ev) if e]
+    for name, proxy in dot_proxies(world, users, items, histories).items():
+        scale = np.polyfit(proxy, terms["dot"], 1)[0]  # its best linear reading of the dot term
+        result["dot_replaced_by"][name] = {"oracle_auc": auc(y, full - terms["dot"] + scale * proxy),
+                                           "corr_with_dot": float(np.corrcoef(proxy, terms["dot"])[0, 1])}
     print(json.dumps(result, indent=2))
     record(RESULTS, {"oracle_terms": {"results": result, "eval_examples": int(y.size), **stamp(),
                                       "data": "synthetic default, data.split=temporal, eval split"}})

@@ -42,3 +42,14 @@ def test_term_ablation_by_hand():
     assert out["a"]["alone"] == 1.0 and out["b"]["alone"] == 0.0
     assert out["a"]["oracle_without"] == 0.0  # without a, only b's backwards order is left
     assert out["b"]["oracle_without"] == 1.0  # a + b = 0.3, 1.2, 2.1, 3.0: still perfect
+
+
+def test_dot_proxies_by_hand():
+    cfg = SyntheticConfig(num_users=5, num_items=12, num_events=10, num_categories=2, latent_dim=2)
+    world = World.build(cfg)
+    from benchmarks.oracle_terms import dot_proxies
+    q, p, cats = world.item_factor, world.user_factor, world.item_category
+    out = dot_proxies(world, [1, 2], [3, 4], [[0, 5], []])
+    c3 = q[cats == cats[3]].mean(0)
+    np.testing.assert_allclose(out["user_category"][0], p[1] @ c3)
+    np.testing.assert_allclose(out["history_similarity"], [((q[0] + q[5]) / 2) @ q[3], 0.0])
