@@ -19,7 +19,7 @@ import html
 import math
 
 from recsys.evaluation import callouts, report_plots
-from recsys.evaluation.eval_result import OVERALL, Evaluation, Interval
+from recsys.evaluation.eval_result import ERROR_NAME, OVERALL, Evaluation, Interval, SliceMetrics
 
 # Columns shown first (and the only ones in the terminal table); every other scalar metric
 # follows in the HTML slice table.
@@ -166,6 +166,7 @@ th{background:#f3f3f3;position:sticky;top:0}
 .ok{color:#176f2c;font-weight:bold}.bad{color:#b00020;font-weight:bold}
 .pos{color:#176f2c}.neg{color:#b00020}
 td.na{text-align:right;color:#777;cursor:help}
+td.why{color:#777;font-size:85%;min-width:20em}
 span.ci{color:#777;font-size:85%}
 details{margin:.5em 0}summary{cursor:pointer;font-weight:bold}
 """
@@ -195,17 +196,32 @@ def _cell(x, interval: Interval | None = None, cls: str = "", show_ci: bool = Tr
     return f'<td class="{("n " + cls).strip()}" data-value="{float(x)!r}"{attrs}>{shown}</td>'
 
 
+def interval_note(s: SliceMetrics) -> str:
+    """Why ``s`` has no interval, TFMA's text per resampling pass ("" when it has them all):
+    ``__ERROR__`` is the example-level pass's, ``__ERROR__per_user`` the per-user pass's."""
+    return "; ".join(f"{(k.removeprefix(ERROR_NAME) or 'example-level').replace('_', ' ')}: {v}"
+                     for k, v in sorted(s.interval_errors.items()))
+
+
 def _metric_table(rows: list[tuple[str, dict]], cols: list[str], table_id: str,
-                  undefined: list[dict] | None = None, intervals: list[dict] | None = None) -> str:
+                  undefined: list[dict] | None = None, intervals: list[dict] | None = None,
+                  notes: list[str] | None = None) -> str:
     """One row per (name, metrics); ``undefined[i]``: row i's metric -> why it has no value;
-    ``intervals[i]``: row i's metric -> its 95% interval."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["slice"] + cols)
+    ``intervals[i]``: row i's metric -> its 95% interval; ``notes[i]``: why row i has no
+    interval (a last column, only when some row has a note)."""
+    notes = notes if notes and any(notes) else None
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["slice"] + cols
+                   + (["no 95% CI because"] if notes else []))
     body = []
     for i, (name, metrics) in enumerate(rows):
         na = undefined[i] if undefined else {}
         iv = intervals[i] if intervals else {}
         cells = "".join(_na(na[c], slice=name, metric=c) if c in na else
                         _cell(metrics.get(c, ""), iv.get(c), slice=name, metric=c) for c in cols)
+        if notes:
+            # A metric without an interval beside this reads as "not computed", not as certain.
+            cells += (f'<td class="why" data-slice="{html.escape(name)}" data-interval-errors="'
+                      f'{html.escape(notes[i])}">{html.escape(notes[i])}</td>')
         body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     return (f'<div class="scroll"><table id="{table_id}"><tr>{head}</tr>'
             + "".join(body) + "</table></div>")
@@ -382,7 +398,8 @@ def render_html(evaluation: Evaluation, retrieval: dict | None = None, title: st
         _details("Candidate vs baseline: every metric", _comparison(evaluation)),
         _details(f"Every slice ({len(evaluation.slices)}), every metric", _metric_table(
             [(s.slice, s.metrics) for s in evaluation.slices], all_cols, "slices",
-            [s.undefined for s in evaluation.slices], [s.intervals for s in evaluation.slices])
+            [s.undefined for s in evaluation.slices], [s.intervals for s in evaluation.slices],
+            [interval_note(s) for s in evaluation.slices])
             + _reasons(evaluation, all_cols)),
         _details("Retrieval: every figure", _retrieval(retrieval)) if retrieval else "",
         f"<p>TFMA result: <code>{html.escape(evaluation.uri)}</code>; candidate model name: "

@@ -25,6 +25,7 @@ from tfx.dsl.components.base import executor_spec
 from recsys.components.anomalies_gate import AnomaliesGate
 from recsys.components.deployment_recorder import DeploymentRecorder
 from recsys.components.baseline_resolver import ComparableBlessedModelStrategy, resolver_config
+from recsys.evaluation import jackknife_partition
 from recsys.evaluation.eval_config import eval_config
 from recsys.components.pusher import IdempotentPusherExecutor
 from recsys.components.retrieval_evaluator import RetrievalEvaluator
@@ -167,6 +168,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
+    if config.eval.confidence_intervals == "jackknife":
+        # TFMA 0.47's jackknife gives every Beam worker the same bucket sequence; this process
+        # builds the Evaluator's graph (LocalDagRunner runs executors in-process), so patching
+        # here fixes it for local runs (evaluation/jackknife_partition.py says why).
+        jackknife_partition.install()
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],

@@ -1,5 +1,6 @@
 """``recsys report``: the HTML report's numbers, parsed back, are TFMA's numbers; it is offline."""
 
+import base64
 import dataclasses
 import html.parser
 import json
@@ -25,6 +26,7 @@ class _Cells(html.parser.HTMLParser):
         self.table = None
         self.cells: list[dict] = []
         self.undefined: list[dict] = []  # "n/a" cells: no value, the reason in data-undefined
+        self.why_no_interval: list[dict] = []  # the slice table's "no 95% CI because" cells
         self.verdict = None
         self.images: list[str] = []
 
@@ -36,6 +38,8 @@ class _Cells(html.parser.HTMLParser):
             self.cells.append({**a, "table": self.table})
         elif tag == "td" and "data-undefined" in a:
             self.undefined.append({**a, "table": self.table})
+        elif tag == "td" and "data-interval-errors" in a:
+            self.why_no_interval.append({**a, "table": self.table})
         elif tag == "p" and a.get("id") == "verdict":
             self.verdict = a["data-passed"]
         elif tag == "img":
@@ -134,6 +138,34 @@ def test_report_intervals_are_tfmas_intervals(evaluated, tmp_path):
     assert headline[("diff", "auc")] == tfma_bounds[("Overall", "auc_diff")]
     evaluation = eval_result.load(evaluated)
     assert all(not counts & set(s.intervals) for s in evaluation.slices)
+
+
+def test_slice_table_says_why_a_slice_has_no_interval(evaluated, tmp_path):
+    """The one-example slice (``tfma_tiny.LONE_USER``) gets no interval from either resampling
+    pass: its row shows TFMA's text for both, read straight from TFMA's result; the other slices'
+    cells stay empty (they have their intervals)."""
+    out = tmp_path / "report.html"
+    assert main(["report", "--eval-dir", evaluated, "--out", str(out),
+                 "--set", f"pipeline.output_dir={tmp_path}"]) == 0
+    why = {c["data-slice"]: c["data-interval-errors"] for c in _parse(out.read_text()).why_no_interval
+           if c["table"] == "slices"}
+    raw = {k: m[""][""] for k, m in tfma.load_eval_result(evaluated, model_name="candidate")
+           .slicing_metrics}[(("user_gender", "X"),)]
+    text = {k: base64.b64decode(raw[k]["bytesValue"]).decode() for k in ("__ERROR__",
+                                                                           "__ERROR__per_user")}
+    assert why["user_gender=X"] == (f"example-level: {text['__ERROR__']}; "
+                                    f"per user: {text['__ERROR__per_user']}")
+    assert "19 samples were non-empty" in why["user_gender=X"]
+    assert why["Overall"] == "" and why["user_gender=F"] == ""
+    assert len(why) == len(eval_result.load(evaluated).slices)  # a cell in every row
+
+
+def test_slice_table_has_no_reason_column_when_every_slice_has_intervals(evaluated):
+    evaluation = eval_result.load(evaluated)
+    whole = dataclasses.replace(evaluation, slices=[s for s in evaluation.slices
+                                                    if not s.interval_errors])
+    assert "no 95% CI because" in report.render_html(evaluation)
+    assert "no 95% CI because" not in report.render_html(whole)
 
 
 def test_report_is_self_contained_with_verdict_and_calibration_plot(evaluated, tmp_path):
