@@ -187,8 +187,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         # pass's resamples between its sample step and its last combine (ML-100K: 75 of 89 slices;
         # benchmarks.interval_gate: "only 16 samples were non-empty" on the overall slice with a
         # baseline), so AUC and its change get no interval and the interval gate refuses even a
-        # real improvement. In one process every resample arrives, and the Evaluator took as long
-        # (ML-100K re-evaluation: 977 s vs 959 s). TFX puts component arguments after the
+        # real improvement. In one process every resample arrives (on a loaded machine the ML-100K
+        # re-evaluation took as long: 977 s vs 959 s). TFX puts component arguments after the
         # pipeline's, and Beam keeps the last of a repeated flag.
         evaluator.with_beam_pipeline_args(IN_ONE_PROCESS)
 
