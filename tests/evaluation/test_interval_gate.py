@@ -25,9 +25,10 @@ def test_pessimistic_bound_is_tfmas_95_percent_bound():
     assert interval_gate.pessimistic_bound(.02, lower_is_better=False) is None  # intervals off
 
 
-def _validate(auc_diff) -> tfma.ValidationResult:
+def _validate(auc_diff, slice_key=()) -> tfma.ValidationResult:
     """TFMA's validator on the Evaluator's config (candidate + baseline, as TFX fills it in) and
-    one overall slice whose AUC beats the baseline by ``auc_diff`` on the point estimate."""
+    one slice (overall unless given) whose AUC beats the baseline by ``auc_diff`` on the point
+    estimate."""
     cfg = config_util.update_eval_config_with_defaults(
         eval_config(tfma_tiny.FEATURES, tfma_tiny.JACKKNIFE), has_baseline=True)
     key = metric_types.MetricKey(name="auc", model_name="candidate", example_weighted=False)
@@ -38,7 +39,7 @@ def _validate(auc_diff) -> tfma.ValidationResult:
     [gate] = interval_gate._computations(metric="auc", eval_config=cfg,
                                          model_names=["candidate", "baseline"])
     metrics.update(gate.result(metrics))
-    return metrics_validator.validate_metrics(((), metrics), cfg)
+    return metrics_validator.validate_metrics((slice_key, metrics), cfg)
 
 
 def test_the_gate_refuses_a_gain_whose_interval_holds_zero():
@@ -50,6 +51,20 @@ def test_the_gate_refuses_a_gain_whose_interval_holds_zero():
     assert failure.metric_value.double_value.value == pytest.approx(-.000930, abs=1e-6)
     # The same gain, measured four times as precisely: (+0.0148, +0.0252), blessed.
     assert _validate(_t(.02, .0025)).validation_ok
+
+
+def test_a_slice_without_an_interval_refuses_only_when_it_is_the_overall_slice():
+    """A tiny slice whose resamples miss a class gets no interval (a plain number). TFMA 0.47
+    fails any slice *missing* a thresholded metric, even for an overall-only threshold: before
+    the NaN, one such slice refused a +0.085 AUC improvement in a real run."""
+    tiny = (("item_category", "c03"), ("user_gender", "U"))
+    assert _validate(.2, tiny).validation_ok
+    assert _validate(_t(.02, .01), tiny).validation_ok  # judged only on the overall slice
+    refused = _validate(.2)  # overall without an interval: no evidence, refused
+    assert not refused.validation_ok
+    [failure] = refused.metric_validations_per_slice[0].failures
+    assert failure.metric_key.name == "auc_change_lower_bound"
+    assert failure.metric_value.double_value.value != failure.metric_value.double_value.value  # NaN
 
 
 def test_the_gate_needs_intervals_and_is_off_by_default():
