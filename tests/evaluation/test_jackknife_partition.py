@@ -57,3 +57,19 @@ def test_a_test_seed_still_repeats(installed):
 def test_install_is_idempotent(installed):
     jackknife_partition.install()
     assert jackknife.np.random.RandomState is jackknife_partition.WorkerRandomState
+
+
+@pytest.mark.parametrize("method, fixed", [("jackknife", True), ("off", False), ("bootstrap", False)])
+def test_create_pipeline_installs_the_fix_only_for_the_jackknife(tmp_path, monkeypatch, method, fixed):
+    """The fix reaches real runs only because ``create_pipeline`` installs it before the
+    Evaluator builds its graph; without the jackknife TFMA's module stays untouched."""
+    from recsys.config import load_config
+    from recsys.pipeline.kubeflow_runner import compile_pipeline_spec
+
+    monkeypatch.setattr(jackknife, "np", jackknife.np)  # undone after the test
+    config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs",
+                                f"eval.confidence_intervals={method}"])
+    compile_pipeline_spec(config, image="registry.example/recsys:1", data_root=str(tmp_path / "data"),
+                          output_path=str(tmp_path / "pipeline.json"))
+    assert (getattr(jackknife.np.random, "RandomState", None)
+            is jackknife_partition.WorkerRandomState) is fixed
