@@ -300,6 +300,8 @@ def _verdict(uri: str) -> Verdict | None:
 
 def _threshold_text(threshold) -> str:
     """A MetricThreshold in words, e.g. ">= 0.6 and absolute change >= -0.01 vs baseline"."""
+    from tensorflow_model_analysis.proto import config_pb2
+
     parts = []
     if threshold.HasField("value_threshold"):
         t = threshold.value_threshold
@@ -309,7 +311,7 @@ def _threshold_text(threshold) -> str:
             parts.append(f"<= {t.upper_bound.value:g}")
     if threshold.HasField("change_threshold"):
         t = threshold.change_threshold
-        higher = t.direction == 1  # MetricDirection.HIGHER_IS_BETTER
+        higher = t.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
         for kind in ("absolute", "relative"):
             if t.HasField(kind):
                 parts.append(f"{kind} change {'>=' if higher else '<='} "

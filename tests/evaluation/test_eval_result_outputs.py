@@ -32,3 +32,19 @@ def test_an_output_without_plots_or_metrics_reads_as_empty():
 
     assert _first_output(None) == {} and _merged_outputs(None) == {}
     assert _first_output({}) == {} and _merged_outputs({}) == {}
+
+
+def test_a_threshold_reads_in_the_direction_the_gate_judges():
+    """The verdict's words for the real gate: AUC may not fall more than ``max_auc_drop`` (a
+    change >= -drop), RMSE may not rise more than ``max_rmse_rise`` (<= rise)."""
+    from recsys.config import EvaluatorConfig
+    from recsys.evaluation.eval_config import _auc_gate
+    from recsys.evaluation.eval_result import _threshold_text
+
+    gate = EvaluatorConfig(auc_lower_bound=0.6, max_auc_drop=0.01)
+    [auc] = _auc_gate(gate).per_slice_thresholds
+    assert _threshold_text(auc.threshold) == ">= 0.6 and absolute change >= -0.01 vs baseline"
+    import tensorflow_model_analysis as tfma
+    rmse = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.LOWER_IS_BETTER, absolute={"value": 0.05}))
+    assert _threshold_text(rmse) == "absolute change <= 0.05 vs baseline"
