@@ -267,6 +267,16 @@ class World:
         p = _sigmoid(self.purchase_logit(user_idx, item_idx))
         return float(p) if np.ndim(p) == 0 else p
 
+    @staticmethod
+    def draw_category(cdf: np.ndarray, uniforms) -> np.ndarray:
+        """Categories drawn by inverse CDF: for uniforms u in [0, 1) (any shape that broadcasts
+        against ``cdf[..., 0]``) the number of entries of the (unnormalised, non-decreasing) CDF
+        row ``cdf[..., :]`` that are <= u * its total, clipped to the last category (a float
+        total can round below the last entry). The logging policy's slots, the session intents
+        and the calibration's intents all draw through it."""
+        u = np.asarray(uniforms)[..., None] * cdf[..., -1:]
+        return np.minimum((u >= cdf).sum(-1), cdf.shape[-1] - 1)
+
     def sample_requests(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Users of ``n`` requests, drawn by activity."""
         idx = np.searchsorted(self._activity_cdf, rng.random(n) * self._activity_cdf[-1], "right")
@@ -282,8 +292,7 @@ class World:
         avail = np.searchsorted(self.item_release, times, "right")[:, None]  # >= 1: item 0 is old
         u = rng.random((n, k)) * self._pop_cum[avail - 1]
         pop = np.minimum(np.searchsorted(self._pop_cum, u, "right"), avail - 1)
-        cat = (rng.random((n, k))[:, :, None] > self.user_pref_cdf[users][:, None, :]).sum(-1)
-        cat = np.minimum(cat, self.config.num_categories - 1)
+        cat = self.draw_category(self.user_pref_cdf[users][:, None, :], rng.random((n, k)))
         intent_slot = None
         if intents is not None:  # drawn only with sessions: the sessionless log stays as it was
             intent_slot = rng.random((n, k)) < INTENT_SLOTS
@@ -324,9 +333,8 @@ class World:
         times = _warp_times(self._warp, rng.random(n))
         intents = None
         if self.config.sessions:  # every request has its session's intent, drawn as a session's
-            cdf = self.user_pref_cdf[users]
-            draw = np.random.default_rng([self.config.seed, 1, 1]).random(n)[:, None] * cdf[:, -1:]
-            intents = np.minimum((draw >= cdf).sum(1), self.config.num_categories - 1)
+            draw = np.random.default_rng([self.config.seed, 1, 1]).random(n)
+            intents = self.draw_category(self.user_pref_cdf[users], draw)
         slates = self.sample_slates(rng, users, times, intents)
         self.bias, self.purchase_bias = 0.0, 0.0
         logit = self.click_logit(users[:, None], slates, times[:, None],
@@ -359,7 +367,7 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
     """
     world = world if world is not None else World.build(config)
     rng = np.random.default_rng([config.seed, 2])
-    clock = (SessionClock(world.user_pref_cdf, np.random.default_rng([config.seed, 3]))
+    clock = (SessionClock(world, np.random.default_rng([config.seed, 3]))
              if config.sessions else None)
     k, H, R = config.impressions_per_request, config.history_length, config.num_requests
     users = list(zip(_ids("u", config.num_users, 6), world.user_age.tolist(),

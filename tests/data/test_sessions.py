@@ -101,3 +101,40 @@ def test_a_session_never_spans_a_gap_inside_itself(records):
         by_session[r["session_id"]].append(r["timestamp"])
     gaps = [b - a for ts in by_session.values() for a, b in zip(ts, ts[1:])]
     assert max(gaps) <= SESSION_GAP
+
+
+def test_open_sessions_match_the_insertion_ordered_dict_they_replace():
+    """The clock's open sessions (expiry from the front, k-th pick, move to the end) give the
+    same users as the dict scan they replaced, through several compactions of the slot array."""
+    from recsys.data.sessions import _OpenSessions
+
+    rng = np.random.default_rng(0)
+    fast, ref = _OpenSessions(capacity=4), {}  # user -> time of their last request
+    t = 0
+    for _ in range(3000):
+        t += int(rng.integers(0, 40))
+        for u in [u for u, last in ref.items() if t - last > 100]:
+            del ref[u]
+        fast.expire(t, 100)
+        assert len(fast) == len(ref)
+        if ref:
+            k = int(rng.integers(0, len(ref)))
+            assert fast.kth(k) == list(ref)[k]
+        u = int(rng.integers(0, 30))
+        ref.pop(u, None)
+        fast.remove(u)
+        if rng.random() < 0.75:
+            ref[u] = t
+            fast.append(u, t)
+    assert fast.size < 64  # compacted: memory follows the open sessions, not the requests
+
+
+def test_a_category_is_drawn_by_inverse_cdf():
+    from recsys.data.synthetic import World
+
+    # unnormalised CDF 1, 3, 4 (P = 1/4, 2/4, 1/4): u * 4 = 0.4 -> 0, 1.0 -> 1 (<= is taken),
+    # 2.8 -> 1, 3.96 -> 2; u * total reaching the total (rounding) still gives 2, never 3
+    cdf = np.array([1.0, 3.0, 4.0])
+    assert World.draw_category(cdf, np.array([0.1, 0.25, 0.7, 0.99, 1.0])).tolist() == [0, 1, 1, 2, 2]
+    rows = np.array([[1.0, 1.0, 2.0], [0.0, 1.0, 1.0]])  # per-row CDFs broadcast over a slate
+    assert World.draw_category(rows[:, None, :], np.array([[0.4, 0.6], [0.0, 0.9]])).tolist() == [[0, 2], [1, 1]]
