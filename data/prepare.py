@@ -40,6 +40,8 @@ def _settings(config: Config, features: FeatureConfig | None = None) -> dict:
         s.update(num_users=d.num_users, num_items=d.num_items, num_events=d.num_events, seed=d.seed)
         if d.sessions:  # only then: the sessionless data keeps its key
             s.update(sessions=True, session_intent=d.session_intent)
+            if d.session_drift:  # only then: the drift-free session data keeps its key
+                s["session_drift"] = d.session_drift
     else:
         s.update(source=os.path.abspath(d.source), skip_bad_rows=d.skip_bad_rows)
     features = features or FeatureConfig.load(config.features_path)
@@ -70,7 +72,8 @@ def synthetic_config(config: Config):
     return synthetic.SyntheticConfig(num_users=d.num_users, num_items=d.num_items,
                                      num_events=d.num_events, history_length=d.history_length,
                                      seed=d.seed, sessions=d.sessions,
-                                     session_intent=float(d.session_intent))
+                                     session_intent=float(d.session_intent),
+                                     session_drift=float(d.session_drift))
 
 
 def _records_and_cutoff(config: Config):

@@ -12,7 +12,9 @@ request starts a new session when more than ``gap`` seconds passed since that us
 request (or it is their first). Each new session draws an **intent**, one category from the
 user's (noisy) category preferences, the logging policy's ``user_pref_cdf``; the generator then
 shows more of that category and raises its click probability for the whole session
-(``data/synthetic.py``).
+(``data/synthetic.py``). With ``session_drift`` = p > 0 a later request of the session moves the
+intent, with probability p, to the next category of a chain of complements
+(``World.category_next``): in-session drift, phone -> case -> charger.
 
 Memory: O(users) for each user's last request time, session and intent, plus the open sessions;
 time O(log open sessions) per request (``_OpenSessions``).
@@ -120,6 +122,9 @@ class SessionClock:
         n = times.size
         cont, stay, pick = self.rng.random((3, n))
         draw = self.rng.random(n)  # intent draw of a session started by request j
+        drift = self.world.config.session_drift
+        # drawn only with drift, so a drift-free log keeps its draws
+        walk = self.rng.random(n) if drift else None
         users = np.empty(n, np.int64)
         sessions = np.empty(n, np.int64)
         intents = np.empty(n, np.int64)
@@ -135,6 +140,8 @@ class SessionClock:
                 self.sessions += 1
                 self.intent[u] = self.world.draw_category(self.world.user_pref_cdf[u], draw[j])
                 new[j] = True
+            elif walk is not None and walk[j] < drift:
+                self.intent[u] = self.world.category_next[self.intent[u]]
             self.last_time[u] = t
             self.open.remove(u)
             if stay[j] < STAY_P:

@@ -35,7 +35,10 @@ drawn by activity, and a user's request more than 30 minutes after their previou
 session (``data/sessions.py``). Each session draws an intent category c_s from the user's
 preferences (``user_pref_cdf``); within it INTENT_SLOTS of each slate's slots come from c_s
 (popularity-weighted) and the click logit gains ``session_intent`` * [cat(i) = c_s]. The calibrated
-bias absorbs the boost, so CTR stays TARGET_CTR. Records then also carry ``session_id`` and
+bias absorbs the boost, so CTR stays TARGET_CTR. With ``session_drift`` = p > 0, each later
+request of a session finds, with probability p, the intent moved on to the next category of a
+seeded chain of complements (``World.category_next``), so a session's clicks have an order: the
+newest click says more about the next than the first does. Records then also carry ``session_id`` and
 ``session_history`` (the session's clicks strictly before the event's second, most recent first);
 the intent itself stays hidden. Without sessions the generator draws exactly what it always drew.
 
@@ -54,7 +57,7 @@ from typing import Iterator
 
 import numpy as np
 
-from recsys.data.sessions import SessionClock
+from recsys.data.sessions import STAY_P, SessionClock
 
 DAY = 86_400
 TARGET_CTR = 0.15
@@ -86,6 +89,7 @@ class SyntheticConfig:
     # Sessions (``data/sessions.py``; off: the log every figure of the README was measured on).
     sessions: bool = False
     session_intent: float = 1.5  # click-logit boost of the session's intent category (sessions only)
+    session_drift: float = 0.0  # P(a session's later request moves its intent to a neighbouring category)
 
     def __post_init__(self):
         minimum = {"num_users": 1, "num_items": 1, "num_events": 1, "history_length": 0, "seed": 0,
@@ -104,6 +108,10 @@ class SyntheticConfig:
                 or not 0 <= self.session_intent < float("inf")):
             raise ValueError(f"SyntheticConfig.session_intent={self.session_intent!r}: expected a "
                              "finite float >= 0")
+        if (isinstance(self.session_drift, bool) or not isinstance(self.session_drift, (int, float))
+                or not 0 <= self.session_drift <= 1):
+            raise ValueError(f"SyntheticConfig.session_drift={self.session_drift!r}: expected a "
+                             "probability in [0, 1]")
         if self.num_brands < self.num_categories:
             raise ValueError(f"SyntheticConfig.num_brands={self.num_brands!r}: expected >= "
                              f"num_categories={self.num_categories} (brands nest in categories)")
@@ -232,6 +240,12 @@ class World:
         self._cat_keys = cats * self._key + (self.item_release[self._cat_order] - self._rel_min)
         self._cat_cum0 = np.concatenate([[0.0], np.cumsum(self.item_popularity[self._cat_order])])
         self._activity_cdf = np.cumsum(self.user_activity)
+        # The complement chain of the sessions' drift (phone -> case -> charger): the categories
+        # in a seeded random cycle, each followed by the next (a cycle, so a drifting intent
+        # never gets stuck). Its own stream: the world's other draws stay as they were.
+        ring = np.random.default_rng([self.config.seed, 4]).permutation(self.config.num_categories)
+        self.category_next = np.empty_like(ring)
+        self.category_next[ring] = np.roll(ring, -1)
         self._warp = _time_warp(self.config)
 
     def _terms(self, u, i):
@@ -335,6 +349,14 @@ class World:
         if self.config.sessions:  # every request has its session's intent, drawn as a session's
             draw = np.random.default_rng([self.config.seed, 1, 1]).random(n)
             intents = self.draw_category(self.user_pref_cdf[users], draw)
+            if self.config.session_drift:  # ... and moved along the chain as a session's was by then:
+                # its session's earlier requests are geometric (a user stays with STAY_P), each
+                # moved the intent with probability session_drift
+                walk = np.random.default_rng([self.config.seed, 1, 2])
+                steps = walk.binomial(walk.geometric(1.0 - STAY_P, n) - 1, self.config.session_drift)
+                for _ in range(int(steps.max(initial=0))):
+                    intents = np.where(steps > 0, self.category_next[intents], intents)
+                    steps = steps - 1
         slates = self.sample_slates(rng, users, times, intents)
         self.bias, self.purchase_bias = 0.0, 0.0
         logit = self.click_logit(users[:, None], slates, times[:, None],

@@ -89,6 +89,10 @@ class DataConfig:
     # the README's synthetic figures were measured on.
     sessions: bool = False
     session_intent: NonNegativeFloat = 1.5  # click-logit boost of the session's intent category
+    # sessions only: probability that a session's later request finds its intent moved to a
+    # neighbouring category (phone -> case -> charger), so a session has an order; 0: one intent
+    # per session (a set), the log the README's session figures were measured on
+    session_drift: Probability = 0.0
 
 
 @dataclasses.dataclass
