@@ -22,6 +22,14 @@ Sequence encoders (issue 13) on one protocol, every row with the same split and 
 train) or ``next_item_validation`` (the second-to-last rating held out, the last dropped: where
 settings are chosen). Rows: popularity and one per encoder; recorded under
 ``protocols.<protocol>``.
+
+The same comparison on the synthetic log (``--synthetic`` instead of ``--movielens``; ``--data``
+adds ``data.*`` overrides of the generated log, e.g. its sessions and their drift), recorded in
+benchmarks/results/retrieval_synthetic.json:
+
+  .venv/bin/python -m benchmarks.retrieval --synthetic --data data.sessions=true \
+      --data data.session_drift=0.5 --data data.session_intent=3 \
+      --protocol next_item_validation --encoders mean,gru,sasrec --seeds 1
 """
 
 import argparse
@@ -44,6 +52,7 @@ from recsys.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_config
 from recsys.features import FeatureConfig
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "retrieval_ml100k.json")
+SYNTHETIC_RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "retrieval_synthetic.json")
 REPORTED = ("recall@10", "recall@50", "recall@100", "ndcg@10", "mrr", "coverage@10", "coverage@100")
 
 
@@ -62,10 +71,13 @@ ROWS = {"mean": "mean-pool", "gru": "gru4rec", "sasrec": "sasrec"}  # encoder ->
 
 def pipeline_outputs(movielens: str, work: str, features: str = "", split: tuple[str, ...] = (),
                      reuse: bool = False):
-    """``reuse``: the Transform outputs of an earlier run in ``work`` (the benchmark needs no
-    more than Transform; an earlier run may have been stopped once Transform was done)."""
+    """``movielens``: its directory, or "" for the synthetic generator; ``reuse``: the Transform
+    outputs of an earlier run in ``work`` (the benchmark needs no more than Transform; an earlier
+    run may have been stopped once Transform was done)."""
+    source = (["data.dataset=movielens", f"data.source={movielens}"] if movielens
+              else ["data.dataset=synthetic"])
     config = load_config(DEFAULT_CONFIG_PATH, [
-        f"pipeline.output_dir={work}", "data.dataset=movielens", f"data.source={movielens}",
+        f"pipeline.output_dir={work}", *source,
         *(() if split else SPLIT_OVERRIDES),
         f"data.features={features}", "train.epochs=1", "retrieval.epochs=1", "eval.auc_lower_bound=0",
         *split])
@@ -99,7 +111,11 @@ def query_latency_ms(model_dir: str, examples_uri: str, features: FeatureConfig,
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--movielens", required=True)
+    data = ap.add_mutually_exclusive_group(required=True)
+    data.add_argument("--movielens", help="MovieLens directory (ml-100k, ml-1m layouts)")
+    data.add_argument("--synthetic", action="store_true", help="the synthetic generator's log")
+    ap.add_argument("--data", action="append", default=[],
+                    help="data.key=value of the pipeline's data (e.g. data.sessions=true)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-retrieval"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: retrieval.key)")
@@ -111,13 +127,17 @@ def main():
     ap.add_argument("--encoders", default="",
                     help="comma-separated retrieval.sequence_encoder values: one row each")
     args = ap.parse_args()
+    if args.data and not all(d.startswith("data.") for d in args.data):
+        raise SystemExit(f"--data {args.data}: expected data.key=value overrides")
     raw, transformed, graph, features, config = pipeline_outputs(
-        os.path.abspath(args.movielens), os.path.join(args.work, args.protocol), args.features,
-        tuple(PROTOCOLS[args.protocol]), reuse=args.reuse_pipeline)
+        os.path.abspath(args.movielens) if args.movielens else "",
+        os.path.join(args.work, args.protocol), args.features,
+        (*PROTOCOLS[args.protocol], *args.data), reuse=args.reuse_pipeline)
     if args.encoders:
         return compare_encoders(args, raw, transformed, graph, features, config)
-    if args.protocol != "temporal":
-        raise SystemExit("--protocol other than temporal: give --encoders (the variants use the default split)")
+    if args.protocol != "temporal" or args.synthetic:
+        raise SystemExit("--protocol other than temporal or --synthetic: give --encoders (the "
+                         "variants are MovieLens' on the default split)")
     base = load_config(DEFAULT_CONFIG_PATH,
                        overrides(args.set, "retrieval")).retrieval
     runs, baseline = [], None
@@ -185,25 +205,32 @@ def compare_encoders(args, raw, transformed, graph, features, config) -> None:
                 "retrieval_config": dataclasses.asdict(dataclasses.replace(base, sequence_encoder=encoder)),
                 "seeds": len(runs)}
             rows["popularity"] = {m: baseline["overall"][m] for m in ("recall@10", "recall@100", "ndcg@10", "mrr")}
-            _record_protocol(args.protocol, rows, r, config)
+            _record_protocol(args.protocol, rows, r, config, args.data)
     print(json.dumps({name: {m: round(row[m]["mean"] if isinstance(row[m], dict) else row[m], 4)
                              for m in ("recall@10", "recall@100", "ndcg@10")}
                       for name, row in rows.items()}, indent=2))
 
 
-def _record_protocol(protocol: str, rows: dict, run: dict, config) -> None:
-    """Merge ``rows`` into ``protocols.<protocol>`` of the results (other protocols and rows kept)."""
+def _record_protocol(protocol: str, rows: dict, run: dict, config, data: list[str]) -> None:
+    """Merge ``rows`` into ``protocols.<protocol>`` of the results (other protocols and rows kept);
+    the synthetic log's results go to their own file, one entry per ``data`` overrides."""
+    synthetic = config.data.dataset == "synthetic"
+    results = SYNTHETIC_RESULTS if synthetic else RESULTS
+    if synthetic:
+        protocol = " ".join([protocol, *data])  # a drifting log is another data set
     previous = {}
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as fh:
+    if os.path.exists(results):
+        with open(results) as fh:
             previous = json.load(fh).get("protocols", {})
     kept = previous.get(protocol, {}).get("rows", {})
     entry = {"rows": {**kept, **rows}, "test_cases": run["count"],
              "catalog_size": run["catalog_size"], **stamp(),
-             "data": f"ml-100k, {PROTOCOL_TEXT[protocol]}; user's training items excluded "
+             "data": f"{'synthetic ' + ' '.join(data) if synthetic else 'ml-100k'}, "
+                     f"{PROTOCOL_TEXT[protocol.split()[0]].replace('rating', 'interaction')}; "
+                     "user's training items excluded "
                      f"(retrieval_eval.exclude_seen={config.retrieval_eval.exclude_seen}); "
                      "full catalogue, no sampled negatives"}
-    record(RESULTS, {"protocols": {**previous, protocol: entry}})
+    record(results, {"protocols": {**previous, protocol: entry}})
 
 
 if __name__ == "__main__":
