@@ -120,7 +120,8 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-retrieval"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: retrieval.key)")
     ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
-    ap.add_argument("--record-as", default="two_tower", help="result key in the JSON")
+    ap.add_argument("--record-as", default="two_tower",
+                    help="result key in the JSON (with --encoders: a suffix of each row's name)")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="temporal")
     ap.add_argument("--reuse-pipeline", action="store_true",
                     help="take the Transform outputs of an earlier run in --work, run no pipeline")
@@ -198,12 +199,14 @@ def compare_encoders(args, raw, transformed, graph, features, config) -> None:
             runs.append(r)
             print(args.protocol, encoder, seed, json.dumps({m: round(r[m], 4) for m in metrics}),
                   f"load {r['load_average']:.1f}", flush=True)
-            rows[ROWS[encoder]] = {
+            # a --set variant gets its own row (--record-as names it) beside the default one
+            name = ROWS[encoder] if args.record_as == "two_tower" else f"{ROWS[encoder]} {args.record_as}"
+            rows[name] = {
                 **{m: {"mean": statistics.mean(r[m] for r in runs), "std": statistics.pstdev(r[m] for r in runs),
                        "runs": [r[m] for r in runs]}
                    for m in metrics + ("load_average",)},
                 "retrieval_config": dataclasses.asdict(dataclasses.replace(base, sequence_encoder=encoder)),
-                "seeds": len(runs)}
+                "overrides": args.set, "seeds": len(runs)}
             rows["popularity"] = {m: baseline["overall"][m] for m in ("recall@10", "recall@100", "ndcg@10", "mrr")}
             _record_protocol(args.protocol, rows, r, config, args.data)
     print(json.dumps({name: {m: round(row[m]["mean"] if isinstance(row[m], dict) else row[m], 4)
