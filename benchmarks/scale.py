@@ -18,7 +18,10 @@ per part (other keys, e.g. ``multi_worker``, are kept):
   calls exactly these) against a plain Keras ``fit`` of the same model over the same TFRecords,
   in the same process. Examples/s is the steady state (median epoch after the first); the
   overhead is 1 - trainer / plain.
-* ``pipeline``: one cold ``recsys run`` (ranker + retriever), wall time per component from MLMD.
+* ``pipeline``: one cold ``recsys run`` (ranker + retriever), wall time per component from MLMD
+  and CPU seconds per component (user + system of this process and its descendants: Beam's worker
+  processes), which, unlike wall time, hardly move when other jobs share the machine.
+  ``--label NAME`` records a variant (``--set ...``) beside the default entry.
 * ``index``: ``RetrievalIndex.top_k`` on random unit embeddings (latency per batch, RSS growth),
   whole-matrix vs ``block_size`` blocks; and with ``--scann-python``, ScaNN's recall@100 against
   exact search (``benchmarks/scann_recall.py``; the documented alternative, never exported).
@@ -329,6 +332,8 @@ def pipeline(args) -> dict:
     from recsys.pipeline.local_runner import RunPaths, run
 
     name = os.path.basename(os.path.normpath(args.movielens)) if args.movielens else "synthetic-default"
+    if args.label:  # a variant (e.g. --set pipeline.beam.direct_running_mode=in_memory) keeps its own entry
+        name = f"{name}-{args.label}"
     out_dir = os.path.join(args.output_root, f"pipeline-{name}")
     shutil.rmtree(out_dir, ignore_errors=True)
     overrides = [f"pipeline.output_dir={out_dir}"]
@@ -466,6 +471,7 @@ def main():
     t.add_argument("--epochs", type=int, default=2)
     t.add_argument("--reuse", action="store_true", help="reuse a stages run's Transform output")
     sub.choices["pipeline"].add_argument("--movielens", default="")
+    sub.choices["pipeline"].add_argument("--label", default="", help="entry name suffix of a variant")
     i = sub.choices["index"]
     i.add_argument("--candidates", type=_ints, default=[100_000, 1_000_000])
     i.add_argument("--blocks", type=_ints, default=[65_536])
