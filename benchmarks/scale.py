@@ -199,9 +199,12 @@ def stages(args) -> dict:
 
 
 def _beam(config) -> list[str]:
+    """The Beam flags the run used (``direct_running_mode = "auto"`` goes by the prepared rows)."""
+    from recsys.data.prepare import data_root_for
     from recsys.pipeline.beam_args import beam_pipeline_args
+    from recsys.pipeline.local_runner import prepared_rows
 
-    return beam_pipeline_args(config.pipeline.beam)
+    return beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root_for(config)))
 
 
 def _transform_run(events: int, args) -> tuple[object, str, str]:

@@ -23,6 +23,36 @@ def test_earlier_flat_keys_still_set_the_direct_runner():
                                                           "--direct_num_workers=3"]
 
 
+@pytest.mark.parametrize("rows, expected", [
+    (150_000, ["--direct_running_mode=in_memory", "--direct_num_workers=1"]),  # the bound itself
+    (150_001, ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]),
+    (None, ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]),  # size unknown
+])
+def test_auto_runs_small_data_in_one_process(rows, expected):
+    cfg = load_config(None, ["pipeline.beam.direct_running_mode=auto", "pipeline.beam.direct_num_workers=2"])
+    assert cfg.pipeline.beam.in_memory_max_rows == 150_000
+    assert beam_pipeline_args(cfg.pipeline.beam, rows)[-2:] == expected
+
+
+def test_an_explicit_mode_ignores_the_row_count():
+    cfg = load_config(None, ["pipeline.beam.direct_num_workers=2"])
+    assert beam_pipeline_args(cfg.pipeline.beam, 10)[-2:] == ["--direct_running_mode=multi_processing",
+                                                              "--direct_num_workers=2"]
+
+
+def test_an_unknown_mode_is_refused_naming_the_choices():
+    with pytest.raises(ConfigError, match=r"pipeline.beam.direct_running_mode.*'in_mem'"):
+        load_config(None, ["pipeline.beam.direct_running_mode=in_mem"])
+
+
+def test_the_local_runner_counts_the_prepared_rows(tmp_path):
+    from recsys.pipeline.local_runner import prepared_rows
+
+    (tmp_path / "manifest.json").write_text('{"counts": {"train": 90, "eval": 30}}')
+    assert prepared_rows(str(tmp_path)) == 120
+    assert prepared_rows(str(tmp_path / "none")) is None
+
+
 def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(monkeypatch):
     # TFX's Beam executors pass their args through make_beam_dependency_flags, which builds (and
     # leaves in /tmp) an sdist of TFX unless a dependency flag is present; the DirectRunner never
