@@ -81,7 +81,10 @@ def direct_mode(beam: BeamConfig, rows: int | None) -> tuple[str, int]:
     statistics of the default data's 96k training examples took 11.5 CPU s in memory against
     28.8 CPU s with 2 worker processes, in about the same wall time on 2 busy cores (74 vs 80 s
     at load 10), with the same statistics. Beyond that the one core of in_memory loses: from the
-    per-row cost measured there, 2 workers break even near 160k rows on 2 idle cores.
+    per-row cost measured there, 2 workers break even near 160k rows on 2 idle cores. The
+    Evaluator is the exception to check before making this the default: TFMA on the default
+    data's 24k eval examples took 151 CPU s in memory (at load 11; same metrics to 6 decimals as
+    the pipeline's 2-worker Evaluator), more than that Evaluator's 71 s wall on 2 idle cores.
     """
     mode, workers = beam.direct_running_mode, beam.direct_num_workers or os.cpu_count() or 1
     if mode == "auto":
