@@ -83,8 +83,8 @@ def direct_mode(beam: BeamConfig, rows: int | None) -> tuple[str, int]:
     at load 10), with the same statistics. Beyond that the one core of in_memory loses: from the
     per-row cost measured there, 2 workers break even near 160k rows on 2 idle cores. The
     Evaluator is the exception to check before making this the default: TFMA on the default
-    data's 24k eval examples took 151 CPU s in memory (at load 11; same metrics to 6 decimals as
-    the pipeline's 2-worker Evaluator), more than that Evaluator's 71 s wall on 2 idle cores.
+    data's 24k eval examples took 151 CPU s / 935 s wall in memory (load 11) against 169 CPU s /
+    437 s wall with 2 workers (load 9), the same metrics to 6 decimals: there 2 workers win.
     """
     mode, workers = beam.direct_running_mode, beam.direct_num_workers or os.cpu_count() or 1
     if mode == "auto":
