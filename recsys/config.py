@@ -380,8 +380,11 @@ class BeamConfig:
     runner has what it needs. Default: the DirectRunner, one process per CPU."""
 
     runner: Literal[BEAM_RUNNERS] = "DirectRunner"
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
+    # "auto": in_memory (one process, 1 worker) for prepared data of at most in_memory_max_rows
+    # rows, else multi_processing (pipeline/beam_args.py says what was measured).
+    direct_running_mode: Literal["auto", "in_memory", "multi_threading", "multi_processing"] = "multi_processing"
     direct_num_workers: NonNegativeInt = 0  # 0: number of CPUs
+    in_memory_max_rows: NonNegativeInt = 150_000  # direct_running_mode = "auto" only
     project: str = ""  # DataflowRunner: GCP project
     region: str = ""  # DataflowRunner: e.g. europe-west1
     temp_location: str = ""  # DataflowRunner: gs:// staging and temp files

@@ -14,6 +14,22 @@ def test_stage_peak_is_taken_inside_the_stage_window_only():
     assert sampler.peak_mb(5.0, 6.0) is None
 
 
+def test_stage_cpu_counts_from_the_last_sample_before_the_stage():
+    sampler = scale.RssSampler()
+    # Cumulative CPU s of the process tree: 10 s before the stage, 25 s at its end, 40 s later.
+    sampler.cpu = [(1.0, 10.0), (2.0, 12.0), (3.0, 25.0), (4.0, 40.0)]
+    assert sampler.cpu_seconds(1.5, 3.5) == 15.0  # 25 - 10: what the stage added, nothing after
+    assert sampler.cpu_seconds(0.5, 1.5) == 0.0  # no sample before: from its first sample
+    assert sampler.cpu_seconds(5.0, 6.0) is None
+
+
+def test_this_process_trees_cpu_grows_with_work():
+    sampler = scale.RssSampler()
+    before = sampler._cpu()  # noqa: SLF001
+    sum(i * i for i in range(2_000_000))
+    assert sampler._cpu() > before  # noqa: SLF001
+
+
 def test_results_merge_keeps_other_keys_and_other_data_sets(tmp_path, monkeypatch):
     path = tmp_path / "scale.json"
     path.write_text(json.dumps({"multi_worker": {"x": 1},
