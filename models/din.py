@@ -13,12 +13,14 @@ The MLP uses Dice, the paper's data-adaptive activation (Eq. 9):
     f(s) = p(s) * s + (1 - p(s)) * alpha * s,    p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps))
 
 ``DINSequencePooling`` plugs this into ``models.ranking.Ranker`` as its ``sequence_pooling`` block:
-one attention unit per behaviour sequence, with the candidate item's embedding as the query.
+one attention unit per behaviour sequence, each queried by the candidate's feature in the
+sequence's own embedding space: the clicked items by the candidate item, the clicked items'
+categories by the candidate's category (the paper attends over goods and category ids alike).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import tensorflow as tf
 
@@ -170,33 +172,37 @@ class TargetAttention(keras.layers.Layer):
 class DINSequencePooling(keras.layers.Layer):
     """``Ranker.sequence_pooling`` block: each sequence attended by the candidate (``target_key``).
 
-    ``pooled[name] = TargetAttention_name(vectors[target_key], values, mask)`` for every sequence;
-    each sequence gets its own attention unit (its own MLP), since e.g. clicks and purchases
-    relate to the candidate differently.
+    ``pooled[name] = TargetAttention_name(vectors[target(name)], values, mask)`` for every
+    sequence; each sequence gets its own attention unit (its own MLP), since e.g. clicks and
+    purchases relate to the candidate differently.
 
     Args:
-      target_key: the candidate feature in ``vectors`` (e.g. 'item_id'); the sequences must share
-        its embedding table (``vocab_from``) so that the MLP compares like with like.
-      sequence_names: create the units up front for these sequences; None: one per sequence of
-        the first call.
+      target_key: the candidate feature in ``vectors`` (e.g. 'item_id') that queries every
+        sequence, or a mapping sequence name -> candidate feature (``{"history": "item_id",
+        "history_category": "item_category"}``). A sequence must share its target's embedding
+        table (``vocab_from``) so that the MLP compares like with like.
+      sequence_names: create the units up front for these sequences; None: the mapping's keys,
+        or one per sequence of the first call.
       **attention_kwargs: passed to every ``TargetAttention``.
 
     Call args:
       sequences: name -> {"values": [B, L, d], "mask": bool [B, L]} (``FeatureEmbedding``).
-      vectors: name -> [B, d]; must hold ``target_key``.
+      vectors: name -> [B, d]; must hold every sequence's target.
       training: passed to the attention units (Keras propagates the Ranker's value).
 
     Returns:
       name -> [B, d] for every sequence.
     """
 
-    def __init__(self, target_key: str, sequence_names: Sequence[str] | None = None,
-                 **attention_kwargs):
+    def __init__(self, target_key: str | Mapping[str, str],
+                 sequence_names: Sequence[str] | None = None, **attention_kwargs):
         layer_kwargs = {k: attention_kwargs.pop(k) for k in ("name", "dtype", "trainable")
                         if k in attention_kwargs}
         super().__init__(**layer_kwargs)
-        self.target_key = target_key
+        self.target_key = target_key if isinstance(target_key, str) else dict(target_key)
         self.attention_kwargs = attention_kwargs
+        if sequence_names is None and isinstance(self.target_key, dict):
+            sequence_names = sorted(self.target_key)
         self.sequence_names = tuple(sequence_names) if sequence_names else None
         self.attention: dict[str, TargetAttention] = {}
         for name in self.sequence_names or ():
@@ -212,17 +218,28 @@ class DINSequencePooling(keras.layers.Layer):
                 self._add_unit(name)
         super().build(input_shape)
 
+    def target(self, sequence: str) -> str:
+        """The candidate feature that queries ``sequence``."""
+        if isinstance(self.target_key, str):
+            return self.target_key
+        if sequence not in self.target_key:
+            raise KeyError(f"target_key has no candidate feature for sequence {sequence!r}; "
+                           f"expected one of {sorted(self.target_key)}")
+        return self.target_key[sequence]
+
     def call(self, sequences, vectors, training=None):
-        if self.target_key not in vectors:
-            raise KeyError(f"target_key {self.target_key!r} is not among the embedded vectors "
-                           f"{sorted(vectors)}")
         unknown = sorted(set(sequences) - set(self.attention))
         if unknown:
             raise ValueError(f"sequences {unknown} have no attention unit; units: "
                              f"{sorted(self.attention)}")
-        target = vectors[self.target_key]
-        return {name: self.attention[name](target, s["values"], s["mask"], training=training)
-                for name, s in sequences.items()}
+        out = {}
+        for name, s in sequences.items():
+            key = self.target(name)
+            if key not in vectors:
+                raise KeyError(f"target_key {key!r} (of sequence {name!r}) is not among the "
+                               f"embedded vectors {sorted(vectors)}")
+            out[name] = self.attention[name](vectors[key], s["values"], s["mask"], training=training)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "target_key": self.target_key,

@@ -28,7 +28,10 @@ def _dcn(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int
 def _wide_deep(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
     """Wide: a linear model over every id feature and the config's hashed crosses (memorisation);
     deep: an MLP over the embeddings (generalisation). Trained jointly (Cheng et al. 2016)."""
-    wide_ids = [f.name for f in features.features if f.kind in ("categorical", "multi_categorical")]
+    # Attribute ids, single- or multi-valued (a history of categories too); not the item-id
+    # histories, whose memorisation is the shared item embedding's.
+    wide_ids = [f.name for f in features.features if f.has_vocabulary
+                and not (f.kind == "sequence" and f.vocab_from == features.item_key)]
     wide_ids += [f.bucket_key for f in features.features if f.bucket_key]
     wide_ids += [key for f in features.features for key in f.time_parts]
     wide_ids += [c.name for c in features.crosses]
@@ -37,17 +40,23 @@ def _wide_deep(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[st
 
 
 def _din(train: TrainConfig, features: FeatureConfig, vocab_sizes: dict[str, int]) -> dict:
-    """Target attention of the candidate item over each behaviour sequence (Zhou et al. 2018)."""
+    """Target attention of the candidate over each behaviour sequence (Zhou et al. 2018): each
+    sequence is queried by the candidate feature whose vocabulary it shares (``vocab_from``), so
+    the clicked items by the item and the clicked categories by the item's category."""
     sequences = [f.name for f in features.features if f.kind == "sequence"]
     if not sequences:
         raise ValueError(f"train.model='din' needs a 'sequence' feature (behaviour history); "
                          f"data set {features.dataset!r} has none")
+    targets = {}
     for name in sequences:
-        if features[name].vocab_from != features.item_key:
-            raise ValueError(f"din: sequence {name!r} must share the candidate's vocabulary "
-                             f"(vocab_from = {features.item_key!r}) to be compared with it")
+        owner = features[name].vocab_from
+        if owner is None or features[owner].side != "item":
+            raise ValueError(f"din: sequence {name!r} has vocab_from = {owner!r}; expected the "
+                             f"vocabulary of a candidate (item-side) feature, e.g. "
+                             f"{features.item_key!r}, to compare it with")
+        targets[name] = owner
     return dict(sequence_pooling=DINSequencePooling(
-                    target_key=features.item_key, sequence_names=sequences,
+                    target_key=targets, sequence_names=sequences,
                     hidden_units=tuple(train.din.attention_units), activation=train.din.activation),
                 interaction=DeepMLP(tuple(train.deep_layers), train.dropout, name="deep"))
 

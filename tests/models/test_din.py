@@ -260,6 +260,35 @@ def test_din_pooling_checks_its_inputs():
         vectors["item_id"], history["values"], history["mask"]).numpy(), rtol=1e-6)
 
 
+def test_din_pooling_queries_each_sequence_with_its_own_candidate_feature():
+    # A category history is queried by the candidate's category, the item history by the item:
+    # with a linear score h . t, the category unit's output is sum_j (h_j . t_cat) h_j.
+    sequences, vectors = _sequences()
+    vectors["item_category"] = tf.constant([[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0],
+                                            [0.0, 0.0, 0.0, 0.0]])
+    pool = DINSequencePooling({"history": "item_id", "clicks": "item_category"}, hidden_units=())
+    assert pool.sequence_names == ("clicks", "history")  # the mapping's sequences, up front
+    out = pool(sequences, vectors)
+    for name, key in (("history", "item_id"), ("clicks", "item_category")):
+        s = sequences[name]
+        np.testing.assert_allclose(out[name].numpy(), pool.attention[name](
+            vectors[key], s["values"], s["mask"]).numpy(), rtol=1e-6)
+    unit = pool.attention["clicks"]
+    unit.score.set_weights([np.array([0] * 12 + [1] * 4, np.float32).reshape(16, 1), np.zeros(1, np.float32)])
+    h, m = sequences["clicks"]["values"].numpy(), sequences["clicks"]["mask"].numpy()
+    t = vectors["item_category"].numpy()
+    w = np.einsum("bld,bd->bl", h, t) * m  # h_j . t at valid positions
+    np.testing.assert_allclose(pool(sequences, vectors)["clicks"].numpy(),
+                               np.einsum("bl,bld->bd", w, h), rtol=1e-5, atol=1e-6)
+    # Row 0: t_cat = e_0, both positions valid -> sum_j h_j[0] h_j.
+    np.testing.assert_allclose(pool(sequences, vectors)["clicks"].numpy()[0],
+                               h[0, 0, 0] * h[0, 0] + h[0, 1, 0] * h[0, 1], rtol=1e-5)
+    with pytest.raises(KeyError, match="'item_category' .*of sequence 'clicks'"):
+        pool(sequences, {"item_id": vectors["item_id"]})
+    with pytest.raises(KeyError, match="no candidate feature for sequence 'clicks'"):
+        DINSequencePooling({"history": "item_id"}, sequence_names=["history", "clicks"])(sequences, vectors)
+
+
 def _ranker_batch():
     i64 = lambda x: tf.constant(x, tf.int64)  # noqa: E731
     return {"user_id": i64([0, 1, 2]), "item_id": i64([0, 1, 5]),
