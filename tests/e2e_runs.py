@@ -1,4 +1,10 @@
-"""The config of the full pipeline run the e2e tests share (``synthetic_e2e_run`` in conftest.py)."""
+"""Settings the e2e tests' pipeline runs share."""
+
+# The Beam stages in the runner's own process. Worker processes (the default) cost every Beam
+# stage of every run their start-up, TensorFlow's import included: much of a stage's time on the
+# tests' tiny data. What a test checks does not depend on where Beam runs its bundles, and
+# the pipeline e2e (SYNTHETIC_E2E) keeps the worker processes.
+IN_PROCESS_BEAM = ["pipeline.beam_running_mode=in_memory", "pipeline.beam_workers=1"]
 
 # The e2e tests that only read one full pipeline run on tiny synthetic data (ranker + retriever)
 # share it: tests/pipeline/test_pipeline_e2e.py and tests/serving/test_serving_e2e.py ran this
