@@ -10,11 +10,10 @@ import pytest
 import tensorflow as tf
 
 from recsys.pipeline.local_runner import RunPaths, run, summarize
+from recsys.config import load_config
 from tests.synthetic_instances import RAW, USER
 
-# The run is tests/conftest.py's, shared with the serving e2e; test_rerun_hits_the_cache runs the
-# pipeline again on it, after every test that reads its first state.
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_run(order=0)]
+pytestmark = pytest.mark.e2e
 
 RESOLVER = "latest_blessed_model_resolver"  # node ids, as MLMD records them
 COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -23,8 +22,14 @@ COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleVa
 
 
 @pytest.fixture(scope="module")
-def first_run(synthetic_e2e_run):
-    return synthetic_e2e_run
+def first_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("e2e"))
+    config = load_config(None, [f"pipeline.output_dir={out}", "data.num_events=20000",
+                                "data.num_users=500", "data.num_items=300", "train.epochs=2",
+                                "pipeline.beam_running_mode=multi_processing", "retrieval.epochs=3",
+                                # The gate's lift over popularity is not what this test is about.
+                                "retrieval_eval.min_lift_over_popularity=-1"])
+    return config, run(config)
 
 
 def test_every_component_executed_and_model_blessed(first_run):
@@ -152,7 +157,6 @@ def test_deployment_record_names_both_pushed_versions(first_run):
     assert f"versions: {version}" in config_for(paths.serving_root)
 
 
-@pytest.mark.shared_run(order=1)
 def test_rerun_hits_the_cache(first_run):
     config, report = first_run
     upstream = COMPONENTS - {RESOLVER, "Evaluator", "Pusher", "DeploymentRecorder"}

@@ -13,27 +13,32 @@ import httpx
 import pytest
 
 from recsys.pipeline.local_runner import RunPaths, run
-from recsys.config import ServingConfig
+from recsys.config import ServingConfig, load_config
 from recsys.serving.deployment import latest_deployment
 from recsys.serving.model_manager import ModelManager
 from recsys.serving.model_server import create_app
 from recsys.serving.recommend import create_app as create_recommend_app
 from recsys.serving.serve import config_source
 from recsys.serving.warmup import read_warmup
-from tests.e2e_runs import synthetic_e2e_config
 from tests.serving.fixtures import ServerThread, tf_example
 from tests.synthetic_instances import ITEM, USER
 
-# The first run is tests/conftest.py's, shared with the pipeline e2e; the ranker-only change runs
-# the pipeline again on its root, so these tests go after the pipeline e2e's.
-pytestmark = [pytest.mark.e2e, pytest.mark.shared_run(order=2)]
+pytestmark = pytest.mark.e2e
 
+
+
+def _config(out, *extra):
+    return load_config(None, [f"pipeline.output_dir={out}", "data.num_events=20000",
+                              "data.num_users=500", "data.num_items=300", "train.epochs=2",
+                              "retrieval.epochs=3", "retrieval_eval.min_lift_over_popularity=-1",
+                              *extra])
 
 
 @pytest.fixture(scope="module")
-def stack(synthetic_e2e_run):
-    config, report = synthetic_e2e_run
-    out = config.pipeline.output_dir
+def stack(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("serving-e2e"))
+    config = _config(out)
+    report = run(config)
     assert report["blessed"] and report["retrieval"]["blessed"], report
     root = RunPaths.from_config(config).serving_root
     manager = ModelManager(config_source(root), poll_seconds=3600).start()
@@ -98,7 +103,7 @@ def test_recommend_ranks_retrieved_candidates(stack):
 
 def test_a_ranker_only_change_is_served_after_its_run(stack):
     first = latest_deployment(stack["root"])
-    second = run(synthetic_e2e_config(stack["out"], "train.seed=7"))
+    second = run(_config(stack["out"], "train.seed=7"))
     assert second["blessed"]
     record = latest_deployment(stack["root"])
     ranker, retriever = record["models"]["ranker"]["version"], record["models"]["retriever"]["version"]
