@@ -2,10 +2,10 @@
 crash scenarios of ``test_crash_e2e.py`` (which ``benchmarks/crashes.py`` records).
 
 Every run is the real command line (``python -m recsys.cli run``) on the tiny synthetic data of
-the pipeline e2e tests, in its own process group, killed with SIGKILL (runner and Beam workers:
-what the OOM killer or a lost machine does) once the component is running: its output directory
-for the new execution exists (the launcher makes it after registering the execution in MLMD),
-plus a few seconds inside its work. MLMD then says whether the kill landed inside that component
+the pipeline e2e tests, in its own process group, killed with SIGKILL (what the OOM killer or a
+lost machine does) once the component is running: its output directory for the new execution
+exists (the launcher makes it after registering the execution in MLMD), plus a few seconds inside
+its work. MLMD then says whether the kill landed inside that component
 (``recsys summary``: ``FAILED (interrupted)``), and after the re-run of the same command which
 components were cached and which executed again. All scenarios share one pipeline root, each
 with its own training seed, so that its Trainer and Pusher have new work while Transform, once
@@ -23,15 +23,22 @@ import sys
 import time
 
 from recsys.config import REPO_ROOT, load_config
+from tests.e2e_runs import IN_PROCESS_BEAM
 
 # The tiny data of the pipeline e2e tests; one epoch; the quality gates are not what is tried here
-# (a model that is not blessed is not pushed, and the push is one of the crash points).
+# (a model that is not blessed is not pushed, and the push is one of the crash points). Beam in
+# the runner's process (tests/e2e_runs.py): the kill ends the run all the same.
 SMALL = ["data.num_events=20000", "data.num_users=500", "data.num_items=300", "train.epochs=1",
-         "retrieval.enabled=false", "eval.auc_lower_bound=0", "eval.max_auc_drop=1"]
+         "retrieval.enabled=false", "eval.auc_lower_bound=0", "eval.max_auc_drop=1",
+         *IN_PROCESS_BEAM]
 # Crash point -> (node, seconds to wait inside its work after its execution appeared, seed).
 CRASH_POINTS = {"transform": ("Transform", 5.0, 1), "trainer": ("Trainer", 5.0, 2),
                 "pusher": ("Pusher", 0.0, 3)}
-CONCURRENT_SEED = 4
+# The second run on a busy root is started beside this crash point's re-run: the longest re-run
+# (Transform, Trainer, Evaluator, Pusher), so the first surely still holds the root when the second
+# is refused, and the refusal needs no pipeline run of its own (it was a whole run's training,
+# evaluation and push).
+BESIDE = "transform"
 
 
 def settings(out: str, seed: int) -> list[str]:
@@ -132,8 +139,9 @@ def mlmd_state(metadata_path: str) -> dict:
             "executions": {n: [names[e.last_known_state] for e in runs] for n, runs in by_node.items()}}
 
 
-def crash_and_rerun(out: str, point: str) -> dict:
-    """Kill a run during ``point``'s component, re-run the same command, say what happened."""
+def crash_and_rerun(out: str, point: str, beside: dict | None = None) -> dict:
+    """Kill a run during ``point``'s component, re-run the same command, say what happened.
+    ``beside``: filled with ``refused_beside``'s outcome for a second run started during the re-run."""
     from recsys.pipeline.local_runner import RunPaths, summarize
 
     node, inside, seed = CRASH_POINTS[point]
@@ -144,10 +152,14 @@ def crash_and_rerun(out: str, point: str) -> dict:
     seconds = kill_when_running(killed, paths.pipeline_root, node, inside)
     after_kill = summarize(paths)
     serving_after_kill = serving_state(paths.serving_dir)
-    rerun = finish(start(sets, logs, f"{point}-rerun"), logs, f"{point}-rerun")
+    proc = start(sets, logs, f"{point}-rerun")
+    second = refused_beside(proc, sets, paths, logs) if beside is not None else None
+    rerun = finish(proc, logs, f"{point}-rerun")
     components = (rerun["report"] or {}).get("components", {})
     mlmd = mlmd_state(paths.metadata_path)
     serving = serving_state(paths.serving_dir)
+    if second is not None:
+        beside.update(concurrent_outcome(sets, proc, second, rerun, mlmd, serving))
     return {
         "command": shown(sets) + "  (killed, then again)",
         "killed_after_seconds": seconds, "killed_component": node,
@@ -165,15 +177,10 @@ def crash_and_rerun(out: str, point: str) -> dict:
     }
 
 
-def concurrent_runs(out: str) -> dict:
-    """A second run started while a first holds the root: refused at once, the first completes."""
+def refused_beside(first: subprocess.Popen, sets: list[str], paths, logs: str) -> dict:
+    """The same command started while ``first`` holds the root: refused at once, ``first`` going on."""
     from recsys.pipeline import run_lock
-    from recsys.pipeline.local_runner import RunPaths
 
-    sets = settings(out, CONCURRENT_SEED)
-    paths = RunPaths.from_config(load_config(None, sets))
-    logs = os.path.join(out, "crash-logs")
-    first = start(sets, logs, "concurrent-first")
     t0 = time.time()
     while (run_lock.holder(paths.pipeline_root) or (None,))[0] != first.pid:
         if first.poll() is not None or time.time() - t0 > 600:
@@ -181,18 +188,21 @@ def concurrent_runs(out: str) -> dict:
         time.sleep(0.05)
     t1 = time.time()
     second = finish(start(sets, logs, "concurrent-second"), logs, "concurrent-second")
-    refused_in = round(time.time() - t1, 1)
-    first_alive_at_refusal = first.poll() is None
-    first_done = finish(first, logs, "concurrent-first")
-    mlmd = mlmd_state(paths.metadata_path)
-    serving = serving_state(paths.serving_dir)
+    return {"second": second, "refused_in": round(time.time() - t1, 1),
+            "first_alive_at_refusal": first.poll() is None}
+
+
+def concurrent_outcome(sets: list[str], first: subprocess.Popen, beside: dict, first_done: dict,
+                       mlmd: dict, serving: dict) -> dict:
+    """What the second run got and how the first (the run it was refused beside) ended."""
+    second = beside["second"]
     return {
-        "command": shown(sets) + "  (twice, the second while the first runs)",
+        "command": shown(sets) + "  (the re-run, and the same command again while it runs)",
         "first_pid": first.pid,
         "second_exit_code": second["exit_code"],
         "second_message": second["stderr"].strip().splitlines()[-1] if second["stderr"].strip() else "",
-        "second_refused_after_seconds": refused_in,
-        "first_still_running_when_second_refused": first_alive_at_refusal,
+        "second_refused_after_seconds": beside["refused_in"],
+        "first_still_running_when_second_refused": beside["first_alive_at_refusal"],
         "first_exit_code": first_done["exit_code"],
         "first_completed": completed(first_done),
         "sqlite_integrity": mlmd["sqlite_integrity"],
@@ -204,11 +214,11 @@ def concurrent_runs(out: str) -> dict:
 
 def scenarios(out: str) -> dict:
     """Every crash point, in order, on one pipeline root under ``out``."""
-    results = {}
+    results, concurrent = {}, {}
     for point in CRASH_POINTS:
-        results[point] = crash_and_rerun(out, point)
+        results[point] = crash_and_rerun(out, point, concurrent if point == BESIDE else None)
         print(point, results[point], flush=True)
-    results["concurrent_run"] = concurrent_runs(out)
-    print("concurrent_run", results["concurrent_run"], flush=True)
+    results["concurrent_run"] = concurrent
+    print("concurrent_run", concurrent, flush=True)
     return results
 

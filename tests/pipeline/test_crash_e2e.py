@@ -2,7 +2,8 @@
 the same command re-run completes, reuses (TFX's cache, read back from MLMD) what was complete,
 and the serving directory only ever holds complete versions; the second run is refused.
 
-Marked ``e2e``: eight pipeline runs on tiny synthetic data (about 20 minutes on 2 cores).
+Marked ``e2e``: six pipeline runs on tiny synthetic data (three killed) and a seventh, refused
+beside the re-run after the Transform kill.
 ``benchmarks/crashes.py`` runs this file and records the outcomes (``RECSYS_CRASH_RESULTS``).
 """
 

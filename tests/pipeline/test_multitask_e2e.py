@@ -16,10 +16,10 @@ from recsys.features import FeatureConfig
 from recsys.models.export import (CTCVR_KEY, CVR_KEY, PREDICTION_KEYS, output_keys, raw_instances,
                                   serialize_examples)
 from recsys.pipeline.local_runner import RunPaths, run
+from tests.e2e_runs import IN_PROCESS_BEAM
 from tests.synthetic_instances import RAW
 
 pytestmark = pytest.mark.e2e
-
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def esmm_run(tmp_path_factory):
     config = load_config(None, [f"pipeline.output_dir={out}", "data.num_events=8000",
                                 "data.num_users=300", "data.num_items=150", "train.epochs=2",
                                 "retrieval.enabled=false", "train.multitask.mode=esmm",
-                                "eval.auc_lower_bound=0.5"])
+                                "eval.auc_lower_bound=0.5", *IN_PROCESS_BEAM])
     return config, run(config)
 
 

@@ -14,12 +14,13 @@ from recsys.cli import main as cli
 from recsys.config import load_config
 from recsys.evaluation import eval_result
 from recsys.pipeline.local_runner import run
+from tests.e2e_runs import IN_PROCESS_BEAM
 
 pytestmark = pytest.mark.e2e
 
 # 80 items: fewer than K = 100, so every top-100 list would hold the whole catalogue.
 SMALL = ["data.num_events=8000", "data.num_users=300", "data.num_items=80", "train.epochs=1",
-         "retrieval.epochs=1"]
+         "retrieval.epochs=1", *IN_PROCESS_BEAM]
 
 
 @pytest.fixture(scope="module")
