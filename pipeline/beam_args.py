@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from recsys.config import REPO_ROOT, BeamConfig, ConfigError
+from recsys.config import BeamConfig, ConfigError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 # Portable runners whose SDK workers run where environment_type says.
@@ -19,21 +19,6 @@ _PORTABLE = ("FlinkRunner", "SparkRunner")
 # Runners Beam knows only by their full class path: --runner=DaskRunner is refused by Beam 2.74
 # ("Unexpected pipeline runner: DaskRunner").
 _RUNNER_PATHS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
-# What this environment was installed from (a source checkout has it; an installed wheel may not).
-LOCK_FILE = os.path.join(REPO_ROOT, "requirements.lock.txt")
-
-
-def direct_dependency_flags(lock_file: str = LOCK_FILE) -> list[str]:
-    """The DirectRunner's dependency flag: the lock file, when there is one.
-
-    Without any dependency flag (--extra_package(s), --setup_file, --requirements_file, an SDK
-    image), every TFX Beam executor copies TFX's install directory to a new /tmp directory and
-    builds an sdist of it for ``--extra_package`` (``tfx/utils/dependency_utils.py``): about 2.6
-    CPU s and several wall seconds per Beam component per run, and 49 MB left behind in /tmp each
-    time. The DirectRunner never stages packages (its workers run this interpreter:
-    ``fn_api_runner/fn_runner.py``), so the sdist is never used; naming the lock file this
-    environment was installed from is true and stops TFX building it."""
-    return [f"--requirements_file={lock_file}"] if os.path.isfile(lock_file) else []
 
 
 def _problems(beam: BeamConfig) -> list[str]:
@@ -103,7 +88,6 @@ def beam_pipeline_args(beam: BeamConfig, rows: int | None = None) -> list[str]:
     args = [] if beam.runner == "DirectRunner" else [
         f"--runner={_RUNNER_PATHS.get(beam.runner, beam.runner)}"]
     if beam.runner == "DirectRunner":
-        args += direct_dependency_flags()
         mode, workers = direct_mode(beam, rows)
         args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
     elif beam.runner == "DataflowRunner":

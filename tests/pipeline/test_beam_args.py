@@ -6,21 +6,19 @@ import os
 import pytest
 
 from recsys.config import BeamConfig, ConfigError, load_config
-from recsys.pipeline.beam_args import LOCK_FILE, beam_pipeline_args, direct_dependency_flags
+from recsys.pipeline.beam_args import beam_pipeline_args
 
 
 def test_default_is_the_direct_runner_multi_processing_on_every_cpu():
-    # The flags the local runner passed before the runner became configurable, after the
-    # dependency flag that stops TFX building an sdist of itself per component.
-    assert beam_pipeline_args(BeamConfig()) == [f"--requirements_file={LOCK_FILE}",
-                                                "--direct_running_mode=multi_processing",
+    # The flags the local runner passed before the runner became configurable, unchanged.
+    assert beam_pipeline_args(BeamConfig()) == ["--direct_running_mode=multi_processing",
                                                 f"--direct_num_workers={os.cpu_count()}"]
 
 
 def test_earlier_flat_keys_still_set_the_direct_runner():
     cfg = load_config(None, ["pipeline.beam_workers=3", "pipeline.beam_running_mode=in_memory"])
-    assert beam_pipeline_args(cfg.pipeline.beam)[-2:] == ["--direct_running_mode=in_memory",
-                                                          "--direct_num_workers=3"]
+    assert beam_pipeline_args(cfg.pipeline.beam) == ["--direct_running_mode=in_memory",
+                                                     "--direct_num_workers=3"]
 
 
 @pytest.mark.parametrize("rows, expected", [
@@ -52,24 +50,6 @@ def test_the_local_runner_counts_the_prepared_rows(tmp_path):
     assert prepared_rows(str(tmp_path)) == 120
     assert prepared_rows(str(tmp_path / "none")) is None
 
-
-def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(monkeypatch):
-    # TFX's Beam executors pass their args through make_beam_dependency_flags, which builds (and
-    # leaves in /tmp) an sdist of TFX unless a dependency flag is present; the DirectRunner never
-    # stages it.
-    from tfx.utils import dependency_utils
-
-    def build():
-        raise AssertionError("TFX built its ephemeral sdist")
-
-    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", build)
-    args = beam_pipeline_args(BeamConfig())
-    assert dependency_utils.make_beam_dependency_flags(args) == args
-
-
-def test_without_a_lock_file_no_dependency_flag(tmp_path):
-    # An installed wheel has no lock file: TFX then builds its sdist as before (slower, not wrong).
-    assert direct_dependency_flags(str(tmp_path / "requirements.lock.txt")) == []
 
 
 @pytest.mark.parametrize("overrides, expected", [
