@@ -19,6 +19,8 @@ _PORTABLE = ("FlinkRunner", "SparkRunner")
 # Runners Beam knows only by their full class path: --runner=DaskRunner is refused by Beam 2.74
 # ("Unexpected pipeline runner: DaskRunner").
 _RUNNER_PATHS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+# The DirectRunner in one process (the Evaluator's with confidence intervals, ``evaluator_args``).
+IN_ONE_PROCESS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
 def _problems(beam: BeamConfig) -> list[str]:
@@ -61,21 +63,39 @@ def direct_mode(beam: BeamConfig, rows: int | None) -> tuple[str, int]:
     (None: not known, e.g. when compiling for another orchestrator).
 
     ``auto``: one in-memory process up to ``in_memory_max_rows``. Each multi_processing worker is
-    a new Python process that imports TensorFlow, TFT, TFMA and TFDV (7.1 CPU s each, measured)
-    for every Beam component, and every element crosses the Fn API between processes. TFDV's
-    statistics of the default data's 96k training examples took 11.5 CPU s in memory against
-    28.8 CPU s with 2 worker processes, in about the same wall time on 2 busy cores (74 vs 80 s
-    at load 10), with the same statistics. Beyond that the one core of in_memory loses: from the
-    per-row cost measured there, 2 workers break even near 160k rows on 2 idle cores. The
-    Evaluator is the exception to check before making this the default: TFMA on the default
-    data's 24k eval examples took 151 CPU s / 935 s wall in memory (load 11) against 169 CPU s /
-    437 s wall with 2 workers (load 9), the same metrics to 6 decimals: there 2 workers win.
+    a new Python process that imports TensorFlow, TFT, TFMA and TFDV for every Beam component,
+    and every element crosses the Fn API between processes: on small data that fixed cost is
+    most of a component's work. Beyond the bound one core loses to the workers. The Evaluator
+    keeps its workers under ``auto`` (``evaluator_args``). README "Benchmarks / Pipeline" has the
+    measurements behind both.
     """
     mode, workers = beam.direct_running_mode, beam.direct_num_workers or os.cpu_count() or 1
     if mode == "auto":
         small = rows is not None and rows <= beam.in_memory_max_rows
         mode, workers = ("in_memory", 1) if small else ("multi_processing", workers)
     return mode, workers
+
+
+def evaluator_args(beam: BeamConfig, intervals: bool) -> list[str]:
+    """The Evaluator's own DirectRunner flags, appended after the pipeline's (TFX puts component
+    arguments last and Beam keeps the last of a repeated flag); [] keeps the pipeline's.
+
+    - Confidence intervals on: one process. With several worker processes TFMA 0.47 loses some
+      of the example-level pass's resamples between its sample step and its last combine, so
+      AUC and its change get no interval and the interval gate refuses even a real improvement
+      (ML-100K: 75 of 89 slices without an interval; benchmarks.interval_gate: "only 16 samples
+      were non-empty" on the overall slice). In one process every resample arrives.
+    - ``auto`` otherwise: every worker. TFMA's per-example model calls dominate its CPU, not the
+      workers' start-up, so unlike the data stages the Evaluator gains from the second core.
+    """
+    if beam.runner != "DirectRunner":
+        return []
+    if intervals:
+        return list(IN_ONE_PROCESS)
+    if beam.direct_running_mode == "auto":
+        return ["--direct_running_mode=multi_processing",
+                f"--direct_num_workers={beam.direct_num_workers or os.cpu_count() or 1}"]
+    return []
 
 
 def beam_pipeline_args(beam: BeamConfig, rows: int | None = None) -> list[str]:

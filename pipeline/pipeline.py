@@ -32,6 +32,7 @@ from recsys.components.retrieval_evaluator import RetrievalEvaluator
 from recsys.config import Config
 from recsys.features import FeatureConfig
 from recsys.fingerprint import source_fingerprint
+from recsys.pipeline.beam_args import evaluator_args
 from recsys.training.comparability import comparability_record
 
 # The code Transform, the Trainers and TFMA import by name (cache keys: ``code_fingerprint``).
@@ -118,10 +119,6 @@ def _pusher(model, blessing, serving_dir: str):
             base_directory=serving_dir)))
 
 
-# The Evaluator's DirectRunner setting when confidence intervals are on (see create_pipeline).
-IN_ONE_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-
-
 def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, schema_path: str,
                     schema_spec: dict, code_version: str, serving_dir: str,
                     features: FeatureConfig, config: Config, modules: Modules = Modules(),
@@ -182,15 +179,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(features, config.eval, config.train.label_mode,
                                 config.train.multitask.mode))
-    if config.eval.confidence_intervals != "off" and config.pipeline.beam.runner == "DirectRunner":
-        # With more than one DirectRunner worker process TFMA 0.47 loses some of the example-level
-        # pass's resamples between its sample step and its last combine (ML-100K: 75 of 89 slices;
-        # benchmarks.interval_gate: "only 16 samples were non-empty" on the overall slice with a
-        # baseline), so AUC and its change get no interval and the interval gate refuses even a
-        # real improvement. In one process every resample arrives (on a loaded machine the ML-100K
-        # re-evaluation took as long: 977 s vs 959 s). TFX puts component arguments after the
-        # pipeline's, and Beam keeps the last of a repeated flag.
-        evaluator.with_beam_pipeline_args(IN_ONE_PROCESS)
+    # Its own DirectRunner workers: one process with intervals (TFMA 0.47 loses resamples across
+    # processes), every worker under "auto" (beam_args.evaluator_args says why).
+    own_args = evaluator_args(config.pipeline.beam, config.eval.confidence_intervals != "off")
+    if own_args:
+        evaluator.with_beam_pipeline_args(own_args)
 
     pusher = _pusher(trainer.outputs["model"], evaluator.outputs["blessing"], serving_dir)
     pushed = {"ranker": pusher.outputs["pushed_model"]}
