@@ -204,7 +204,7 @@ def _beam(config) -> list[str]:
     from recsys.pipeline.beam_args import beam_pipeline_args
     from recsys.pipeline.local_runner import prepared_rows
 
-    return beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root_for(config)))
+    return beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root_for(config)), local=True)
 
 
 def _transform_run(events: int, args) -> tuple[object, str, str]:

@@ -90,7 +90,7 @@ def build(config: Config, data_root: str, features: FeatureConfig | None = None)
         config=config,
         metadata_connection_config=metadata_config.metadata_connection_config(
             config.pipeline.metadata, paths.metadata_path),
-        beam_pipeline_args=beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root)),
+        beam_pipeline_args=beam_pipeline_args(config.pipeline.beam, prepared_rows(data_root), local=True),
         enable_cache=config.pipeline.enable_cache)
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from recsys.config import BeamConfig, ConfigError, load_config
-from recsys.pipeline.beam_args import beam_pipeline_args
+from recsys.pipeline.beam_args import DIRECT_RUNNER_DEPENDENCIES, beam_pipeline_args
 
 
 def test_default_is_the_direct_runner_multi_processing_on_every_cpu():
@@ -119,3 +119,46 @@ def test_beam_knows_each_runner_by_the_flag_given(runner):
                              "pipeline.beam.region=r", "pipeline.beam.temp_location=gs://b/t"])
     flag = PipelineOptions(beam_pipeline_args(cfg.pipeline.beam)).view_as(StandardOptions).runner
     assert type(create_runner(flag)).__name__ == runner
+
+
+def _local_direct_args(*overrides):
+    cfg = load_config(None, ["pipeline.beam.direct_num_workers=2", *overrides])
+    return beam_pipeline_args(cfg.pipeline.beam, 1_000, local=True)
+
+
+def test_a_local_direct_run_names_an_empty_requirements_file_and_skips_its_download():
+    args = _local_direct_args()
+    assert args[-2:] == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert list(DIRECT_RUNNER_DEPENDENCIES) == args[:2]
+    path = args[0].split("=", 1)[1]
+    with open(path) as fh:  # installs nothing: comments only
+        assert all(line.startswith("#") or not line.strip() for line in fh)
+    # Compiled for another orchestrator, the path would be this machine's: not there.
+    cfg = load_config(None, ["pipeline.beam.direct_num_workers=2"])
+    assert not set(DIRECT_RUNNER_DEPENDENCIES) & set(beam_pipeline_args(cfg.pipeline.beam, 1_000))
+    assert not set(DIRECT_RUNNER_DEPENDENCIES) & set(beam_pipeline_args(
+        load_config(None, ["pipeline.beam.runner=FlinkRunner"]).pipeline.beam, 1_000, local=True))
+
+
+def test_with_those_flags_tfx_builds_no_sdist_and_beam_runs_no_pip(monkeypatch):
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.stager import Stager
+    from apache_beam.transforms import environments
+    from tfx.utils import dependency_utils
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("called")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", refuse)
+    monkeypatch.setattr(Stager, "_populate_requirements_cache", staticmethod(refuse))
+    args = _local_direct_args()
+    assert dependency_utils.make_beam_dependency_flags(args) == args  # TFX adds no --extra_package
+    environments.python_sdk_dependencies(PipelineOptions(args))  # Beam's stager downloads nothing
+    # Without them TFX would build its sdist, which is what the flags avoid.
+    with pytest.raises(AssertionError, match="called"):
+        dependency_utils.make_beam_dependency_flags(args[2:])
+
+
+def test_a_users_own_requirements_file_wins():
+    args = _local_direct_args("pipeline.beam.extra_args=--requirements_file=/srv/req.txt")
+    assert args[-1] == "--requirements_file=/srv/req.txt"  # Beam keeps the last of a repeated flag
