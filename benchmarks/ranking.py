@@ -150,7 +150,8 @@ def transform_output(movielens: str, work: str, reuse: bool = False) -> tuple[st
     config = load_config(DEFAULT_CONFIG_PATH, [
         f"pipeline.output_dir={work}", *SPLIT_OVERRIDES, "data.dataset=movielens",
         f"data.source={movielens}",
-        "train.epochs=1", "eval.auc_lower_bound=0"])
+        # Only the Transform output is used: the retriever would add a Trainer and an evaluation.
+        "train.epochs=1", "eval.auc_lower_bound=0", "retrieval.enabled=false"])
     if not reuse:
         run(config)
     store = RunPaths.from_config(config).metadata_path
