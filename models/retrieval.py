@@ -15,6 +15,9 @@
   temperature, accidental-hit removal, and the **logQ correction** (Yi et al. 2019): in-batch
   negatives are drawn in proportion to item frequency, so popular items are over-sampled as
   negatives; subtracting ``log q(item)`` from each logit makes the softmax estimate unbiased.
+* SASRec's all-positions loss, optional (``retrieval.sasrec.all_positions_weight``,
+  ``models/next_item_loss.py``): every older position of the history also predicts the item that
+  followed it (Kang & McAuley 2018), added to the Retrieval loss while training only.
 * Mixed negatives (Yang et al. 2020), optional: ``uniform_negatives`` catalogue items drawn
   uniformly per batch are appended as extra candidates; an item then arrives as a negative with
   expected count ``B q_j + M / N``, which is the probability the correction subtracts.
@@ -28,6 +31,7 @@ import tensorflow_recommenders as tfrs
 
 from recsys.models.gru4rec import GRU4Rec
 from recsys.models.inputs import FeatureEmbedding, OOVDropout, id_oov_ids, masked_mean
+from recsys.models.next_item_loss import all_positions_loss
 from recsys.models.sasrec import SASRec
 from recsys.models.train_step import DistributedTrainStep
 from recsys.config import RetrievalConfig
@@ -113,6 +117,17 @@ def sequence_encoders(features: FeatureConfig, config: RetrievalConfig, names: t
     return out
 
 
+def all_positions_sequences(features: FeatureConfig, config: RetrievalConfig,
+                            encoders: dict[str, keras.layers.Layer]) -> tuple[str, ...]:
+    """The SASRec-encoded histories the all-positions loss trains (``next_item_loss.py``): none
+    unless ``retrieval.sasrec.all_positions_weight`` > 0; only histories of the item vocabulary,
+    whose targets are rows of the table the candidate tower shares and whose logQ is the items'."""
+    if config.sequence_encoder != "sasrec" or not config.sasrec.all_positions_weight:
+        return ()
+    return tuple(n for n, e in encoders.items()
+                 if isinstance(e, SASRec) and features[n].vocab_from == features.item_key)
+
+
 class Tower(keras.layers.Layer):
     """Embeds its side's features (shared tables), concatenates, MLP, L2-normalises.
 
@@ -131,17 +146,26 @@ class Tower(keras.layers.Layer):
         self.mlp = keras.Sequential([keras.layers.Dense(u, activation="relu") for u in hidden]
                                     + [keras.layers.Dense(output_dim)])
 
-    def _reduce(self, name: str, sequence: dict, training: bool) -> tf.Tensor:
+    def _reduce(self, name: str, sequence: dict, training: bool, positions: dict) -> tf.Tensor:
         encoder = getattr(self, "encoders", {}).get(name)
         if encoder is None:
             return masked_mean(sequence["values"], sequence["mask"])
+        if name in positions:
+            vector, positions[name] = encoder(sequence["values"], sequence["mask"], training=training,
+                                              all_positions=True)
+            return vector
         return encoder(sequence["values"], sequence["mask"], training=training)
 
-    def call(self, features, training: bool = False) -> tf.Tensor:
+    def call(self, features, training: bool = False, positions: tuple[str, ...] = ()):
+        """The L2-normalised tower output [B, output_dim]; with ``positions`` (sequence features
+        whose encoder has per-position outputs: SASRec) also ``{name: [B, L, d]}``, for the
+        training-only all-positions loss; the serving signatures never ask for it."""
         vectors, sequences = self.embedding(features, names=self.names)
-        parts = {**vectors, **{k: self._reduce(k, s, training) for k, s in sequences.items()}}
+        outputs: dict[str, tf.Tensor] = {n: None for n in positions}
+        parts = {**vectors, **{k: self._reduce(k, s, training, outputs) for k, s in sequences.items()}}
         x = tf.concat([tf.cast(parts[k], tf.float32) for k in sorted(parts)], axis=-1)
-        return tf.math.l2_normalize(self.mlp(x, training=training), axis=-1)
+        out = tf.math.l2_normalize(self.mlp(x, training=training), axis=-1)
+        return (out, outputs) if positions else out
 
 
 def sampling_probability(item_ids: tf.Tensor, item_probability: tf.Tensor, batch_size: tf.Tensor,
@@ -181,10 +205,10 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         query_names = query_features(features, config)
         candidate_names = tuple(f.name for f in features.side_features(*CANDIDATE_SIDES))
         self.candidate_keys = transformed_keys(features, CANDIDATE_SIDES)
+        encoders = sequence_encoders(features, config, query_names, config.embedding_dim)
         self.query_tower = Tower(self.embedding, query_names, config.tower_layers, config.output_dim,
-                                 encoders=sequence_encoders(features, config, query_names,
-                                                            config.embedding_dim),
-                                 name="query_tower")
+                                 encoders=encoders, name="query_tower")
+        self.all_positions = all_positions_sequences(features, config, encoders)
         self.candidate_tower = Tower(self.embedding, candidate_names, config.tower_layers,
                                      config.output_dim, name="candidate_tower")
         self.task = tfrs.tasks.Retrieval(temperature=config.temperature,
@@ -206,9 +230,13 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         # The logQ probabilities and accidental hits need the real item ids: taken before the
         # towers' inputs lose a share of them to the OOV buckets.
         ids = tf.reshape(features[self.features.item_key], [-1])
+        histories = {n: features[n] for n in self.all_positions}  # the next-item targets, likewise
         if self.oov_dropout is not None:
             features = self.oov_dropout(features, training=training)
-        query = self.query_tower(features, training=training)
+        if self.all_positions:
+            query, positions = self.query_tower(features, training=training, positions=self.all_positions)
+        else:
+            query = self.query_tower(features, training=training)
         candidate_features = {k: features[k] for k in self.candidate_keys}
         m = self.config.uniform_negatives
         if m:
@@ -222,6 +250,12 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         if self.item_probability is not None:
             probability = sampling_probability(ids, self.item_probability, tf.shape(query)[0], m,
                                                self._catalog_size())
-        return self.task(query, candidates, compute_metrics=False,
+        loss = self.task(query, candidates, compute_metrics=False,
                          candidate_sampling_probability=probability,
                          candidate_ids=ids if self.config.remove_accidental_hits else None)
+        for name in self.all_positions:  # SASRec's other positions: training only, never exported
+            history = histories[name]
+            loss += self.config.sasrec.all_positions_weight * all_positions_loss(
+                positions[name], history >= 0, history, self.embedding.table(name).embeddings,
+                self.item_probability)
+        return loss

@@ -1,6 +1,9 @@
 """SASRec's sequence encoder (Kang & McAuley 2018, https://arxiv.org/abs/1808.09781): causal
 multi-head self-attention blocks over the behaviour history with learned positions; the newest
-position's output is the sequence vector the query tower uses in place of the mean.
+position's output is the sequence vector the query tower uses in place of the mean. Every
+position's output is also available (``all_positions=True``): the paper trains each one to
+predict the item after it, which ``next_item_loss.py`` adds while training
+(``retrieval.sasrec.all_positions_weight``).
 
 Layout: the data writes every history **most recent first**, padded at the end (``[newest, ...,
 oldest, pad, pad]``). So position ``i`` is the item ``i`` steps back, and "causal" (an item sees
@@ -69,11 +72,16 @@ class SASRec(keras.layers.Layer):
             x = x * keep
         return self.norm_out(x)
 
-    def call(self, values: tf.Tensor, mask: tf.Tensor, training: bool = False) -> tf.Tensor:
-        out = self.sequence(values, mask, training=training)[:, 0]
+    def call(self, values: tf.Tensor, mask: tf.Tensor, training: bool = False,
+             all_positions: bool = False):
+        """The sequence vector [B, d]; with ``all_positions`` also every position's output
+        [B, L, d] (one pass: what the training-only next-item loss, ``next_item_loss.py``, reads)."""
+        positions = self.sequence(values, mask, training=training)
+        out = positions[:, 0]
         # An empty history attends to nothing: the zero vector, as the mean pool gives.
-        return tf.where(tf.reduce_any(tf.cast(mask, tf.bool), axis=1, keepdims=True), out,
-                        tf.zeros_like(out))
+        out = tf.where(tf.reduce_any(tf.cast(mask, tf.bool), axis=1, keepdims=True), out,
+                       tf.zeros_like(out))
+        return (out, positions) if all_positions else out
 
     def get_config(self):
         return {**super().get_config(), "max_length": self.max_length, "dim": self.dim,

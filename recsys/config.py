@@ -262,6 +262,10 @@ class SASRecConfig:
     blocks: PositiveInt = 2
     heads: PositiveInt = 2  # must divide the history's embedding size
     dropout: UnitInterval = 0.2
+    # > 0: every older position of the history is also trained to predict the item after it (the
+    # paper's all-positions loss, models/next_item_loss.py), added with this weight to the
+    # Retrieval loss; 0: only the newest position learns, through the query tower. Training only.
+    all_positions_weight: NonNegativeFloat = 0.0
 
 
 @dataclasses.dataclass
