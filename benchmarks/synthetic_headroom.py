@@ -81,6 +81,27 @@ def reduced_features(path: str, drop: list[str], out: str) -> str:
     return out
 
 
+def setting_features(features: FeatureConfig, setting: str) -> tuple[FeatureConfig, list[str]]:
+    """A ``--grid`` setting's feature config and its ``train.key=value`` overrides.
+
+    ``embed_crosses=<cross>+<cross>`` (or ``none``) in a setting says which ``[[cross]]`` entries
+    are embedded fields of the ranker (``FeatureCross.embed``), overriding the feature config's
+    own choice. A model-side choice: Transform computes every cross whether embedded or not, so
+    with and without the embedding compare on one pipeline run, one carve and one Transform."""
+    keys = setting.split(",")
+    chosen = [k.split("=", 1)[1] for k in keys if k.startswith("embed_crosses=")]
+    if not chosen:
+        return features, keys
+    names = set() if chosen[-1] == "none" else set(chosen[-1].split("+"))
+    known = {c.name for c in features.crosses}
+    if names - known:
+        raise ValueError(f"--grid {setting!r}: embed_crosses names {sorted(names - known)}; "
+                         f"expected '+'-joined crosses of the feature config {sorted(known)} or 'none'")
+    crosses = tuple(dataclasses.replace(c, embed=c.name in names) for c in features.crosses)
+    return (dataclasses.replace(features, crosses=crosses),
+            [k for k in keys if not k.startswith("embed_crosses=")])
+
+
 def raw_eval(raw_examples: str) -> tuple[list[bytes], list[str]]:
     files = sorted(glob.glob(os.path.join(raw_examples, "Split-eval", "*")))
     rows = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
@@ -119,13 +140,17 @@ def main():
     ap.add_argument("--models", default="dcn,wide_deep,din")
     ap.add_argument("--grid", action="append", default=[],
                     help=f"a setting to choose among on validation, e.g. 'epochs=2,embedding_l2=1e-5' "
-                         f"(repeat; default {list(GRID)})")
+                         f"(repeat; default {list(GRID)}); 'embed_crosses=<cross>+...|none' picks "
+                         f"the embedded [[cross]] entries")
     ap.add_argument("--drop-features", default="", help="comma-separated features to leave out")
     ap.add_argument("--record-as", default="with_freshness")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-synthetic"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value for the pipeline run")
     ap.add_argument("--reuse-pipeline", action="store_true",
                     help="take the outputs of an earlier run in --work (same --set), run no pipeline")
+    ap.add_argument("--validation-only", action="store_true",
+                    help="score the grid on the validation carve only: no refit, eval not scored "
+                         "(decide first whether a change is worth its one eval run)")
     args = ap.parse_args()
     features_path = load_config(DEFAULT_CONFIG_PATH, []).features_path
     if args.drop_features:
@@ -148,19 +173,24 @@ def main():
     for model in args.models.split(","):
         sweep = {}
         for setting in grid if len(grid) > 1 else ():  # one setting: nothing to choose
-            train = load_config(DEFAULT_CONFIG_PATH, overrides(
-                [f"model={model}", *setting.split(",")], "train")).train
+            feats, keys = setting_features(features, setting)
+            train = load_config(DEFAULT_CONFIG_PATH, overrides([f"model={model}", *keys], "train")).train
             r = train_and_export(train_files=[fit], eval_files=[validation], transform_output=graph,
-                                 serving_model_dir=tempfile.mkdtemp(), features=features, train=train)
+                                 serving_model_dir=tempfile.mkdtemp(), features=feats, train=train)
             sweep[setting] = r["eval"]["auc"]
             print(model, setting, "validation auc", round(sweep[setting], 4), flush=True)
         best = max(sweep, key=sweep.get) if sweep else grid[0]
-        train = load_config(DEFAULT_CONFIG_PATH, overrides([f"model={model}", *best.split(",")],
-                                                           "train")).train
+        if args.validation_only:
+            results[model] = {"validation_auc": sweep, "chosen_on_validation": best}
+            print(model, json.dumps(results[model]), flush=True)
+            _record(args.record_as, results, features, len(rows), grid)
+            continue
+        feats, keys = setting_features(features, best)
+        train = load_config(DEFAULT_CONFIG_PATH, overrides([f"model={model}", *keys], "train")).train
         model_dir = tempfile.mkdtemp()
         r = train_and_export(train_files=[os.path.join(examples, "Split-train", "*")],
                              eval_files=[os.path.join(examples, "Split-eval", "*")],
-                             transform_output=graph, serving_model_dir=model_dir, features=features,
+                             transform_output=graph, serving_model_dir=model_dir, features=feats,
                              train=train)
         logits = ranker_logits(model_dir, serialized)
         terms = {k: v[rows] for k, v in data["terms"].items()}
@@ -175,7 +205,7 @@ def main():
 def _record(key: str, results: dict, features: FeatureConfig, eval_examples: int, grid: list) -> None:
     pop, oracle, hand = (results[k]["auc"] for k in ("popularity", "oracle", "hand_regression"))
     for m, r in results.items():
-        if "chosen" in r:  # a ranker
+        if "chosen" in r:  # a ranker scored on eval
             r["share_of_headroom"] = (r["auc"] - pop) / (oracle - pop)
             r["minus_hand_regression"] = r["auc"] - hand
     record(RESULTS, {key: {

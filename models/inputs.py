@@ -9,6 +9,9 @@
   match_of share                -> [B, 1]   (only when both features are among ``names``: it
                                    reads the user and the item side, so a retrieval tower has none)
   time                          -> [B, d] per part (hour of day, day of week)
+  cross with ``embed = true``   -> [B, d]   (its hash bucket's row; only when every crossed
+                                   feature is among ``names``, and never with ``crosses=False``:
+                                   a retrieval tower, which sees one side, has none)
 A ``sequence`` with ``vocab_from`` shares the owner's table, so a history item and the candidate
 item live in one embedding space (what DIN's attention compares).
 
@@ -40,9 +43,11 @@ class FeatureEmbedding(keras.layers.Layer):
     """Embeds every feature of ``config`` given the vocabulary sizes Transform computed."""
 
     def __init__(self, config: FeatureConfig, vocab_sizes: dict[str, int], embedding_dim: int,
-                 l2: float = 0.0, **kwargs):
+                 l2: float = 0.0, crosses: bool = True, **kwargs):
         super().__init__(**kwargs)
         self._config = config
+        # The embedded crosses (``FeatureCross.embed``); ``crosses=False``: none, and no table.
+        self._crosses = config.embedded_crosses if crosses else ()
         self._tables: dict[str, keras.layers.Embedding] = {}
         for f in config.features:
             dim = f.embedding_dim or embedding_dim
@@ -58,6 +63,9 @@ class FeatureEmbedding(keras.layers.Layer):
             if f.vocab_from:
                 continue  # shares the owner's table, created with the owner
             self._tables[f.name] = self._embedding(vocab_sizes[f.name], dim, l2, f.name)
+        for cross in self._crosses:
+            self._tables[cross.name] = self._embedding(vocab_sizes[cross.name], embedding_dim, l2,
+                                                       cross.name)
         # Keras tracks layers assigned as attributes; a dict of them is tracked too.
         self.tables = self._tables
 
@@ -104,6 +112,9 @@ class FeatureEmbedding(keras.layers.Layer):
                 sequences[f.name] = {"values": emb, "mask": mask}
             else:
                 vectors[f.name] = masked_mean(emb, mask)
+        for cross in self._crosses:
+            if names is None or set(cross.features) <= set(names):
+                vectors[cross.name] = self._tables[cross.name](tf.reshape(inputs[cross.name], [-1]))
         return vectors, sequences
 
 

@@ -200,8 +200,9 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         super().__init__(**kwargs)
         self.features = features
         self.config = config
+        # No crosses: each tower sees one side, and a cross such as user x category spans both.
         self.embedding = FeatureEmbedding(features, vocab_sizes, config.embedding_dim,
-                                          l2=config.embedding_l2)
+                                          l2=config.embedding_l2, crosses=False)
         query_names = query_features(features, config)
         candidate_names = tuple(f.name for f in features.side_features(*CANDIDATE_SIDES))
         self.candidate_keys = transformed_keys(features, CANDIDATE_SIDES)

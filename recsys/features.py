@@ -56,7 +56,8 @@ quantile bucket (a numeric feature with ``age_at`` is a unix-seconds time, and t
 its age in days at the ``age_at`` time feature's instant: e.g. an item's listing time -> the item's
 age at the request); a multi-valued feature with ``match_of`` also -> ``name + "_match"``, the float
 share of its values equal to that feature's value (history categories vs the candidate's); time ``name`` -> ``name + "_hour"`` / ``name + "_weekday"`` ids; a ``[[cross]]``
--> ``cross_a_x_b`` ids. Transform's pass-through outputs (``raw_key``, ``CATALOG_ITEM_KEY``) and
+-> ``cross_a_x_b`` ids (read by Wide&Deep's wide part, and with ``embed = true`` an embedded field
+of every ranker). Transform's pass-through outputs (``raw_key``, ``CATALOG_ITEM_KEY``) and
 the item-count vocabulary are named here too. Which label a run trains and is gated on is
 ``FeatureConfig.label_key(mode)`` (and ``aux_label_key`` for multi-task); the embedding-table sizes
 are ``FeatureConfig.vocabulary_sizes(tf_transform_output)``.
@@ -221,10 +222,26 @@ class FeatureCross:
 
     TOML: ``[[cross]]`` with ``features = ["user_gender", "item_category"]`` and ``hash_buckets``.
     Numeric features take part through their quantile bucket (they need ``num_buckets``).
+
+    ``embed = true`` also makes the cross an embedded field of every ranker (DCN-v2, DIN, DeepFM,
+    AutoInt, Wide&Deep's deep part, ...): one learned vector per hash bucket, the crossed feature
+    of Wide&Deep / DCN. Why: an interaction such as user x category is a product of two fields
+    that a ranker over their concatenated embeddings learns only in part; a table row per
+    (user, category) holds it directly. Retrieval towers never read a cross (each sees one side).
     """
 
     features: tuple[str, ...]
     hash_buckets: int = 1000
+    embed: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.embed, bool):
+            raise ValueError(f"cross {self.name!r}: field 'embed' = {self.embed!r}; expected true "
+                             "or false (also an embedded field of every ranker)")
+        if isinstance(self.hash_buckets, bool) or not isinstance(self.hash_buckets, int) \
+                or self.hash_buckets < 1:
+            raise ValueError(f"cross {self.name!r}: field 'hash_buckets' = {self.hash_buckets!r}; "
+                             "expected an int >= 1")
 
     @property
     def name(self) -> str:
@@ -300,8 +317,8 @@ class FeatureConfig:
             if key not in by_name:
                 raise ValueError(f"feature config {self.dataset!r}: key {key!r} is not a feature")
         for cross in self.crosses:
-            if len(cross.features) < 2 or cross.hash_buckets < 1:
-                raise ValueError(f"cross {cross.features}: expected >= 2 features and hash_buckets >= 1")
+            if len(cross.features) < 2:
+                raise ValueError(f"cross {cross.features}: expected >= 2 features")
             for n in cross.features:
                 f = by_name.get(n)
                 if f is None or f.is_varlen or f.kind == "time" or (f.kind == "numeric" and not f.num_buckets):
@@ -419,6 +436,11 @@ class FeatureConfig:
                 + tuple(self.cold_slices))
 
     @property
+    def embedded_crosses(self) -> tuple[FeatureCross, ...]:
+        """The crosses with ``embed = true``: embedded fields of every ranker."""
+        return tuple(c for c in self.crosses if c.embed)
+
+    @property
     def vocabularies(self) -> tuple[str, ...]:
         """Vocabulary files Transform computes (one per owning feature)."""
         return tuple(f.vocab_name for f in self.features if f.has_vocabulary and not f.vocab_from)
@@ -462,6 +484,10 @@ class FeatureConfig:
         crosses = []
         for c in d.pop("cross", d.pop("crosses", ())):
             c = dict(c)
+            extra = set(c) - {f.name for f in dataclasses.fields(FeatureCross)}
+            if extra:
+                raise ValueError(f"cross {c.get('features', '?')}: unknown fields {sorted(extra)}; "
+                                 f"expected some of {sorted(f.name for f in dataclasses.fields(FeatureCross))}")
             crosses.append(FeatureCross(features=tuple(c.pop("features", ())), **c))
         count_slices = []
         for c in d.pop("count_slice", d.pop("count_slices", ())):

@@ -1,0 +1,29 @@
+"""benchmarks/synthetic_headroom.py's ``embed_crosses`` grid key: which crosses a setting embeds,
+on one Transform (the choice is the model's, not the pipeline's)."""
+
+import pytest
+
+from benchmarks.synthetic_headroom import setting_features
+from recsys.features import FeatureCross
+from tests.tiny import CONFIG
+
+CROSS = CONFIG.crosses[0].name  # cross_user_id_x_item_price, embed = false
+
+
+def test_a_setting_embeds_the_named_crosses_and_passes_the_rest_to_train():
+    features, keys = setting_features(CONFIG, f"epochs=3,embed_crosses={CROSS},embedding_l2=0.001")
+    assert [c.name for c in features.embedded_crosses] == [CROSS]
+    assert keys == ["epochs=3", "embedding_l2=0.001"]
+    assert features.features == CONFIG.features
+
+
+def test_none_turns_the_config_s_own_embedding_off_and_no_key_keeps_it():
+    embedded = CONFIG.__class__(**{**CONFIG.__dict__, "crosses": (FeatureCross(
+        ("user_id", "item_price"), hash_buckets=7, embed=True),)})
+    assert setting_features(embedded, "epochs=3,embed_crosses=none")[0].embedded_crosses == ()
+    assert setting_features(embedded, "epochs=3") == (embedded, ["epochs=3"])
+
+
+def test_an_unknown_cross_name_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match=f"embed_crosses names \\['cross_x'\\].*'{CROSS}'"):
+        setting_features(CONFIG, "embed_crosses=cross_x")
