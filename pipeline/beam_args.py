@@ -102,8 +102,8 @@ def evaluator_args(beam: BeamConfig, intervals: bool) -> list[str]:
     if intervals:
         return list(IN_ONE_PROCESS)
     if beam.direct_running_mode == "auto":
-        return ["--direct_running_mode=multi_processing",
-                f"--direct_num_workers={beam.direct_num_workers or os.cpu_count() or 1}"]
+        mode, workers = direct_mode(beam, None)  # size unknown: auto's multi-process choice
+        return [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
     return []
 
 
