@@ -12,4 +12,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $apt_get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq chromium >&2
 fi
 scripts/notebook_setup.sh
-exec .venv/bin/python -m pytest -q -ra --durations=30 "$@"
+# Two pytest workers (pytest-xdist): most tests, the e2e pipeline runs included, keep one core
+# busy, so on a 2-core machine one process leaves the other core idle. --dist loadfile keeps a
+# file's tests in one worker, so a module fixture (one pipeline run shared by a file's e2e tests)
+# still runs once. TEST_WORKERS=0 runs everything in this process (e.g. to use a debugger).
+exec .venv/bin/python -m pytest -q -ra --durations=40 -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
