@@ -229,10 +229,10 @@ def _record_protocol(protocol: str, rows: dict, run: dict, config, data: list[st
     # Each row keeps the run that measured it (``run``: command, commit, date, machine): a later
     # ``--record-as`` run adds rows to the protocol and restamps the entry, and the earlier rows
     # would otherwise show the later command. Rows from before per-row stamps take the entry's.
-    earlier = {k: before[k] for k in ("command", "commit", "date", "machine") if k in before}
+    now = stamp()
+    earlier = {k: before[k] for k in now if k in before}
     kept = {name: row if "run" in row or not earlier else {**row, "run": earlier}
             for name, row in before.get("rows", {}).items()}
-    now = stamp()
     entry = {"rows": {**kept, **{name: {**row, "run": now} for name, row in rows.items()}},
              "test_cases": run["count"], "catalog_size": run["catalog_size"], **now,
              "data": f"{'synthetic ' + ' '.join(data) if synthetic else 'ml-100k'}, "
