@@ -225,9 +225,16 @@ def _record_protocol(protocol: str, rows: dict, run: dict, config, data: list[st
     if os.path.exists(results):
         with open(results) as fh:
             previous = json.load(fh).get("protocols", {})
-    kept = previous.get(protocol, {}).get("rows", {})
-    entry = {"rows": {**kept, **rows}, "test_cases": run["count"],
-             "catalog_size": run["catalog_size"], **stamp(),
+    before = previous.get(protocol, {})
+    # Each row keeps the run that measured it (``run``: command, commit, date, machine): a later
+    # ``--record-as`` run adds rows to the protocol and restamps the entry, and the earlier rows
+    # would otherwise show the later command. Rows from before per-row stamps take the entry's.
+    now = stamp()
+    earlier = {k: before[k] for k in now if k in before}
+    kept = {name: row if "run" in row or not earlier else {**row, "run": earlier}
+            for name, row in before.get("rows", {}).items()}
+    entry = {"rows": {**kept, **{name: {**row, "run": now} for name, row in rows.items()}},
+             "test_cases": run["count"], "catalog_size": run["catalog_size"], **now,
              "data": f"{'synthetic ' + ' '.join(data) if synthetic else 'ml-100k'}, "
                      f"{PROTOCOL_TEXT[protocol.split()[0]].replace('rating', 'interaction')}; "
                      "user's training items excluded "

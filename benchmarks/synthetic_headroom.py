@@ -86,20 +86,31 @@ def setting_features(features: FeatureConfig, setting: str) -> tuple[FeatureConf
 
     ``embed_crosses=<cross>+<cross>`` (or ``none``) in a setting says which ``[[cross]]`` entries
     are embedded fields of the ranker (``FeatureCross.embed``), overriding the feature config's
-    own choice. A model-side choice: Transform computes every cross whether embedded or not, so
-    with and without the embedding compare on one pipeline run, one carve and one Transform."""
+    own choice; ``cross_l2=<float>`` sets every cross table's own L2 (``FeatureCross.l2``). A
+    model-side choice: Transform computes every cross whether embedded or not, so with and
+    without the embedding compare on one pipeline run, one carve and one Transform."""
     keys = setting.split(",")
+    feature_keys = ("embed_crosses=", "cross_l2=")
     chosen = [k.split("=", 1)[1] for k in keys if k.startswith("embed_crosses=")]
-    if not chosen:
+    l2s = [k.split("=", 1)[1] for k in keys if k.startswith("cross_l2=")]
+    if not chosen and not l2s:
         return features, keys
-    names = set() if chosen[-1] == "none" else set(chosen[-1].split("+"))
-    known = {c.name for c in features.crosses}
-    if names - known:
-        raise ValueError(f"--grid {setting!r}: embed_crosses names {sorted(names - known)}; "
-                         f"expected '+'-joined crosses of the feature config {sorted(known)} or 'none'")
-    crosses = tuple(dataclasses.replace(c, embed=c.name in names) for c in features.crosses)
+    crosses = features.crosses
+    if chosen:
+        names = set() if chosen[-1] == "none" else set(chosen[-1].split("+"))
+        known = {c.name for c in features.crosses}
+        if names - known:
+            raise ValueError(f"--grid {setting!r}: embed_crosses names {sorted(names - known)}; "
+                             f"expected '+'-joined crosses of the feature config {sorted(known)} or 'none'")
+        crosses = tuple(dataclasses.replace(c, embed=c.name in names) for c in crosses)
+    if l2s:  # ``cross_l2=<float>``: every cross table's own L2 (``FeatureCross.l2``)
+        try:
+            l2 = float(l2s[-1])
+        except ValueError:
+            raise ValueError(f"--grid {setting!r}: cross_l2 = {l2s[-1]!r}; expected a number >= 0") from None
+        crosses = tuple(dataclasses.replace(c, l2=l2) for c in crosses)
     return (dataclasses.replace(features, crosses=crosses),
-            [k for k in keys if not k.startswith("embed_crosses=")])
+            [k for k in keys if not k.startswith(feature_keys)])
 
 
 def raw_eval(raw_examples: str) -> tuple[list[bytes], list[str]]:

@@ -64,8 +64,8 @@ class FeatureEmbedding(keras.layers.Layer):
                 continue  # shares the owner's table, created with the owner
             self._tables[f.name] = self._embedding(vocab_sizes[f.name], dim, l2, f.name)
         for cross in self._crosses:
-            self._tables[cross.name] = self._embedding(vocab_sizes[cross.name], embedding_dim, l2,
-                                                       cross.name)
+            self._tables[cross.name] = self._embedding(
+                vocab_sizes[cross.name], embedding_dim, l2 if cross.l2 is None else cross.l2, cross.name)
         # Keras tracks layers assigned as attributes; a dict of them is tracked too.
         self.tables = self._tables
 

@@ -15,5 +15,7 @@ scripts/notebook_setup.sh
 # Two pytest workers (pytest-xdist): most tests, the e2e pipeline runs included, keep one core
 # busy, so on a 2-core machine one process leaves the other core idle. --dist loadfile keeps a
 # file's tests in one worker, so a module fixture (one pipeline run shared by a file's e2e tests)
-# still runs once. TEST_WORKERS=0 runs everything in this process (e.g. to use a debugger).
-exec .venv/bin/python -m pytest -q -ra --durations=40 -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
+# still runs once; --no-loadscope-reorder hands files out in the order tests/conftest.py gives
+# them (slowest first). TEST_WORKERS=0 runs everything in this process (e.g. to use a debugger).
+exec .venv/bin/python -m pytest -q -ra --durations=40 -n "${TEST_WORKERS:-2}" --dist loadfile \
+  --no-loadscope-reorder "$@"

@@ -27,3 +27,13 @@ def test_none_turns_the_config_s_own_embedding_off_and_no_key_keeps_it():
 def test_an_unknown_cross_name_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match=f"embed_crosses names \\['cross_x'\\].*'{CROSS}'"):
         setting_features(CONFIG, "embed_crosses=cross_x")
+
+
+def test_cross_l2_sets_every_cross_table_s_own_l2_and_is_not_a_train_key():
+    features, keys = setting_features(CONFIG, f"embed_crosses={CROSS},cross_l2=0.03,embedding_l2=0.001")
+    assert [(c.embed, c.l2) for c in features.crosses] == [(True, 0.03)]
+    assert keys == ["embedding_l2=0.001"]
+    with pytest.raises(ValueError, match="cross_l2 = 'x'; expected a number >= 0"):
+        setting_features(CONFIG, "cross_l2=x")
+    with pytest.raises(ValueError, match="'l2' = -1.0; expected a number >= 0"):
+        setting_features(CONFIG, "cross_l2=-1")

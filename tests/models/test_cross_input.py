@@ -72,6 +72,38 @@ def test_every_ranker_reads_the_embedded_cross(model):
             assert changed == embed
 
 
+@pytest.mark.parametrize("cross_l2, expected", [(None, 1e-3), (0.05, 0.05), (0.0, 0.0)])
+def test_the_cross_table_takes_its_own_l2_and_the_other_tables_the_model_s(cross_l2, expected):
+    """``[[cross]] l2``: the regularisation loss of the cross table alone is ``l2 * sum(row^2)``
+    (Keras' L2 over the looked-up table); the id tables keep the model's ``embedding_l2``."""
+    layer = FeatureEmbedding(_config(embed=True, l2=cross_l2), SIZES, 4, l2=1e-3)
+    layer(INPUTS)
+    by_table = {name: float(t.losses[0]) if t.losses else 0.0 for name, t in layer.tables.items()}
+    for name, table in layer.tables.items():
+        squares = float(np.sum(table.embeddings.numpy() ** 2))
+        want = (expected if name == CROSS else 1e-3) * squares
+        assert by_table[name] == pytest.approx(want, rel=1e-5), name
+
+
+@pytest.mark.parametrize("l2, message", [(-0.1, "'l2' = -0.1; expected a number >= 0"),
+                                         ("big", "'l2' = 'big'; expected a number >= 0"),
+                                         (True, "'l2' = True; expected a number >= 0"),
+                                         (float("nan"), "'l2' = nan; expected a number >= 0")])
+def test_the_config_refuses_a_cross_l2_that_is_not_a_number_at_least_0(l2, message):
+    with pytest.raises(ValueError, match=message):
+        _config(embed=True, l2=l2)
+
+
+def test_a_toml_cross_reads_its_l2(tmp_path):
+    path = tmp_path / "f.toml"
+    path.write_text('dataset = "t"\n'
+                    '[[feature]]\nname = "user_id"\nkind = "categorical"\nside = "user"\n'
+                    '[[feature]]\nname = "item_id"\nkind = "categorical"\nside = "item"\n'
+                    '[[feature]]\nname = "item_category"\nkind = "categorical"\nside = "item"\n'
+                    '[[cross]]\nfeatures = ["user_id", "item_category"]\nembed = true\nl2 = 0.02\n')
+    assert FeatureConfig.load(str(path)).crosses[0].l2 == 0.02
+
+
 @pytest.mark.parametrize("embed, message", [("yes", "'embed' = 'yes'; expected true or false"),
                                             (1, "'embed' = 1; expected true or false")])
 def test_the_config_refuses_an_embed_that_is_not_a_boolean(embed, message):
