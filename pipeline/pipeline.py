@@ -32,7 +32,7 @@ from recsys.components.retrieval_evaluator import RetrievalEvaluator
 from recsys.config import Config
 from recsys.features import FeatureConfig
 from recsys.fingerprint import source_fingerprint
-from recsys.pipeline.beam_args import evaluator_args
+from recsys.pipeline.beam_args import evaluator_args, example_gen_args
 from recsys.training.comparability import comparability_record
 
 # The code Transform, the Trainers and TFMA import by name (cache keys: ``code_fingerprint``).
@@ -135,6 +135,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         config.data.split, config.data.eval_fraction, features.example_id_key)
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=input_config, output_config=output_config)
+    if example_gen_args(config.pipeline.beam):  # workers under "auto": one file per worker
+        example_gen.with_beam_pipeline_args(example_gen_args(config.pipeline.beam))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(

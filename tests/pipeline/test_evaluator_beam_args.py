@@ -7,7 +7,7 @@ import pytest
 
 from recsys.config import load_config
 from recsys.pipeline.kubeflow_runner import compile_pipeline_spec
-from recsys.pipeline.beam_args import IN_ONE_PROCESS, beam_pipeline_args, evaluator_args
+from recsys.pipeline.beam_args import IN_ONE_PROCESS, beam_pipeline_args, evaluator_args, example_gen_args
 
 
 def _beam_args(tmp_path, *overrides):
@@ -62,6 +62,19 @@ def test_auto_on_small_data_runs_the_data_stages_in_memory_and_the_evaluator_on_
     config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs", "pipeline.beam.direct_num_workers=2",
                                 "pipeline.beam.direct_running_mode=auto"])
     nodes = {c.id: c for c in build(config, str(data_root)).components}
-    flags = {n: nodes[n].executor_spec.beam_pipeline_args for n in ("Transform", "StatisticsGen", "Evaluator")}
+    flags = {n: nodes[n].executor_spec.beam_pipeline_args
+             for n in ("ImportExampleGen", "Transform", "StatisticsGen", "Evaluator")}
     assert flags["Transform"][-2:] == flags["StatisticsGen"][-2:] == list(IN_ONE_PROCESS)
-    assert flags["Evaluator"][-2:] == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    # ExampleGen's workers write a file each, which the Evaluator's workers then split.
+    assert flags["Evaluator"][-2:] == flags["ImportExampleGen"][-2:] == workers
+
+
+@pytest.mark.parametrize("overrides", [[], ["pipeline.beam.direct_running_mode=in_memory"],
+                                       ["pipeline.beam.runner=FlinkRunner"]])
+def test_only_auto_gives_example_gen_its_own_flags(overrides):
+    assert example_gen_args(load_config(None, overrides).pipeline.beam) == []
+    auto = load_config(None, [*overrides, "pipeline.beam.direct_running_mode=auto",
+                              "pipeline.beam.direct_num_workers=3"]).pipeline.beam
+    assert example_gen_args(auto) == ([] if "pipeline.beam.runner=FlinkRunner" in overrides else
+                                      ["--direct_running_mode=multi_processing", "--direct_num_workers=3"])
