@@ -147,7 +147,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
     distribute = {"distribute": config.to_dict()["distribute"]}  # both Trainers' tf.distribute strategy
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=modules.preprocessing_fn, custom_config=user_config)
+        preprocessing_fn=modules.preprocessing_fn, custom_config=user_config,
+        disable_statistics=not config.pipeline.transform_statistics)
     transform.add_upstream_node(anomalies_gate)  # no training on data that failed validation
 
     trainer = tfx.components.Trainer(
