@@ -21,6 +21,9 @@
 * Mixed negatives (Yang et al. 2020), optional: ``uniform_negatives`` catalogue items drawn
   uniformly per batch are appended as extra candidates; an item then arrives as a negative with
   expected count ``B q_j + M / N``, which is the probability the correction subtracts.
+* Full-catalogue softmax, optional (``retrieval.negatives = "catalogue"``,
+  ``models/catalogue_loss.py``): every catalogue item is a negative of every query, so nothing is
+  sampled and no correction is needed; for catalogues of thousands.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from recsys.models.catalogue_loss import catalogue_softmax_loss
 from recsys.models.gru4rec import GRU4Rec
 from recsys.models.inputs import FeatureEmbedding, OOVDropout, id_oov_ids, masked_mean
 from recsys.models.next_item_loss import all_positions_loss
@@ -221,6 +225,13 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
                                        name="oov_dropout") if config.oov_dropout else None)
         if config.uniform_negatives and not catalog:
             raise ValueError("retrieval.uniform_negatives > 0 needs the catalogue's item features")
+        if config.negatives not in ("in_batch", "catalogue"):
+            raise ValueError(f"retrieval.negatives = {config.negatives!r}; expected 'in_batch' or "
+                             "'catalogue'")
+        if config.negatives == "catalogue" and (config.uniform_negatives or not catalog):
+            raise ValueError(
+                "retrieval.negatives = 'catalogue' scores every catalogue item: it needs the catalogue's "
+                f"item features and retrieval.uniform_negatives = 0 (got {config.uniform_negatives})")
         self.catalog = ({k: tf.constant(v) for k, v in catalog.items() if k in self.candidate_keys}
                         if catalog else None)
 
@@ -239,6 +250,12 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         else:
             query = self.query_tower(features, training=training)
         candidate_features = {k: features[k] for k in self.candidate_keys}
+        if self.config.negatives == "catalogue":
+            loss = catalogue_softmax_loss(
+                query, self.candidate_tower(candidate_features, training=training), ids,
+                self.candidate_tower(self.catalog, training=training),
+                self.catalog[self.features.item_key], self.config.temperature)
+            return loss + self._all_positions_loss(positions if self.all_positions else {}, histories)
         m = self.config.uniform_negatives
         if m:
             rows = tf.random.uniform([m], 0, self._catalog_size(), dtype=tf.int32)
@@ -254,7 +271,12 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         loss = self.task(query, candidates, compute_metrics=False,
                          candidate_sampling_probability=probability,
                          candidate_ids=ids if self.config.remove_accidental_hits else None)
-        for name in self.all_positions:  # SASRec's other positions: training only, never exported
+        return loss + self._all_positions_loss(positions if self.all_positions else {}, histories)
+
+    def _all_positions_loss(self, positions: dict, histories: dict) -> tf.Tensor:
+        """SASRec's other positions (training only, never exported); 0 when off."""
+        loss = tf.constant(0.0)
+        for name in self.all_positions:
             history = histories[name]
             loss += self.config.sasrec.all_positions_weight * all_positions_loss(
                 positions[name], history >= 0, history, self.embedding.table(name).embeddings,

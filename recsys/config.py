@@ -284,6 +284,10 @@ class RetrievalConfig:
     temperature: PositiveFloat = 0.2  # softmax temperature over L2-normalised embeddings (0.05-0.3 tried)
     logq_correction: bool = True  # subtract log(sampling probability) from the logits
     uniform_negatives: NonNegativeInt = 0  # extra negatives per batch drawn uniformly from the catalogue
+    # "in_batch": the batch's other items are the negatives (logQ-corrected; scales to any
+    # catalogue) | "catalogue": every catalogue item is a negative of every query, the exact
+    # softmax (models/catalogue_loss.py; a [batch, catalogue] product per step: thousands of items).
+    negatives: Literal["in_batch", "catalogue"] = "in_batch"
     remove_accidental_hits: bool = True
     top_k: PositiveInt = 100  # how many items the exported index returns
     # 0: the exported index scores the whole catalogue in one [batch, N] product; > 0: in blocks of
