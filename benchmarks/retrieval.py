@@ -120,6 +120,9 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bench-retrieval"))
     ap.add_argument("--set", action="append", default=[], help="section.key=value (a bare key=value: retrieval.key)")
     ap.add_argument("--features", default="", help="feature config (ablations); default movielens.toml")
+    ap.add_argument("--history", type=int, default=0,
+                    help="MovieLens: every history K long (data.history_length and the histories' "
+                         "max_length, as benchmarks/sequence_sweep.py's @history=K); 0: the shipped 20")
     ap.add_argument("--record-as", default="two_tower",
                     help="result key in the JSON (with --encoders: a suffix of each row's name)")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="temporal")
@@ -130,6 +133,14 @@ def main():
     args = ap.parse_args()
     if args.data and not all(d.startswith("data.") for d in args.data):
         raise SystemExit(f"--data {args.data}: expected data.key=value overrides")
+    if args.history:
+        if not args.movielens or args.features:
+            raise SystemExit("--history K: MovieLens only, and not with --features (it writes its own)")
+        from benchmarks.sequence_sweep import history_features  # it imports this module
+
+        work = os.path.join(args.work, args.protocol)
+        args.features = history_features(args.history, work)
+        args.data = [*args.data, f"data.history_length={args.history}"]
     raw, transformed, graph, features, config = pipeline_outputs(
         os.path.abspath(args.movielens) if args.movielens else "",
         os.path.join(args.work, args.protocol), args.features,
@@ -206,7 +217,7 @@ def compare_encoders(args, raw, transformed, graph, features, config) -> None:
                        "runs": [r[m] for r in runs]}
                    for m in metrics + ("load_average",)},
                 "retrieval_config": dataclasses.asdict(dataclasses.replace(base, sequence_encoder=encoder)),
-                "overrides": args.set, "seeds": len(runs)}
+                "overrides": args.set, "history_length": config.data.history_length, "seeds": len(runs)}
             rows["popularity"] = {m: baseline["overall"][m] for m in ("recall@10", "recall@100", "ndcg@10", "mrr")}
             _record_protocol(args.protocol, rows, r, config, args.data)
     print(json.dumps({name: {m: round(row[m]["mean"] if isinstance(row[m], dict) else row[m], 4)
