@@ -430,7 +430,7 @@ class PipelineConfig:
     enable_cache: bool = True
     # Transform's own TFDV statistics of its input and output (pre/post_transform_stats, schema
     # and anomalies). Off: nothing here reads them, the input's are StatisticsGen's again, and
-    # they were a third of Transform's CPU (README "Pipeline"). On: for inspecting what the
+    # they were about a quarter of Transform's CPU (README "Pipeline"). On: for inspecting what the
     # preprocessing_fn made of each feature (e.g. in TFDV's viewer).
     transform_statistics: bool = False
     beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
