@@ -245,6 +245,7 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         histories = {n: features[n] for n in self.all_positions}  # the next-item targets, likewise
         if self.oov_dropout is not None:
             features = self.oov_dropout(features, training=training)
+        positions = {}  # SASRec's per-position outputs, for the all-positions loss only
         if self.all_positions:
             query, positions = self.query_tower(features, training=training, positions=self.all_positions)
         else:
@@ -255,7 +256,7 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
                 query, self.candidate_tower(candidate_features, training=training), ids,
                 self.candidate_tower(self.catalog, training=training),
                 self.catalog[self.features.item_key], self.config.temperature)
-            return loss + self._all_positions_loss(positions if self.all_positions else {}, histories)
+            return loss + self._all_positions_loss(positions, histories)
         m = self.config.uniform_negatives
         if m:
             rows = tf.random.uniform([m], 0, self._catalog_size(), dtype=tf.int32)
@@ -271,7 +272,7 @@ class TwoTowerModel(DistributedTrainStep, tfrs.models.Model):
         loss = self.task(query, candidates, compute_metrics=False,
                          candidate_sampling_probability=probability,
                          candidate_ids=ids if self.config.remove_accidental_hits else None)
-        return loss + self._all_positions_loss(positions if self.all_positions else {}, histories)
+        return loss + self._all_positions_loss(positions, histories)
 
     def _all_positions_loss(self, positions: dict, histories: dict) -> tf.Tensor:
         """SASRec's other positions (training only, never exported); 0 when off."""

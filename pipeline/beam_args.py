@@ -97,14 +97,18 @@ def evaluator_args(beam: BeamConfig, intervals: bool) -> list[str]:
     - ``auto`` otherwise: every worker. TFMA's per-example model calls dominate its CPU, not the
       workers' start-up, so unlike the data stages the Evaluator gains from the second core.
     """
-    if beam.runner != "DirectRunner":
-        return []
-    if intervals:
+    if beam.runner == "DirectRunner" and intervals:
         return list(IN_ONE_PROCESS)
-    if beam.direct_running_mode == "auto":
-        mode, workers = direct_mode(beam, None)  # size unknown: auto's multi-process choice
-        return [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
-    return []
+    return _auto_workers(beam)
+
+
+def _auto_workers(beam: BeamConfig) -> list[str]:
+    """Under ``auto`` on the DirectRunner, the flags of every worker (auto's multi-process choice,
+    the size being unknown here); [] otherwise: the component keeps the pipeline's flags."""
+    if beam.runner != "DirectRunner" or beam.direct_running_mode != "auto":
+        return []
+    mode, workers = direct_mode(beam, None)
+    return [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
 
 
 def example_gen_args(beam: BeamConfig) -> list[str]:
@@ -116,10 +120,7 @@ def example_gen_args(beam: BeamConfig) -> list[str]:
     whole eval split (its Evaluator took 229 s against 175 s with the default's two files per
     split), while ExampleGen itself took 46 s in either mode.
     """
-    if beam.runner != "DirectRunner" or beam.direct_running_mode != "auto":
-        return []
-    mode, workers = direct_mode(beam, None)  # size unknown: auto's multi-process choice
-    return [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+    return _auto_workers(beam)
 
 
 def beam_pipeline_args(beam: BeamConfig, rows: int | None = None, local: bool = False) -> list[str]:

@@ -135,8 +135,9 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
         config.data.split, config.data.eval_fraction, features.example_id_key)
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=input_config, output_config=output_config)
-    if example_gen_args(config.pipeline.beam):  # workers under "auto": one file per worker
-        example_gen.with_beam_pipeline_args(example_gen_args(config.pipeline.beam))
+    own_flags = example_gen_args(config.pipeline.beam)
+    if own_flags:  # workers under "auto": one file per worker
+        example_gen.with_beam_pipeline_args(own_flags)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
