@@ -136,6 +136,8 @@ def baselines(config) -> tuple[dict, dict[str, np.ndarray]]:
     shows = np.bincount(items[train], minlength=sc.num_items)
     scores = {"popularity": ((clicks + 20 * y[train].mean()) / (shows + 20))[items],
               "hand_regression": hand_regression_scores(recs, train),
+              **({"hand_regression_with_item_ctr": hand_regression_scores(recs, train, ("item_ctr",))}
+                 if sc.item_counters else {}),  # the bar's regression given what the rankers get
               "oracle": world.click_probability(users, items, ts)}
     index = {r["example_id"]: j for j, r in enumerate(recs)}
     return {"index": index, "label": y, "user": users, "train": train,
@@ -163,7 +165,7 @@ def main():
                     help="score the grid on the validation carve only: no refit, eval not scored "
                          "(decide first whether a change is worth its one eval run)")
     args = ap.parse_args()
-    features_path = load_config(DEFAULT_CONFIG_PATH, []).features_path
+    features_path = load_config(DEFAULT_CONFIG_PATH, args.set).features_path  # e.g. data.item_counters
     if args.drop_features:
         os.makedirs(args.work, exist_ok=True)
         features_path = reduced_features(features_path, args.drop_features.split(","),
@@ -194,7 +196,7 @@ def main():
         if args.validation_only:
             results[model] = {"validation_auc": sweep, "chosen_on_validation": best}
             print(model, json.dumps(results[model]), flush=True)
-            _record(args.record_as, results, features, len(rows), grid)
+            _record(args.record_as, results, features, len(rows), grid, args.set)
             continue
         feats, keys = setting_features(features, best)
         train = load_config(DEFAULT_CONFIG_PATH, overrides([f"model={model}", *keys], "train")).train
@@ -209,19 +211,23 @@ def main():
                           "oracle_term_fit": term_fit(logits, terms),
                           "train_examples_per_second": r.get("train_examples_per_second")}
         print(model, json.dumps(results[model]), flush=True)
-        _record(args.record_as, results, features, len(rows), grid)  # each model as it finishes
+        _record(args.record_as, results, features, len(rows), grid, args.set)  # each model as it finishes
     print(json.dumps(results, indent=2))
 
 
-def _record(key: str, results: dict, features: FeatureConfig, eval_examples: int, grid: list) -> None:
+def _record(key: str, results: dict, features: FeatureConfig, eval_examples: int, grid: list,
+            settings: list[str]) -> None:
     pop, oracle, hand = (results[k]["auc"] for k in ("popularity", "oracle", "hand_regression"))
     for m, r in results.items():
         if "chosen" in r:  # a ranker scored on eval
             r["share_of_headroom"] = (r["auc"] - pop) / (oracle - pop)
             r["minus_hand_regression"] = r["auc"] - hand
+            if "hand_regression_with_item_ctr" in results:  # the regression given the same counters
+                r["minus_hand_regression_with_item_ctr"] = (
+                    r["auc"] - results["hand_regression_with_item_ctr"]["auc"])
     record(RESULTS, {key: {
         "results": results, "features": [f.name for f in features.features],
-        "eval_examples": int(eval_examples), "grid": grid, **stamp(),
+        "eval_examples": int(eval_examples), "grid": grid, "set": settings, **stamp(),
         "data": "synthetic default (120,000 events), data.split=temporal (last 20% of time is eval); "
                 "settings chosen on the last 20% of the training split by time"}})
 
