@@ -86,15 +86,25 @@ def setting_features(features: FeatureConfig, setting: str) -> tuple[FeatureConf
 
     ``embed_crosses=<cross>+<cross>`` (or ``none``) in a setting says which ``[[cross]]`` entries
     are embedded fields of the ranker (``FeatureCross.embed``), overriding the feature config's
-    own choice; ``cross_l2=<float>`` sets every cross table's own L2 (``FeatureCross.l2``). A
-    model-side choice: Transform computes every cross whether embedded or not, so with and
+    own choice; ``cross_l2=<float>`` sets every cross table's own L2 (``FeatureCross.l2``);
+    ``without=<feature>+<feature>`` leaves features out of the model's inputs (an ablation on the
+    same carve, unlike ``--drop-features``, which needs its own pipeline run). A model-side choice: Transform computes every cross whether embedded or not, so with and
     without the embedding compare on one pipeline run, one carve and one Transform."""
     keys = setting.split(",")
-    feature_keys = ("embed_crosses=", "cross_l2=")
+    feature_keys = ("embed_crosses=", "cross_l2=", "without=")
     chosen = [k.split("=", 1)[1] for k in keys if k.startswith("embed_crosses=")]
     l2s = [k.split("=", 1)[1] for k in keys if k.startswith("cross_l2=")]
+    without = [k.split("=", 1)[1] for k in keys if k.startswith("without=")]
+    if without:  # ``without=<feature>+<feature>``: model inputs left out, Transform unchanged
+        names = set(without[-1].split("+"))
+        known = {f.name for f in features.features}
+        if names - known:
+            raise ValueError(f"--grid {setting!r}: without names {sorted(names - known)}; "
+                             f"expected '+'-joined features of the feature config {sorted(known)}")
+        features = dataclasses.replace(
+            features, features=tuple(f for f in features.features if f.name not in names))
     if not chosen and not l2s:
-        return features, keys
+        return features, [k for k in keys if not k.startswith(feature_keys)]
     crosses = features.crosses
     if chosen:
         names = set() if chosen[-1] == "none" else set(chosen[-1].split("+"))

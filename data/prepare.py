@@ -42,8 +42,6 @@ def _settings(config: Config, features: FeatureConfig | None = None) -> dict:
             s.update(sessions=True, session_intent=d.session_intent)
             if d.session_drift:  # only then: the drift-free session data keeps its key
                 s["session_drift"] = d.session_drift
-        if d.item_counters:  # only then: the log without counters keeps its key
-            s["item_counters"] = True
     else:
         s.update(source=os.path.abspath(d.source), skip_bad_rows=d.skip_bad_rows)
     features = features or FeatureConfig.load(config.features_path)
@@ -75,8 +73,7 @@ def synthetic_config(config: Config):
                                      num_events=d.num_events, history_length=d.history_length,
                                      seed=d.seed, sessions=d.sessions,
                                      session_intent=float(d.session_intent),
-                                     session_drift=float(d.session_drift),
-                                     item_counters=d.item_counters)
+                                     session_drift=float(d.session_drift))
 
 
 def _records_and_cutoff(config: Config):

@@ -49,13 +49,14 @@ after the request: only released items are shown) from which a model can derive 
 attribute a real system joins onto the click history, from which category affinity is read.
 Price, category and popularity (the item id) were there already.
 
-Real-time item counters (``item_counters = True``; off by default, since every synthetic figure
-of the README before it was measured without): every record also carries ``item_ctr``, the item's
-click-through rate over all its impressions strictly before the event's second, smoothed towards
-TARGET_CTR by CTR_PRIOR_IMPRESSIONS impressions: (clicks + TARGET_CTR * m) / (impressions + m).
-What an e-commerce feature store serves beside the catalogue; unlike the item id's embedding it
-also knows an item listed after training, and it follows an item's popularity as it ages. Like
-``history``, impressions of the event's own second (its own slate) are not counted yet.
+Real-time item counters (``item_counters``, on by default since 2026-12-02; off gives the log
+every earlier synthetic figure of the README was measured on, the same draws without the field):
+every record carries ``item_ctr``, the item's click-through rate over all its impressions strictly
+before the event's second, smoothed towards TARGET_CTR by CTR_PRIOR_IMPRESSIONS impressions:
+(clicks + TARGET_CTR * m) / (impressions + m). What an e-commerce feature store serves beside the
+catalogue; unlike the item id's embedding it also knows an item listed after training, and it
+follows an item's popularity as it ages. Like ``history``, impressions of the event's own second
+(its own slate) are not counted yet.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class SyntheticConfig:
     session_intent: float = 1.5  # click-logit boost of the session's intent category (sessions only)
     session_drift: float = 0.0  # P(a session's later request moves its intent to a neighbouring category)
     # Real-time item counters: records carry ``item_ctr`` (off: the log measured before them).
-    item_counters: bool = False
+    item_counters: bool = True
 
     def __post_init__(self):
         minimum = {"num_users": 1, "num_items": 1, "num_events": 1, "history_length": 0, "seed": 0,

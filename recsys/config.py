@@ -93,11 +93,6 @@ class DataConfig:
     # neighbouring category (phone -> case -> charger), so a session has an order; 0: one intent
     # per session (a set), the log the README's session figures were measured on
     session_drift: Probability = 0.0
-    # synthetic only: records carry ``item_ctr``, the item's click-through rate over its impressions
-    # strictly before the request (a feature store's real-time counter, data/synthetic.py), and the
-    # feature config becomes synthetic_counters.toml. Off: the log the README's figures before it
-    # were measured on.
-    item_counters: bool = False
 
 
 @dataclasses.dataclass
@@ -483,8 +478,6 @@ class Config:
         name = self.data.dataset
         if self.data.sessions and name == "synthetic":  # the log then carries session features
             name = "synthetic_sessions"
-        elif self.data.item_counters and name == "synthetic":  # ... or the item counters
-            name = "synthetic_counters"
         return os.path.join(CONFIG_DIR, "features", f"{name}.toml")
 
     @property
@@ -672,13 +665,6 @@ def check_run_inputs(config: Config) -> FeatureConfig:
     if d.sessions and d.dataset != "synthetic":
         problems.append(f"config data.sessions: true with data.dataset = {d.dataset!r}; expected "
                         "data.dataset = 'synthetic' (only the generator makes sessions)")
-    if d.item_counters and d.dataset != "synthetic":
-        problems.append(f"config data.item_counters: true with data.dataset = {d.dataset!r}; "
-                        "expected data.dataset = 'synthetic' (only the generator counts impressions)")
-    if d.item_counters and d.sessions and not d.features:
-        problems.append("config data.item_counters: true with data.sessions: true; expected one of "
-                        "them (no shipped feature config has both: set data.features to one that "
-                        "declares session_history and item_ctr)")
     features = None
     path = config.features_path
     if not os.path.isfile(path):

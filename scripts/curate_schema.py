@@ -7,7 +7,6 @@ ExampleValidator checks every run's data against it.
 
   python scripts/curate_schema.py synthetic
   python scripts/curate_schema.py synthetic --sessions   # synthetic_sessions.pbtxt (data.sessions)
-  python scripts/curate_schema.py synthetic --item-counters   # synthetic_counters.pbtxt
   python scripts/curate_schema.py movielens --source ../shared/data/ml-100k
   python scripts/curate_schema.py movielens_latest --fixture
 
@@ -38,7 +37,6 @@ from recsys.features import FeatureConfig  # noqa: E402
 # dropped, since ids, brands and zips legitimately grow.
 CLOSED_DOMAINS = {"synthetic": {"user_gender", "user_region", "item_category"},
                   "synthetic_sessions": {"user_gender", "user_region", "item_category"},
-                  "synthetic_counters": {"user_gender", "user_region", "item_category"},
                   "movielens": {"user_gender"}, "movielens_latest": set()}
 # Domains that are closed by the source's definition, whatever a sample shows: a value outside
 # them (a genre misspelt, a column shifted into this one) is an anomaly. ml-100k's "unknown" genre
@@ -90,16 +88,13 @@ def main():
                     help="draft from a made-up ml-latest data set (movielens_latest only)")
     ap.add_argument("--sessions", action="store_true",
                     help="the synthetic log with sessions (data.sessions = true)")
-    ap.add_argument("--item-counters", action="store_true",
-                    help="the synthetic log with real-time item counters (data.item_counters = true)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         source = movielens_fixture.write(os.path.join(tmp, "fixture"), "ml-latest") if args.fixture \
             else args.source
         cfg = load_config(None, [f"data.dataset={args.dataset}", f"data.source={source}",
                                  f"pipeline.output_dir={tmp}", "data.num_events=60000",
-                                 f"data.sessions={str(args.sessions).lower()}",
-                                 f"data.item_counters={str(args.item_counters).lower()}"])
+                                 f"data.sessions={str(args.sessions).lower()}"])
         features = FeatureConfig.load(cfg.features_path)
         root = prepare_data(cfg)
         stats = tfdv.generate_statistics_from_tfrecord(os.path.join(root, "data", "*"))

@@ -29,24 +29,3 @@ def test_sessions_need_the_synthetic_generator():
         check_run_inputs(load_config(None, ["data.sessions=true", "data.dataset=movielens",
                                             "data.source=/nonexistent"]))
 
-
-def test_the_counters_config_is_synthetic_plus_the_item_ctr():
-    base = FeatureConfig.load(load_config(None, []).features_path)
-    config = load_config(None, ["data.item_counters=true"])
-    assert config.features_path.endswith("synthetic_counters.toml")
-    counters = check_run_inputs(config)  # loads it and finds its curated schema
-    assert [f.name for f in counters.features] == [f.name for f in base.features] + ["item_ctr"]
-    ctr = counters["item_ctr"]
-    assert (ctr.kind, ctr.dtype, ctr.side, counters.dataset) == ("numeric", "float", "item",
-                                                                  "synthetic_counters")
-    assert counters.crosses == base.crosses and counters.label == base.label
-
-
-@pytest.mark.parametrize("sets, message", [
-    (["data.dataset=movielens", "data.source=/nonexistent"],
-     r"data.item_counters: true with data.dataset = 'movielens'; expected data.dataset = 'synthetic'"),
-    (["data.sessions=true"], r"data.item_counters: true with data.sessions: true; expected one of them"),
-])
-def test_item_counters_need_the_generator_and_no_sessions(sets, message):
-    with pytest.raises(ConfigError, match=message):
-        check_run_inputs(load_config(None, ["data.item_counters=true", *sets]))
