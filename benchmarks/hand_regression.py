@@ -51,10 +51,18 @@ def _fit_logistic(idx, val, y, size, iters=300, lr=0.1, l2=1e-4):
     return w
 
 
-def hand_regression_scores(recs: list[dict], train: np.ndarray) -> np.ndarray:
+def hand_regression_scores(recs: list[dict], train: np.ndarray, extra: tuple[str, ...] = ()
+                           ) -> np.ndarray:
     """Logits for every record of ``recs`` (generator records in time order) from the regression
-    fitted on the records where ``train`` is true."""
+    fitted on the records where ``train`` is true. ``extra``: numeric record fields added as
+    values (log of their ratio to their training mean), e.g. ``item_ctr`` of the log with item
+    counters; the bar of issue 12 is the regression without them."""
     y = np.array([r["label"] for r in recs], float)
     idx, val, size = _features(recs)
+    if extra:
+        x = np.log(np.array([[r[k] for k in extra] for r in recs], float))
+        idx = np.concatenate([idx, size + np.arange(len(extra))[None, :].repeat(len(recs), 0)], 1)
+        val = np.concatenate([val, x - x[train].mean(0)], 1)
+        size += len(extra)
     w = _fit_logistic(idx[train], val[train], y[train], size)
     return (w[idx] * val).sum(1)

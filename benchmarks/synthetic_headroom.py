@@ -86,15 +86,25 @@ def setting_features(features: FeatureConfig, setting: str) -> tuple[FeatureConf
 
     ``embed_crosses=<cross>+<cross>`` (or ``none``) in a setting says which ``[[cross]]`` entries
     are embedded fields of the ranker (``FeatureCross.embed``), overriding the feature config's
-    own choice; ``cross_l2=<float>`` sets every cross table's own L2 (``FeatureCross.l2``). A
-    model-side choice: Transform computes every cross whether embedded or not, so with and
+    own choice; ``cross_l2=<float>`` sets every cross table's own L2 (``FeatureCross.l2``);
+    ``without=<feature>+<feature>`` leaves features out of the model's inputs (an ablation on the
+    same carve, unlike ``--drop-features``, which needs its own pipeline run). A model-side choice: Transform computes every cross whether embedded or not, so with and
     without the embedding compare on one pipeline run, one carve and one Transform."""
     keys = setting.split(",")
-    feature_keys = ("embed_crosses=", "cross_l2=")
+    feature_keys = ("embed_crosses=", "cross_l2=", "without=")
     chosen = [k.split("=", 1)[1] for k in keys if k.startswith("embed_crosses=")]
     l2s = [k.split("=", 1)[1] for k in keys if k.startswith("cross_l2=")]
+    without = [k.split("=", 1)[1] for k in keys if k.startswith("without=")]
+    if without:  # ``without=<feature>+<feature>``: model inputs left out, Transform unchanged
+        names = set(without[-1].split("+"))
+        known = {f.name for f in features.features}
+        if names - known:
+            raise ValueError(f"--grid {setting!r}: without names {sorted(names - known)}; "
+                             f"expected '+'-joined features of the feature config {sorted(known)}")
+        features = dataclasses.replace(
+            features, features=tuple(f for f in features.features if f.name not in names))
     if not chosen and not l2s:
-        return features, keys
+        return features, [k for k in keys if not k.startswith(feature_keys)]
     crosses = features.crosses
     if chosen:
         names = set() if chosen[-1] == "none" else set(chosen[-1].split("+"))
@@ -136,6 +146,8 @@ def baselines(config) -> tuple[dict, dict[str, np.ndarray]]:
     shows = np.bincount(items[train], minlength=sc.num_items)
     scores = {"popularity": ((clicks + 20 * y[train].mean()) / (shows + 20))[items],
               "hand_regression": hand_regression_scores(recs, train),
+              **({"hand_regression_with_item_ctr": hand_regression_scores(recs, train, ("item_ctr",))}
+                 if sc.item_counters else {}),  # the bar's regression given what the rankers get
               "oracle": world.click_probability(users, items, ts)}
     index = {r["example_id"]: j for j, r in enumerate(recs)}
     return {"index": index, "label": y, "user": users, "train": train,
@@ -163,7 +175,7 @@ def main():
                     help="score the grid on the validation carve only: no refit, eval not scored "
                          "(decide first whether a change is worth its one eval run)")
     args = ap.parse_args()
-    features_path = load_config(DEFAULT_CONFIG_PATH, []).features_path
+    features_path = load_config(DEFAULT_CONFIG_PATH, args.set).features_path  # e.g. data.item_counters
     if args.drop_features:
         os.makedirs(args.work, exist_ok=True)
         features_path = reduced_features(features_path, args.drop_features.split(","),
@@ -194,7 +206,7 @@ def main():
         if args.validation_only:
             results[model] = {"validation_auc": sweep, "chosen_on_validation": best}
             print(model, json.dumps(results[model]), flush=True)
-            _record(args.record_as, results, features, len(rows), grid)
+            _record(args.record_as, results, features, len(rows), grid, args.set)
             continue
         feats, keys = setting_features(features, best)
         train = load_config(DEFAULT_CONFIG_PATH, overrides([f"model={model}", *keys], "train")).train
@@ -209,19 +221,23 @@ def main():
                           "oracle_term_fit": term_fit(logits, terms),
                           "train_examples_per_second": r.get("train_examples_per_second")}
         print(model, json.dumps(results[model]), flush=True)
-        _record(args.record_as, results, features, len(rows), grid)  # each model as it finishes
+        _record(args.record_as, results, features, len(rows), grid, args.set)  # each model as it finishes
     print(json.dumps(results, indent=2))
 
 
-def _record(key: str, results: dict, features: FeatureConfig, eval_examples: int, grid: list) -> None:
+def _record(key: str, results: dict, features: FeatureConfig, eval_examples: int, grid: list,
+            settings: list[str]) -> None:
     pop, oracle, hand = (results[k]["auc"] for k in ("popularity", "oracle", "hand_regression"))
     for m, r in results.items():
         if "chosen" in r:  # a ranker scored on eval
             r["share_of_headroom"] = (r["auc"] - pop) / (oracle - pop)
             r["minus_hand_regression"] = r["auc"] - hand
+            if "hand_regression_with_item_ctr" in results:  # the regression given the same counters
+                r["minus_hand_regression_with_item_ctr"] = (
+                    r["auc"] - results["hand_regression_with_item_ctr"]["auc"])
     record(RESULTS, {key: {
         "results": results, "features": [f.name for f in features.features],
-        "eval_examples": int(eval_examples), "grid": grid, **stamp(),
+        "eval_examples": int(eval_examples), "grid": grid, "set": settings, **stamp(),
         "data": "synthetic default (120,000 events), data.split=temporal (last 20% of time is eval); "
                 "settings chosen on the last 20% of the training split by time"}})
 

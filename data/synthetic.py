@@ -48,6 +48,15 @@ after the request: only released items are shown) from which a model can derive 
 ``history_category``, the categories of the ``history`` items (same order): the catalogue
 attribute a real system joins onto the click history, from which category affinity is read.
 Price, category and popularity (the item id) were there already.
+
+Real-time item counters (``item_counters``, on by default since 2026-12-02; off gives the log
+every earlier synthetic figure of the README was measured on, the same draws without the field):
+every record carries ``item_ctr``, the item's click-through rate over all its impressions strictly
+before the event's second, smoothed towards TARGET_CTR by CTR_PRIOR_IMPRESSIONS impressions:
+(clicks + TARGET_CTR * m) / (impressions + m). What an e-commerce feature store serves beside the
+catalogue; unlike the item id's embedding it also knows an item listed after training, and it
+follows an item's popularity as it ages. Like ``history``, impressions of the event's own second
+(its own slate) are not counted yet.
 """
 
 from __future__ import annotations
@@ -68,6 +77,7 @@ TAU_DAYS = 7.0
 CHUNK_REQUESTS = 4096
 SOURCE_P = (0.45, 0.40, 0.15)  # slate slot source: preferred category, popularity, exploration
 INTENT_SLOTS = 0.4  # sessions: share of a slate's slots drawn from the session's intent category
+CTR_PRIOR_IMPRESSIONS = 20  # item_counters: impressions' worth of TARGET_CTR in every item_ctr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +100,8 @@ class SyntheticConfig:
     sessions: bool = False
     session_intent: float = 1.5  # click-logit boost of the session's intent category (sessions only)
     session_drift: float = 0.0  # P(a session's later request moves its intent to a neighbouring category)
+    # Real-time item counters: records carry ``item_ctr`` (off: the log measured before them).
+    item_counters: bool = True
 
     def __post_init__(self):
         minimum = {"num_users": 1, "num_items": 1, "num_events": 1, "history_length": 0, "seed": 0,
@@ -102,8 +114,10 @@ class SyntheticConfig:
                                  f"expected an int >= {lo}")
             if value < lo:
                 raise ValueError(f"SyntheticConfig.{name}={value!r}: expected an int >= {lo}")
-        if not isinstance(self.sessions, bool):
-            raise ValueError(f"SyntheticConfig.sessions={self.sessions!r}: expected true or false")
+        for name in ("sessions", "item_counters"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r}: expected true "
+                                 "or false")
         if (isinstance(self.session_intent, bool) or not isinstance(self.session_intent, (int, float))
                 or not 0 <= self.session_intent < float("inf")):
             raise ValueError(f"SyntheticConfig.session_intent={self.session_intent!r}: expected a "
@@ -385,7 +399,9 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
 
     With ``config.sessions`` every record also carries ``session_id`` and ``session_history``:
     the clicks of the same session strictly before the event's second, most recent first (the
-    session rule and its intent: ``data/sessions.py``; memory O(users*history) more).
+    session rule and its intent: ``data/sessions.py``; memory O(users*history) more). With
+    ``config.item_counters`` every record also carries ``item_ctr`` (module docstring; memory
+    O(items) more), counted like histories: only once the clock has moved past a second.
     """
     world = world if world is not None else World.build(config)
     rng = np.random.default_rng([config.seed, 2])
@@ -403,6 +419,11 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
     hist: list[list[str]] = [[] for _ in range(config.num_users)]
     session_hist: list[list[str]] = [[] for _ in range(config.num_users)]
     pending: list[tuple[int, list[str]]] = []
+    # item_counters: impressions and clicks per item index, and the current second's, not yet counted
+    shown, liked = np.zeros(config.num_items, np.int64), np.zeros(config.num_items, np.int64)
+    pending_shown: list[list[int]] = []
+    pending_liked: list[list[int]] = []
+    m = CTR_PRIOR_IMPRESSIONS
     prev_t, index, total = None, 0, config.num_events
     for j0 in range(0, R, CHUNK_REQUESTS):
         n = min(CHUNK_REQUESTS, R - j0)
@@ -425,6 +446,12 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                     hist[pu] = (new + hist[pu])[:H]
                     session_hist[pu] = (new + session_hist[pu])[:H]
                 pending.clear()
+                for row_shown, row_liked in zip(pending_shown, pending_liked):
+                    for i, c in zip(row_shown, row_liked):
+                        shown[i] += 1
+                        liked[i] += c
+                pending_shown.clear()
+                pending_liked.clear()
                 prev_t = t
             uid, age, gender, region = users[u]
             h = hist[u]
@@ -435,14 +462,20 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                     session_hist[u] = []
                 session = {"session_id": f"s{s_arr[j]:08d}", "session_history": session_hist[u]}
             clicked = []
+            if config.item_counters:
+                pending_shown.append(row)
+                pending_liked.append(crow)
             for i, c, b in zip(row, crow, brow):
                 iid, cat, brand, price, listed = items[i]
+                counters = ({"item_ctr": float((liked[i] + TARGET_CTR * m) / (shown[i] + m))}
+                            if config.item_counters else {})
                 yield {"example_id": f"e{index:010d}", "user_id": uid, "item_id": iid,
                        "timestamp": t, "label": c, "purchase": b, "user_age": age,
                        "user_gender": gender, "user_region": region, "item_category": cat,
                        "item_brand": brand, "item_price": price, "item_listed": listed,
                        "history": h[:], "history_category": h_cat[:],
-                       **{k: v[:] if isinstance(v, list) else v for k, v in session.items()}}
+                       **{k: v[:] if isinstance(v, list) else v for k, v in session.items()},
+                       **counters}
                 index += 1
                 if index == total:
                     return

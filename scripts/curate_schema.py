@@ -46,7 +46,7 @@ STRING_DOMAINS = {"movielens": {"item_genres": [g for g in ML100K_GENRES if g !=
 # timestamp: unix seconds up to 2**32 (the year 2106); one in milliseconds (since 1970-02-19) exceeds it.
 INT_RANGES = {"user_age": (0, 150), "timestamp": (0, 2**32), "item_listed": (0, 2**32), "label": (0, 1), "purchase": (0, 1),
               "item_year": (1870, 2100), "history_rating_count": (0, 2**31)}
-FLOAT_RANGES = {"item_price": (0.0, 1e7), "rating": (0.5, 5.0), "history_rating_mean": (0.0, 5.0)}
+FLOAT_RANGES = {"item_price": (0.0, 1e7), "item_ctr": (0.0, 1.0), "rating": (0.5, 5.0), "history_rating_mean": (0.0, 5.0)}
 
 
 def curate(schema: schema_pb2.Schema, features: FeatureConfig) -> schema_pb2.Schema:

@@ -110,24 +110,36 @@ def item_attributes(features: FeatureConfig) -> tuple[str, ...]:
 
 def build_catalog(file_patterns, tft_out, features: FeatureConfig, names: tuple[str, ...]
                   ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Every distinct item, from its first example: (raw item keys [N], transformed item
-    features name -> [N, ...], raw item attributes raw feature name -> [N] or [N, max_length])."""
+    """Every distinct item, from its newest example (by the raw ``timestamp_key`` when the config
+    has it as a feature, else its first): (raw item keys [N], transformed item features name ->
+    [N, ...], raw item attributes raw feature name -> [N] or [N, max_length]). Newest, because an
+    item's attributes change (a price, the real-time ``item_ctr``): the index serves the latest
+    value its training data holds."""
     spec = tft_out.transformed_feature_spec()
     raw = {n: raw_key(n) for n in item_attributes(features)}
-    wanted = {k: spec[k] for k in (CATALOG_ITEM_KEY,) + names + tuple(raw.values())}
+    time_key = raw_key(features.timestamp_key)
+    timed = time_key in spec
+    wanted = {k: spec[k] for k in (CATALOG_ITEM_KEY,) + names + tuple(raw.values())
+              + ((time_key,) if timed else ())}
     ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP").batch(4096)
     seen: dict[bytes, int] = {}
+    newest: list[int] = []  # per catalogue row, the timestamp of the example it holds
     columns: dict[str, list] = {k: [] for k in names + tuple(raw.values())}
     for batch in ds.map(lambda s: tf.io.parse_example(s, wanted)):
         keys = batch[CATALOG_ITEM_KEY].numpy().reshape(-1)
-        first = []  # rows of items not seen before
+        times = batch[time_key].numpy().reshape(-1) if timed else np.zeros(len(keys), np.int64)
+        values = {k: batch[k].numpy() for k in columns}
         for i, key in enumerate(keys):
-            if key not in seen:
+            row = seen.get(key)
+            if row is None:
                 seen[key] = len(seen)
-                first.append(i)
-        for k in columns:
-            values = batch[k].numpy()
-            columns[k].extend(values[i] for i in first)
+                newest.append(times[i])
+                for k in columns:
+                    columns[k].append(values[k][i])
+            elif times[i] > newest[row]:
+                newest[row] = times[i]
+                for k in columns:
+                    columns[k][row] = values[k][i]
     ids = np.array([k.decode() for k in seen], dtype=object)
     stacked = {k: np.stack(v) for k, v in columns.items()}
     return ids, {k: stacked[k] for k in names}, {n: stacked[k] for n, k in raw.items()}

@@ -1,5 +1,6 @@
-"""benchmarks/synthetic_headroom.py's ``embed_crosses`` grid key: which crosses a setting embeds,
-on one Transform (the choice is the model's, not the pipeline's)."""
+"""benchmarks/synthetic_headroom.py's grid keys: which crosses a setting embeds (``embed_crosses``)
+and which features it leaves out (``without``), on one Transform (the choice is the model's, not
+the pipeline's)."""
 
 import pytest
 
@@ -37,3 +38,11 @@ def test_cross_l2_sets_every_cross_table_s_own_l2_and_is_not_a_train_key():
         setting_features(CONFIG, "cross_l2=x")
     with pytest.raises(ValueError, match="'l2' = -1.0; expected a number >= 0"):
         setting_features(CONFIG, "cross_l2=-1")
+
+
+def test_without_leaves_features_out_of_the_model_only_and_names_an_unknown_one():
+    features, keys = setting_features(CONFIG, "epochs=3,without=item_genres+history,seed=43")
+    assert [f.name for f in features.features] == ["user_id", "item_id", "item_price"]
+    assert keys == ["epochs=3", "seed=43"] and features.crosses == CONFIG.crosses
+    with pytest.raises(ValueError, match=r"without names \['item_ctr'\]; expected '\+'-joined features"):
+        setting_features(CONFIG, "without=item_ctr")

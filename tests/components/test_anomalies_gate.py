@@ -29,7 +29,7 @@ def _good_rows(n=50):
         "timestamp": [1_700_000_000] * n, "label": [0, 1] * (n // 2), "purchase": [0] * n,
         "user_age": [30] * n, "user_gender": ["F"] * n, "user_region": ["r01"] * n,
         "item_category": ["c01"] * n, "item_brand": ["b001"] * n, "item_price": [9.99] * n,
-        "item_listed": [1_699_000_000] * n,
+        "item_listed": [1_699_000_000] * n, "item_ctr": [0.15] * n,
         # count slices: data/prepare.py writes them into every example, the schema requires them
         "user_activity": ["heavy"] * n, "item_popularity": ["head"] * n,
     })

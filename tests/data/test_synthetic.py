@@ -4,6 +4,7 @@ the log, and that the hidden world rewards a model that learns over a popularity
 from __future__ import annotations
 
 import collections
+import dataclasses
 import inspect
 import itertools
 import time
@@ -18,13 +19,13 @@ from recsys.evaluation.metrics import auc
 KEYS = {"example_id": str, "user_id": str, "item_id": str, "timestamp": int, "label": int,
         "purchase": int, "user_age": int, "user_gender": str, "user_region": str,
         "item_category": str, "item_brand": str, "item_price": float, "item_listed": int, "history": list,
-        "history_category": list}
+        "history_category": list, "item_ctr": float}
 
 
 @pytest.mark.parametrize("field, value", [
     ("num_users", 0), ("num_items", -3), ("num_events", 0), ("history_length", -1), ("seed", -1),
     ("days", 1.5), ("latent_dim", True), ("num_regions", "12"), ("impressions_per_request", 0),
-    ("impressions_per_request", 801), ("num_brands", 10)])
+    ("impressions_per_request", 801), ("num_brands", 10), ("item_counters", "yes")])
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=rf"SyntheticConfig\.{field}={value!r}"):
         SyntheticConfig(**{field: value})
@@ -109,6 +110,36 @@ def test_history_is_strictly_earlier_clicks_most_recent_first(cfg):
     assert same_second > 100  # ... and so is holding back clicks of the event's own second
 
 
+def test_item_ctr_counts_only_impressions_strictly_before_the_request():
+    """``item_counters``: each record's ``item_ctr`` is the smoothed rate of the item's impressions
+    of earlier seconds (its own slate's, same second, not yet), and nothing else of the log moves."""
+    from recsys.data.synthetic import CTR_PRIOR_IMPRESSIONS as m, TARGET_CTR
+
+    cfg = SyntheticConfig(num_users=100, num_items=60, num_events=30_000, days=1)
+    with_counters = list(generate(cfg))
+    without = list(generate(dataclasses.replace(cfg, item_counters=False)))
+    assert [{k: v for k, v in r.items() if k != "item_ctr"} for r in with_counters] == without
+    shown: collections.Counter = collections.Counter()
+    clicked: collections.Counter = collections.Counter()
+    second, pending, moved = None, [], 0
+    for r in with_counters:
+        if r["timestamp"] != second:
+            for item, label in pending:
+                shown[item] += 1
+                clicked[item] += label
+            pending, second = [], r["timestamp"]
+        expected = (clicked[r["item_id"]] + TARGET_CTR * m) / (shown[r["item_id"]] + m)
+        assert type(r["item_ctr"]) is float and r["item_ctr"] == pytest.approx(expected, abs=1e-12)
+        moved += r["item_ctr"] != TARGET_CTR
+        pending.append((r["item_id"], r["label"]))
+    assert moved > 0.9 * len(with_counters)  # the counters do count
+    # a later impression of the same item in the same second sees the same value
+    same = collections.defaultdict(set)
+    for r in with_counters:
+        same[(r["item_id"], r["timestamp"])].add(r["item_ctr"])
+    assert all(len(v) == 1 for v in same.values())
+
+
 def test_generate_streams_lazily():
     cfg = SyntheticConfig(num_events=10_000_000)
     stream = generate(cfg)
@@ -174,7 +205,7 @@ def test_tfrecord_round_trip(tmp_path):
         for key, value in r.items():
             if isinstance(value, list):
                 assert got[key] == value, key
-            elif key == "item_price":
-                assert got[key] == [pytest.approx(value, rel=1e-6)]
+            elif isinstance(value, float):  # item_price, item_ctr: a tf.Example float is float32
+                assert got[key] == [pytest.approx(value, rel=1e-6)], key
             else:
                 assert got[key] == [value], key

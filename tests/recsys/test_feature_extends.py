@@ -28,3 +28,4 @@ def test_sessions_need_the_synthetic_generator():
     with pytest.raises(ConfigError, match=r"data.sessions: true with data.dataset = 'movielens'"):
         check_run_inputs(load_config(None, ["data.sessions=true", "data.dataset=movielens",
                                             "data.source=/nonexistent"]))
+
