@@ -183,9 +183,10 @@ def run_variant(run: str, variant: str, overrides: list[str], out_dir: str,
             stats.sort_stats("cumulative").print_stats(60)
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu0
     blessed = os.path.exists(os.path.join(blessing.uri, "BLESSED"))
+    result = candidate_result(evaluation.uri)
     return {"do_seconds": round(seconds, 1), "do_cpu_seconds": round(cpu, 1), "blessed": blessed,
-            "beam_args": beam_args, "overall": overall_metrics(evaluation.uri),
-            "slices": slice_count(evaluation.uri)}
+            "beam_args": beam_args, "overall": overall_metrics(result),
+            "slices": len(result.slicing_metrics)}
 
 
 def _cpu() -> float:
@@ -193,12 +194,17 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def overall_metrics(output_path: str) -> dict:
-    """The overall slice's metrics of the candidate: {output/metric: value}."""
+def candidate_result(output_path: str):
+    """TFMA's result of the candidate (named so only when a baseline was evaluated too)."""
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_eval_result(output_path, model_name="candidate") if _has_baseline(output_path) \
-        else tfma.load_eval_result(output_path)
+    with open(os.path.join(output_path, "eval_config.json")) as fh:
+        with_baseline = "is_baseline" in fh.read()
+    return tfma.load_eval_result(output_path, model_name="candidate" if with_baseline else None)
+
+
+def overall_metrics(result) -> dict:
+    """The overall slice's metrics: {output/metric: value}."""
     [metrics] = [m for key, m in result.slicing_metrics if key == ()]
     out = {}
     for output, by_sub in metrics.items():
@@ -207,19 +213,6 @@ def overall_metrics(output_path: str) -> dict:
                 if "doubleValue" in value:
                     out["/".join(x for x in (output, sub, name) if x)] = value["doubleValue"]
     return dict(sorted(out.items()))
-
-
-def _has_baseline(output_path: str) -> bool:
-    with open(os.path.join(output_path, "eval_config.json")) as fh:
-        return "is_baseline" in fh.read()
-
-
-def slice_count(output_path: str) -> int:
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(output_path, model_name="candidate") if _has_baseline(output_path) \
-        else tfma.load_eval_result(output_path)
-    return len(result.slicing_metrics)
 
 
 def measure(run: str, variant: str, overrides: list[str], work: str, profile: bool) -> dict:
