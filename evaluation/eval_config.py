@@ -30,6 +30,8 @@ subset is ~5x smaller, so its AUC is the noisiest, and ESMM trains pCVR only thr
 Intervals (``confidence_intervals``): TFMA's own jackknife or Poisson bootstrap, 95%, for every
 metric and diff of every slice; with ``gate_on_interval`` the gate also needs the interval of the
 change against the baseline wholly on the better side of 0 (``interval_gate.py``).
+``slices = "overall"``: the overall slice only (the gate's slice, so the same blessing), for
+iterations that do not need the per-slice report: TFMA's work is per (example, slice).
 """
 
 from __future__ import annotations
@@ -145,8 +147,9 @@ def eval_config(features: FeatureConfig, gate: EvaluatorConfig, label_mode: str 
     if multitask != "off":
         features.aux_label_key(label_mode, 0.0, multitask)  # checks: binary, a conversion label
     slicing = [tfma.SlicingSpec()]
-    slicing += [tfma.SlicingSpec(feature_keys=[name]) for name in features.slice_features]
-    slicing += [tfma.SlicingSpec(feature_keys=list(combo)) for combo in features.cross_slices]
+    if gate.slices == "all":
+        slicing += [tfma.SlicingSpec(feature_keys=[name]) for name in features.slice_features]
+        slicing += [tfma.SlicingSpec(feature_keys=list(combo)) for combo in features.cross_slices]
 
     count = tfma.MetricConfig(class_name="ExampleCount", per_slice_thresholds=_overall(
         tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(

@@ -141,3 +141,22 @@ def test_cold_start_slices_are_read_from_the_rankers_slice_signature(multitask):
     keys = [tuple(s.feature_keys) for s in cfg.slicing_specs]
     assert ("user_start",) in keys and ("item_start",) in keys
     assert [list(s.preprocessing_function_names) for s in cfg.model_specs] == [[SLICE_SIGNATURE]]
+
+
+def test_overall_only_keeps_the_gate_and_the_metrics_and_drops_the_other_slices():
+    """``eval.slices = "overall"`` (issue 14: TFMA's work is per example and slice): the same
+    EvalConfig but for the slicing specs, so the gate (overall only) blesses the same model."""
+    features = FeatureConfig.load(load_config().features_path)
+    full = eval_config(features, EvaluatorConfig())
+    fast = eval_config(features, EvaluatorConfig(slices="overall"))
+    assert [tuple(s.feature_keys) for s in fast.slicing_specs] == [()]
+    assert len(full.slicing_specs) > 1
+    del full.slicing_specs[1:]
+    assert fast == full
+    assert load_config(None, ["eval.slices=overall"]).eval.slices == "overall"
+    assert load_config().eval.slices == "all"
+
+
+def test_slices_setting_is_checked():
+    with pytest.raises(Exception, match="slices"):
+        load_config(None, ["eval.slices=some"])
