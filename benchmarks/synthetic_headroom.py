@@ -88,8 +88,9 @@ def setting_features(features: FeatureConfig, setting: str) -> tuple[FeatureConf
     are embedded fields of the ranker (``FeatureCross.embed``), overriding the feature config's
     own choice; ``cross_l2=<float>`` sets every cross table's own L2 (``FeatureCross.l2``);
     ``without=<feature>+<feature>`` leaves features out of the model's inputs (an ablation on the
-    same carve, unlike ``--drop-features``, which needs its own pipeline run). A model-side choice: Transform computes every cross whether embedded or not, so with and
-    without the embedding compare on one pipeline run, one carve and one Transform."""
+    same carve, unlike ``--drop-features``, which needs its own pipeline run). A model-side
+    choice: Transform computes every cross and feature whether the model reads it or not, so with
+    and without compare on one pipeline run, one carve and one Transform."""
     keys = setting.split(",")
     feature_keys = ("embed_crosses=", "cross_l2=", "without=")
     chosen = [k.split("=", 1)[1] for k in keys if k.startswith("embed_crosses=")]
@@ -175,7 +176,7 @@ def main():
                     help="score the grid on the validation carve only: no refit, eval not scored "
                          "(decide first whether a change is worth its one eval run)")
     args = ap.parse_args()
-    features_path = load_config(DEFAULT_CONFIG_PATH, args.set).features_path  # e.g. data.item_counters
+    features_path = load_config(DEFAULT_CONFIG_PATH, args.set).features_path  # e.g. data.sessions
     if args.drop_features:
         os.makedirs(args.work, exist_ok=True)
         features_path = reduced_features(features_path, args.drop_features.split(","),

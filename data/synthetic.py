@@ -419,10 +419,10 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
     hist: list[list[str]] = [[] for _ in range(config.num_users)]
     session_hist: list[list[str]] = [[] for _ in range(config.num_users)]
     pending: list[tuple[int, list[str]]] = []
-    # item_counters: impressions and clicks per item index, and the current second's, not yet counted
+    # item_counters: impressions and clicks per item index, and the current second's slates
+    # (item indices, clicks), not counted yet
     shown, liked = np.zeros(config.num_items, np.int64), np.zeros(config.num_items, np.int64)
-    pending_shown: list[list[int]] = []
-    pending_liked: list[list[int]] = []
+    pending_slates: list[tuple[list[int], list[int]]] = []
     m = CTR_PRIOR_IMPRESSIONS
     prev_t, index, total = None, 0, config.num_events
     for j0 in range(0, R, CHUNK_REQUESTS):
@@ -446,12 +446,10 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                     hist[pu] = (new + hist[pu])[:H]
                     session_hist[pu] = (new + session_hist[pu])[:H]
                 pending.clear()
-                for row_shown, row_liked in zip(pending_shown, pending_liked):
-                    for i, c in zip(row_shown, row_liked):
-                        shown[i] += 1
-                        liked[i] += c
-                pending_shown.clear()
-                pending_liked.clear()
+                for slate, slate_clicks in pending_slates:  # a slate's items are distinct
+                    shown[slate] += 1
+                    liked[slate] += slate_clicks
+                pending_slates.clear()
                 prev_t = t
             uid, age, gender, region = users[u]
             h = hist[u]
@@ -463,8 +461,7 @@ def generate(config: SyntheticConfig, world: World | None = None) -> Iterator[di
                 session = {"session_id": f"s{s_arr[j]:08d}", "session_history": session_hist[u]}
             clicked = []
             if config.item_counters:
-                pending_shown.append(row)
-                pending_liked.append(crow)
+                pending_slates.append((row, crow))
             for i, c, b in zip(row, crow, brow):
                 iid, cat, brand, price, listed = items[i]
                 counters = ({"item_ctr": float((liked[i] + TARGET_CTR * m) / (shown[i] + m))}
