@@ -24,6 +24,7 @@ from tfx.dsl.components.base import executor_spec
 
 from recsys.components.anomalies_gate import AnomaliesGate
 from recsys.components.deployment_recorder import DeploymentRecorder
+from recsys.components.example_gen import StreamingImportExampleGen
 from recsys.components.baseline_resolver import ComparableBlessedModelStrategy, resolver_config
 from recsys.evaluation import jackknife_partition
 from recsys.evaluation.eval_config import eval_config
@@ -133,8 +134,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
     it was trained on (Kubeflow Pipelines v2 compiles only TFX's own resolver strategies)."""
     input_config, output_config = example_gen_configs(
         config.data.split, config.data.eval_fraction, features.example_id_key)
-    example_gen = tfx.components.ImportExampleGen(
-        input_base=data_root, input_config=input_config, output_config=output_config)
+    # TFX's ImportExampleGen without its Reshuffle, which holds every example in memory on the
+    # DirectRunner (components/example_gen.py says why).
+    example_gen = StreamingImportExampleGen(
+        input_base=data_root, input_config=input_config, output_config=output_config,
+    ).with_id("ImportExampleGen")
     own_flags = example_gen_args(config.pipeline.beam)
     if own_flags:  # workers under "auto": one file per worker
         example_gen.with_beam_pipeline_args(own_flags)

@@ -11,7 +11,7 @@ RUNNER = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_r
 # Node id -> the executor class its container runs: TFX's own, then this project's custom ones
 # (a function component's generated executor, a class component, a custom executor class).
 EXECUTORS = {
-    "ImportExampleGen": "tfx.components.example_gen.import_example_gen.executor.Executor",
+    "ImportExampleGen": "recsys.components.example_gen.StreamingImportExecutor",
     "StatisticsGen": "tfx.components.statistics_gen.executor.Executor",
     "ImportSchemaGen": "tfx.components.schema_gen.import_schema_gen.executor.Executor",
     "ExampleValidator": "tfx.components.example_validator.executor.Executor",
