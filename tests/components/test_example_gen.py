@@ -1,6 +1,7 @@
 """ImportExampleGen's streaming executor: the stock executor's outputs (splits, layout, every
 example once), without the Reshuffle that holds every example in the DirectRunner's memory."""
 
+import glob
 import gzip
 import os
 
@@ -32,8 +33,9 @@ def _read(pattern):
 
 
 def _run(tmp_path, executor_class):
-    from tfx.dsl.components.base import base_beam_executor
     from tfx import v1 as tfx
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.proto import example_gen_pb2
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
@@ -49,8 +51,9 @@ def _run(tmp_path, executor_class):
         tmp_dir=str(tmp_path / "tmp"), beam_pipeline_args=["--direct_running_mode=in_memory"]))
     executor.Do({}, {"examples": [examples]}, {
         "input_base": str(base), "input_config": proto_utils.proto_to_json(input_config),
-        "output_config": proto_utils.proto_to_json(output_config or tfx.proto.Output()), "output_data_format": 6,
-        "output_file_format": 5})
+        "output_config": proto_utils.proto_to_json(output_config or tfx.proto.Output()),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP})
     return examples
 
 
@@ -67,7 +70,7 @@ def test_writes_the_stock_executors_splits_layout_and_examples(tmp_path):
         got = _read(pattern)
         assert sorted(got) == sorted(_read(os.path.join(theirs.uri, f"Split-{split}", "*")))
         assert sorted(got) == sorted(expected)  # every example exactly once
-        assert all(gzip.open(p).read(1) for p in __import__("glob").glob(pattern))
+        assert all(gzip.open(p).read(1) for p in glob.glob(pattern))  # gzip files, none empty
 
 
 def _transform_names(write):
