@@ -3,7 +3,7 @@
 TFX's ``WriteSplit`` (tfx/components/example_gen/write_split.py) puts a ``beam.Reshuffle`` before
 every split's write ("TODO: make shuffle optional"). A Reshuffle is a GroupByKey, and Beam's local
 DirectRunner (the FnApiRunner) holds a GroupByKey's whole input in the controller's memory: on
-2 cores ImportExampleGen's peak RSS went from 3.5 GB at 100k events to 6.7 GB at 1M (~3.5 KB a
+2 cores ImportExampleGen's peak RSS went from 3.5 GB at 100k events to 6.7 GB at 1M (~3.6 KB a
 row, benchmarks/README.md "Scale"), so 10M events would not fit in 24 GB. Dataflow, Flink and
 Spark spill a GroupByKey to disk; the DirectRunner cannot.
 
@@ -12,9 +12,9 @@ examples already split, and both Trainers shuffle again every epoch through a 10
 (``training/ranker.py``), which covers the whole training split up to ~100k examples (the default
 data's 96k); beyond that an epoch now sees the examples in the prepared files' order, shuffled
 within windows of 100k (time order, for the synthetic log). What it cost: every example held
-in the controller. Everything else is the stock executor:
-the same input/output configs, hash partitioning, payload format, file layout
-(``Split-<name>/data_tfrecord-*.gz``) and artifact properties.
+in the controller. Everything else is the stock executor: the same input/output configs, hash
+partitioning, payload format, file layout (``Split-<name>/data_tfrecord-*.gz``) and artifact
+properties.
 """
 
 from __future__ import annotations
