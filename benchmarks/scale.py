@@ -245,11 +245,16 @@ def plain_keras_ranker(train_files, tft_out, features, train) -> float:
     return _timed_fit(model, ds, train.epochs, lambda b: b[1])
 
 
-def plain_keras_retriever(train_files, tft_out, features, config) -> float:
-    """The same for the two-tower model (positives only when the data says so)."""
+def plain_keras_retriever(train_files, tft_out, features, config, *, same_model: bool) -> float:
+    """The same for the two-tower model (positives only when the data says so).
+
+    ``same_model``: the Trainer's own model (its logQ correction and uniform negatives), so the
+    ratio is the Trainer's overhead alone; otherwise the TFRS tutorial's model (in-batch softmax
+    only), which says what the correction itself costs."""
     import tensorflow as tf
 
-    from recsys.models.retrieval import TwoTowerModel
+    from recsys.models.retrieval import CANDIDATE_SIDES, TwoTowerModel, transformed_keys
+    from recsys.training.retriever import build_catalog, item_probabilities
 
     spec = {k: v for k, v in tft_out.transformed_feature_spec().items()
             if k not in features.passthrough_keys()}
@@ -263,9 +268,15 @@ def plain_keras_retriever(train_files, tft_out, features, config) -> float:
     ds = (tf.data.TFRecordDataset(tf.io.gfile.glob(train_files), compression_type="GZIP").cache()
           .shuffle(100_000, seed=config.seed).batch(config.batch_size)
           .map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
-    # No logQ table and no uniform negatives: the plain TFRS loop of the tutorial.
-    plain = dataclasses_replace(config, logq_correction=False, uniform_negatives=0)
-    model = TwoTowerModel(features, features.vocabulary_sizes(tft_out), plain)
+    sizes = features.vocabulary_sizes(tft_out)
+    if same_model:
+        catalog = build_catalog([train_files], tft_out, features,
+                                transformed_keys(features, CANDIDATE_SIDES))[1]
+        model = TwoTowerModel(features, sizes, config, catalog=catalog,
+                              item_probability=item_probabilities(tft_out, features, sizes))
+    else:
+        plain = dataclasses_replace(config, logq_correction=False, uniform_negatives=0)
+        model = TwoTowerModel(features, sizes, plain)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
     return _timed_fit(model, ds, config.epochs, lambda b: b[features.item_key])
 
@@ -316,8 +327,10 @@ def trainer(args) -> dict:
             train_files=[train_files], eval_files=[eval_files], transform_output=transform_graph,
             serving_model_dir=os.path.join(args.output_root, "model-two_tower"), features=features,
             config=retrieval)
-        plain = plain_keras_retriever(train_files, tft_out, features, retrieval)
+        plain = plain_keras_retriever(train_files, tft_out, features, retrieval, same_model=True)
+        tutorial = plain_keras_retriever(train_files, tft_out, features, retrieval, same_model=False)
         entry["two_tower"] = {**_ratio(got["train_examples_per_second"], plain, got),
+                              "tutorial_model_examples_per_second": round(tutorial),
                               "catalog_size": got["catalog_size"]}
         entry["load_after"] = load()
         results[str(events)] = entry
