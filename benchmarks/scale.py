@@ -372,6 +372,9 @@ def pipeline(args) -> dict:
              "component_seconds": per, "component_cpu_seconds": cpu,
              "cpu_seconds": sampler.cpu_seconds(start, time.time()),
              "beam_args": _beam(config), "components": report.get("components", {}),
+             # What the run produced, so a speed change that costs quality shows here too.
+             "blessed": report.get("blessed"), "ranker_auc": report.get("metrics", {}).get("auc"),
+             "retrieval_recall@100": ((report.get("retrieval") or {}).get("metrics") or {}).get("recall@100"),
              "load_before": before, "load_after": load(), **stamp()}
     return {"pipeline_components": {name: entry}}
 
