@@ -244,10 +244,12 @@ def _record_protocol(protocol: str, rows: dict, run: dict, config, data: list[st
     earlier = {k: before[k] for k in now if k in before}
     kept = {name: row if "run" in row or not earlier else {**row, "run": earlier}
             for name, row in before.get("rows", {}).items()}
+    text = PROTOCOL_TEXT[protocol.split()[0]]
     entry = {"rows": {**kept, **{name: {**row, "run": now} for name, row in rows.items()}},
              "test_cases": run["count"], "catalog_size": run["catalog_size"], **now,
              "data": f"{'synthetic ' + ' '.join(data) if synthetic else 'ml-100k'}, "
-                     f"{PROTOCOL_TEXT[protocol.split()[0]].replace('rating', 'interaction')}; "
+                     # The synthetic log has interactions, not ratings.
+                     f"{text.replace('rating', 'interaction') if synthetic else text}; "
                      "user's training items excluded "
                      f"(retrieval_eval.exclude_seen={config.retrieval_eval.exclude_seen}); "
                      "full catalogue, no sampled negatives"}
