@@ -6,6 +6,7 @@ per part (other keys, e.g. ``multi_worker``, are kept):
   python -m benchmarks.scale trainer --events 1000000         # "trainer"
   python -m benchmarks.scale pipeline [--movielens DIR]       # "pipeline_components"
   python -m benchmarks.scale index --candidates 100000,1000000  # "index"
+  python -m benchmarks.scale statistics --events 100000,1000000 --output-root R  # "statistics"
 
 * ``stages``: the synthetic generator (``data/prepare.py``: generate, count slices, write gzip
   shards), then ImportExampleGen, StatisticsGen and Transform (with the schema import, validation
@@ -26,6 +27,11 @@ per part (other keys, e.g. ``multi_worker``, are kept):
   whole-matrix vs ``block_size`` blocks; and with ``--scann-python``, ScaNN's recall@100 against
   exact search (``benchmarks/scann_recall.py``; the documented alternative, never exported).
 
+* ``statistics``: StatisticsGen's Beam graph (``tfdv.GenerateStatistics``, what the component
+  runs) over the training split a ``stages`` run wrote under ``--output-root``, once with exact
+  top-k / unique counts and once with TFDV's sketches (``pipeline.statistics_sketches``), each in
+  a fresh process on the pipeline's DirectRunner settings: peak RSS (process tree) and wall time.
+
 Every entry records the command, machine, date, commit and the load average before and after:
 the machine is shared, so speed figures are only comparable within one entry.
 """
@@ -37,6 +43,8 @@ import json
 import os
 import shutil
 import statistics
+import sys
+import tempfile
 import threading
 import time
 
@@ -471,6 +479,50 @@ def scann_recall(emb, queries, exact_rows, k: int, python: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def statistics_sketches(args) -> dict:
+    import subprocess
+
+    from recsys.evaluation.metadata import latest_output_uri
+    from recsys.pipeline.local_runner import RunPaths
+
+    results = {}
+    for events in args.events:
+        out_dir = os.path.join(args.output_root, f"stages-{events}")
+        config = load_config(DEFAULT_CONFIG_PATH, synthetic_overrides(events, out_dir) + args.set)
+        examples = latest_output_uri(RunPaths.from_config(config).metadata_path, "ImportExampleGen",
+                                     "Examples")
+        pattern = os.path.join(examples, "Split-train", "*")
+        entry = {"load_before": load()}
+        for mode in ("exact", "sketch"):
+            done = subprocess.run([sys.executable, "-m", "benchmarks.scale", "_statistics_one",
+                                   pattern, mode, *_beam(config)],
+                                  capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+            entry[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(json.dumps({str(events): {mode: entry[mode]}}), flush=True)
+        entry["load_after"] = load()
+        results[str(events)] = entry
+    return {"statistics": {"by_events": results, **stamp()}}
+
+
+def _statistics_one(pattern: str, mode: str, beam_args: list[str]) -> dict:
+    """One ``tfdv.GenerateStatistics`` over ``pattern`` (this process: a fresh one per mode)."""
+    import apache_beam as beam
+    import tensorflow_data_validation as tfdv
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx_bsl.public import tfxio
+
+    options = tfdv.StatsOptions(use_sketch_based_topk_uniques=mode == "sketch")
+    start = time.time()
+    with RssSampler() as sampler, tempfile.TemporaryDirectory(prefix="scale-stats-") as out:
+        with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+            _ = (p | tfxio.TFExampleRecord(file_pattern=pattern).BeamSource()
+                 | tfdv.GenerateStatistics(options)
+                 | tfdv.WriteStatisticsToBinaryFile(os.path.join(out, "stats.pb")))
+    end = time.time()
+    return {"seconds": round(end - start, 1), "peak_rss_mb": sampler.peak_mb(start, end),
+            "cpu_seconds": sampler.cpu_seconds(start, end)}
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -478,12 +530,16 @@ def _ints(text: str) -> list[int]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="part", required=True)
-    for name in ("stages", "trainer", "pipeline", "index"):
+    if sys.argv[1:2] == ["_statistics_one"]:  # a child process of ``statistics``
+        print(json.dumps(_statistics_one(sys.argv[2], sys.argv[3], sys.argv[4:])))
+        return
+    for name in ("stages", "trainer", "pipeline", "index", "statistics"):
         p = sub.add_parser(name)
         p.add_argument("--output-root", default="/tmp/scale-bench")
         p.add_argument("--set", action="append", default=[], help="config override section.key=value")
         p.add_argument("--no-record", action="store_true", help="print, do not write scale.json")
     sub.choices["stages"].add_argument("--events", type=_ints, default=[100_000, 1_000_000])
+    sub.choices["statistics"].add_argument("--events", type=_ints, default=[100_000, 1_000_000])
     t = sub.choices["trainer"]
     t.add_argument("--events", type=_ints, default=[1_000_000])
     t.add_argument("--models", type=lambda s: s.split(","), default=["dcn"])
@@ -500,7 +556,8 @@ def main():
     i.add_argument("--repeats", type=int, default=20)
     i.add_argument("--scann-python", default="", help="an interpreter with scann (numpy 2)")
     args = ap.parse_args()
-    update = {"stages": stages, "trainer": trainer, "pipeline": pipeline, "index": index}[args.part](args)
+    update = {"stages": stages, "trainer": trainer, "pipeline": pipeline, "index": index,
+              "statistics": statistics_sketches}[args.part](args)
     if not args.no_record:
         _merge(update)
     print(json.dumps(update, indent=2))
@@ -513,7 +570,7 @@ def _merge(update: dict) -> None:
         with open(RESULTS) as fh:
             existing = json.load(fh)
     for key, value in update.items():
-        if key == "stages":  # sizes measured by earlier runs stay unless measured again
+        if key in ("stages", "statistics"):  # sizes measured earlier stay unless measured again
             value = {**value, "by_events": {**existing.get(key, {}).get("by_events", {}),
                                             **value["by_events"]}}
         if key == "pipeline_components":

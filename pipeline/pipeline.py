@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 
+import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
@@ -142,7 +143,10 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, s
     own_flags = example_gen_args(config.pipeline.beam)
     if own_flags:  # workers under "auto": one file per worker
         example_gen.with_beam_pipeline_args(own_flags)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        stats_options=tfdv.StatsOptions(
+            use_sketch_based_topk_uniques=config.pipeline.statistics_sketches))
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])

@@ -438,6 +438,11 @@ class PipelineConfig:
     # they were about a quarter of Transform's CPU (README "Pipeline"). On: for inspecting what the
     # preprocessing_fn made of each feature (e.g. in TFDV's viewer).
     transform_statistics: bool = False
+    # StatisticsGen's top-k values and unique counts from bounded sketches (TFDV's Misra-Gries and
+    # KMV: exact up to 1,024 / 16,384 distinct values a feature, estimates beyond) instead of exact
+    # counts, which group every distinct value of every string feature, so the DirectRunner's
+    # memory grew with the rows and the ids (README "Scale"). TFDV's own TODO makes it the default.
+    statistics_sketches: bool = True
     beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
     metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
 
