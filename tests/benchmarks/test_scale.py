@@ -1,5 +1,6 @@
 """The scale benchmark's own logic on tiny inputs: the per-stage RSS window, the results merge
-that keeps other helpers' keys, and the index part (blocked top-K must equal the whole matrix)."""
+that keeps other helpers' keys, the statistics part, and the index part (blocked top-K must equal
+the whole matrix)."""
 
 import json
 
@@ -52,3 +53,25 @@ def test_index_part_measures_whole_and_blocked_search_with_the_same_top_k():
     assert whole["rss_serving_peak_mb"] >= whole["rss_catalogue_loaded_mb"] > 0
     assert scale.scann_recall(None, None, None, 10, python="") == {
         "skipped": "no --scann-python given (ScaNN needs numpy 2: its own virtualenv)"}
+
+
+def test_statistics_sizes_merge_like_the_stages_sizes(tmp_path, monkeypatch):
+    path = tmp_path / "scale.json"
+    path.write_text(json.dumps({"statistics": {"by_events": {"100000": {"sketch": 1}}, "date": "old"}}))
+    monkeypatch.setattr(scale, "RESULTS", str(path))
+    scale._merge({"statistics": {"by_events": {"1000000": {"sketch": 2}}, "date": "new"}})
+    got = json.loads(path.read_text())["statistics"]
+    assert got["by_events"] == {"100000": {"sketch": 1}, "1000000": {"sketch": 2}}
+    assert got["date"] == "new"
+
+
+def test_one_statistics_run_reports_its_peak_and_time(tmp_path):
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(tmp_path / "data.tfrecord")) as w:
+        for i in range(50):
+            e = tf.train.Example()
+            e.features.feature["item_id"].bytes_list.value.append(f"i{i % 7}".encode())
+            w.write(e.SerializeToString())
+    got = scale._statistics_one(str(tmp_path / "*.tfrecord"), "sketch", [])
+    assert got["seconds"] > 0 and got["peak_rss_mb"] > 0
