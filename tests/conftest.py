@@ -9,6 +9,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import pytest  # noqa: E402  (after the environment above)
 
 
+@pytest.fixture
+def pipeline_nodes(tmp_path):
+    """``overrides -> {node id: component}``: the pipeline ``recsys run`` would build (nothing
+    runs) on a data root that claims 900 training and 100 eval rows."""
+    def build_nodes(overrides=()):
+        from recsys.config import load_config
+        from recsys.pipeline.local_runner import build
+
+        data_root = tmp_path / "data"
+        data_root.mkdir(exist_ok=True)
+        (data_root / "manifest.json").write_text('{"counts": {"train": 900, "eval": 100}}')
+        config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs", *overrides])
+        return {c.id: c for c in build(config, str(data_root)).components}
+
+    return build_nodes
+
+
 @pytest.fixture(scope="session")
 def tfma_tiny_output(tmp_path_factory) -> str:
     """One tiny real TFMA result (``tests/tfma_tiny.py``) for every test that only reads one."""

@@ -96,15 +96,8 @@ def test_the_write_has_no_reshuffle_and_the_stock_one_is_restored():
     assert write_split.WriteSplit is stock  # restored on failure too
 
 
-def test_the_pipeline_runs_it_under_the_stock_node_id(tmp_path):
+def test_the_pipeline_runs_it_under_the_stock_node_id(pipeline_nodes):
     from recsys.components.example_gen import StreamingImportExecutor
-    from recsys.config import load_config
-    from recsys.pipeline.local_runner import build
 
-    data_root = tmp_path / "data"
-    data_root.mkdir()
-    (data_root / "manifest.json").write_text('{"counts": {"train": 900, "eval": 100}}')
-    config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs"])
-    pipeline = build(config, str(data_root))
-    node = next(c for c in pipeline.components if c.id == "ImportExampleGen")
+    node = pipeline_nodes()["ImportExampleGen"]
     assert node.executor_spec.executor_class is StreamingImportExecutor

@@ -53,15 +53,8 @@ def test_an_explicit_mode_or_another_runner_leaves_the_evaluator_the_pipelines_f
     assert evaluator_args(load_config(None, overrides).pipeline.beam, intervals=False) == []
 
 
-def test_auto_on_small_data_runs_the_data_stages_in_memory_and_the_evaluator_on_its_workers(tmp_path):
-    from recsys.pipeline.local_runner import build
-
-    data_root = tmp_path / "data"
-    data_root.mkdir()
-    (data_root / "manifest.json").write_text('{"counts": {"train": 900, "eval": 100}}')
-    config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs", "pipeline.beam.direct_num_workers=2",
-                                "pipeline.beam.direct_running_mode=auto"])
-    nodes = {c.id: c for c in build(config, str(data_root)).components}
+def test_auto_on_small_data_runs_the_data_stages_in_memory_and_the_evaluator_on_its_workers(pipeline_nodes):
+    nodes = pipeline_nodes(["pipeline.beam.direct_num_workers=2", "pipeline.beam.direct_running_mode=auto"])
     flags = {n: nodes[n].executor_spec.beam_pipeline_args
              for n in ("ImportExampleGen", "Transform", "StatisticsGen", "Evaluator")}
     assert flags["Transform"][-2:] == flags["StatisticsGen"][-2:] == list(IN_ONE_PROCESS)

@@ -8,19 +8,12 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from recsys.config import load_config
 
 
 @pytest.mark.parametrize("overrides, sketches", [([], True), (["pipeline.statistics_sketches=false"], False)])
-def test_statistics_gen_gets_the_setting(tmp_path, overrides, sketches):
-    from recsys.pipeline.local_runner import build
-
-    data_root = tmp_path / "data"
-    data_root.mkdir()
-    (data_root / "manifest.json").write_text('{"counts": {"train": 900, "eval": 100}}')
-    config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs", *overrides])
-    nodes = {c.id: c for c in build(config, str(data_root)).components}
-    options = tfdv.StatsOptions.from_json(nodes["StatisticsGen"].exec_properties["stats_options_json"])
+def test_statistics_gen_gets_the_setting(pipeline_nodes, overrides, sketches):
+    node = pipeline_nodes(overrides)["StatisticsGen"]
+    options = tfdv.StatsOptions.from_json(node.exec_properties["stats_options_json"])
     assert options.use_sketch_based_topk_uniques is sketches
 
 

@@ -10,21 +10,14 @@ STATISTICS_OUTPUTS = {"pre_transform_schema", "pre_transform_stats", "post_trans
 
 
 @pytest.mark.parametrize("overrides, computed", [([], False), (["pipeline.transform_statistics=true"], True)])
-def test_transform_computes_its_statistics_only_when_asked(tmp_path, overrides, computed):
-    from recsys.pipeline.local_runner import build
-
-    data_root = tmp_path / "data"
-    data_root.mkdir()
-    (data_root / "manifest.json").write_text('{"counts": {"train": 900, "eval": 100}}')
-    config = load_config(None, [f"pipeline.output_dir={tmp_path}/runs", *overrides])
-    pipeline = build(config, str(data_root))
-    nodes = {c.id: c for c in pipeline.components}
+def test_transform_computes_its_statistics_only_when_asked(pipeline_nodes, overrides, computed):
+    nodes = pipeline_nodes(overrides)
     transform = nodes["Transform"]
     assert transform.exec_properties["disable_statistics"] == int(not computed)
     assert (STATISTICS_OUTPUTS <= set(transform.outputs)) == computed
     # What the Trainers and the Evaluator read is there either way.
     assert {"transform_graph", "transformed_examples"} <= set(transform.outputs)
-    consumed = {channel.output_key for node in pipeline.components for channel in node.inputs.values()
+    consumed = {channel.output_key for node in nodes.values() for channel in node.inputs.values()
                 if getattr(channel, "producer_component_id", None) == "Transform"}
     assert consumed and not consumed & STATISTICS_OUTPUTS
 
