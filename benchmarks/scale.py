@@ -480,6 +480,8 @@ def scann_recall(emb, queries, exact_rows, k: int, python: str) -> dict:
 
 
 def statistics_sketches(args) -> dict:
+    """Per size: StatisticsGen's graph with exact counts, then with sketches, each in a child
+    process (``_statistics_one``) so neither inherits the other's freed memory."""
     import subprocess
 
     from recsys.evaluation.metadata import latest_output_uri
