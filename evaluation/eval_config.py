@@ -116,6 +116,10 @@ def _auc_gate(gate: EvaluatorConfig) -> tfma.MetricConfig:
             absolute={"value": -gate.max_auc_drop}))))
 
 
+# "BinaryCrossentropy" is the Keras metric TFMA wraps, not TFMA 0.47's native numpy
+# "BinaryCrossEntropy": that one measured no cheaper and gives a wrong logloss with more than one
+# bundle (README "Evaluator cost"): its merge_accumulators adds the first accumulator into itself
+# (merging sums 1 and 3 gives 5), so one bundle counts twice. Same metric key either way.
 CLASSIFICATION = ["AUCPrecisionRecall", "BinaryCrossentropy", "Calibration", "CalibrationPlot",
                   "MeanLabel", "MeanPrediction"]
 
